@@ -1,0 +1,10 @@
+# The two commands of the README:
+#   go run ./examples/quickstart    the main job, on the embedded default
+#   make test                       the whole test suite (installs and starts its servers)
+.PHONY: test services
+test:
+	./scripts/test.sh
+
+# Starts the test servers and keeps them up for development (Ctrl-C stops them).
+services:
+	SERVICES_ONLY=1 ./scripts/test.sh

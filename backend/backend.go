@@ -1,0 +1,74 @@
+// Package backend defines the storage contract of cachekit-go: the Backend
+// interface every store satisfies, the optional capabilities a store may add
+// (locks, TTL inspection, per-operation timeouts), and the Error type with which
+// stores report failures.
+//
+// Any Go type with the right methods is a backend; there is nothing to embed or
+// register. Backends see only opaque bytes under string keys: serialization,
+// integrity and encryption happen above this layer, so a backend never learns
+// what a value means.
+//
+// To check that a backend honours the contract, run the conformance suite in
+// package backend/backendtest against it.
+package backend
+
+import (
+	"context"
+	"time"
+)
+
+// Backend is the storage contract. Implementations must be safe for concurrent
+// use and must honour ctx cancellation and deadlines.
+type Backend interface {
+	// Get returns the value stored under key. A missing or expired key is
+	// (nil, false, nil), never an error.
+	Get(ctx context.Context, key string) (value []byte, found bool, err error)
+	// Set stores value under key. ttl == 0 means no expiry; a negative ttl is
+	// an error. The backend must not retain value after Set returns.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Delete removes key and reports whether it existed. Deleting a missing
+	// key is (false, nil).
+	Delete(ctx context.Context, key string) (deleted bool, err error)
+	// Exists reports whether key holds an unexpired value.
+	Exists(ctx context.Context, key string) (bool, error)
+	// HealthCheck probes the store. details carries at least "backend_type"
+	// (string) and "latency_ms" (float64); it never contains secrets.
+	HealthCheck(ctx context.Context) (healthy bool, details map[string]any)
+}
+
+// Locker is implemented by backends that offer distributed locks, used for
+// stampede protection across processes.
+type Locker interface {
+	// AcquireLock tries once to take the lock for key for at most hold. It
+	// returns ok == false (and no error) when another holder has it. The lock
+	// expires on its own after hold even if never released.
+	AcquireLock(ctx context.Context, key string, hold time.Duration) (lockID string, ok bool, err error)
+	// ReleaseLock releases the lock only if lockID is the current holder's id.
+	// It reports false when the lock is held by someone else or has expired.
+	ReleaseLock(ctx context.Context, key, lockID string) (released bool, err error)
+}
+
+// TTLInspector is implemented by backends that can read and change the
+// remaining lifetime of an entry.
+type TTLInspector interface {
+	// TTL returns the remaining lifetime of key. found is false for a missing
+	// key. An entry without expiry reports remaining == 0 and found == true.
+	TTL(ctx context.Context, key string) (remaining time.Duration, found bool, err error)
+	// RefreshTTL sets a new lifetime on an existing key and reports whether
+	// the key existed.
+	RefreshTTL(ctx context.Context, key string, ttl time.Duration) (bool, error)
+}
+
+// TimeoutSetter is implemented by backends that can bound every operation by
+// a timeout. WithTimeout returns a new Backend (sharing connections with the
+// receiver) and leaves the receiver unchanged.
+type TimeoutSetter interface {
+	WithTimeout(d time.Duration) Backend
+}
+
+// Health detail keys every backend reports.
+const (
+	DetailBackendType = "backend_type"
+	DetailLatencyMS   = "latency_ms"
+	DetailError       = "error"
+)

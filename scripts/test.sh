@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The one test command (`make test`, called by .ci/run): installs what is
+# missing, starts private servers on free loopback ports, exports their
+# addresses, runs go vet, staticcheck and `go test -race` over every module,
+# and stops the servers again.
+#
+#   scripts/test.sh                  everything
+#   scripts/test.sh -run TestFoo     extra flags go to every `go test`
+#   SERVICES_ONLY=1 scripts/test.sh  start the servers, print the env file, wait
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cachekit-test.XXXXXX")
+export RUN_DIR ROOT
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+cleanup() { stop_all; [ -n "${KEEP_RUN_DIR:-}" ] || rm -rf "$RUN_DIR"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+STATICCHECK_VERSION=v0.8.2 # honnef.co/go/tools; staticcheck 2026.1.x
+
+SERVICES=()
+# shellcheck disable=SC1090
+for f in scripts/services/*.sh; do [ -e "$f" ] && source "$f"; done
+for s in "${SERVICES[@]}"; do
+	log "starting $s"
+	"start_$s"
+done
+
+if [ -n "${SERVICES_ONLY:-}" ]; then
+	log "servers up; source $RUN_DIR/env in another shell; Ctrl-C stops them"
+	cat "$RUN_DIR/env"
+	while true; do sleep 3600; done
+fi
+
+mapfile -t MODULES < <(find . -name go.mod -not -path './.cache/*' -printf '%h\n' | sort)
+log "modules: ${MODULES[*]}"
+
+fail=0
+for m in "${MODULES[@]}"; do
+	log "== $m: gofmt, vet, staticcheck"
+	unformatted=$(cd "$m" && gofmt -l . | grep -v '^\.cache/' || true)
+	if [ -n "$unformatted" ]; then
+		log "gofmt needed in $m: $unformatted"
+		fail=1
+	fi
+	(cd "$m" && go vet ./...) || fail=1
+	(cd "$m" && go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...) || fail=1
+done
+
+for m in "${MODULES[@]}"; do
+	log "== $m: go test -race"
+	(cd "$m" && go test -race -count=1 -timeout 12m "$@" ./...) || fail=1
+done
+
+if [ "$fail" != 0 ]; then
+	log "FAILED"
+	exit 1
+fi
+log "all green"
