@@ -1,0 +1,204 @@
+package flight
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestDoDeduplicates(t *testing.T) {
+	t.Parallel()
+	var g Group[int]
+	var calls atomic.Int32
+	release := make(chan struct{})
+	const n = 20
+	var wg sync.WaitGroup
+	results := make([]int, n)
+	errs := make([]error, n)
+	started := make(chan struct{})
+	fn := func(context.Context) (int, error) {
+		calls.Add(1)
+		close(started)
+		<-release
+		return 7, nil
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		results[0], _, errs[0] = g.Do(context.Background(), "k", 0, fn)
+	}()
+	<-started
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var shared bool
+			results[i], shared, errs[i] = g.Do(context.Background(), "k", 0, fn)
+			if !shared {
+				t.Error("joiner not marked shared")
+			}
+		}()
+	}
+	for !waiting(&g, "k", n-1) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if calls.Load() != 1 {
+		t.Fatalf("fn ran %d times", calls.Load())
+	}
+	for i := range n {
+		if results[i] != 7 || errs[i] != nil {
+			t.Fatalf("caller %d got %d, %v", i, results[i], errs[i])
+		}
+	}
+	if g.InFlight("k") {
+		t.Fatal("call still registered after completion")
+	}
+}
+
+func waiting[V any](g *Group[V], key string, dups int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.calls[key]
+	return c != nil && c.dups >= dups
+}
+
+func TestCallerCancellationDoesNotCancelSharedCall(t *testing.T) {
+	t.Parallel()
+	var g Group[string]
+	release := make(chan struct{})
+	var sawCancel atomic.Bool
+	fn := func(ctx context.Context) (string, error) {
+		<-release
+		if ctx.Err() != nil {
+			sawCancel.Store(true)
+		}
+		return "ok", nil
+	}
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	err1 := make(chan error, 1)
+	go func() {
+		_, _, err := g.Do(ctx1, "k", 0, fn)
+		err1 <- err
+	}()
+	for !g.InFlight("k") {
+		time.Sleep(time.Millisecond)
+	}
+	res2 := make(chan string, 1)
+	go func() {
+		v, _, _ := g.Do(context.Background(), "k", 0, fn)
+		res2 <- v
+	}()
+	for !waiting(&g, "k", 1) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel1()
+	if err := <-err1; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller got %v", err)
+	}
+	close(release)
+	if v := <-res2; v != "ok" {
+		t.Fatalf("second caller got %q", v)
+	}
+	if sawCancel.Load() {
+		t.Fatal("shared call saw the first caller's cancellation")
+	}
+}
+
+func TestOwnTimeoutAndContextValues(t *testing.T) {
+	t.Parallel()
+	var g Group[int]
+	type ctxKey struct{}
+	ctx := context.WithValue(context.Background(), ctxKey{}, "trace")
+	_, _, err := g.Do(ctx, "k", time.Millisecond, func(ctx context.Context) (int, error) {
+		if ctx.Value(ctxKey{}) != "trace" {
+			t.Error("context value lost")
+		}
+		<-ctx.Done()
+		return 0, ctx.Err()
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want deadline exceeded", err)
+	}
+}
+
+func TestErrorReachesEveryWaiterAndIsNotRemembered(t *testing.T) {
+	t.Parallel()
+	var g Group[int]
+	boom := errors.New("boom")
+	release := make(chan struct{})
+	fn := func(context.Context) (int, error) { <-release; return 0, boom }
+	var wg sync.WaitGroup
+	errs := make(chan error, 5)
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := g.Do(context.Background(), "k", 0, fn)
+			errs <- err
+		}()
+	}
+	for !waiting(&g, "k", 4) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, boom) {
+			t.Fatalf("waiter got %v", err)
+		}
+	}
+	v, _, err := g.Do(context.Background(), "k", 0, func(context.Context) (int, error) { return 3, nil })
+	if err != nil || v != 3 {
+		t.Fatalf("error was remembered: %d, %v", v, err)
+	}
+}
+
+func TestPanicBecomesError(t *testing.T) {
+	t.Parallel()
+	var stack atomic.Value
+	g := Group[int]{OnPanic: func(key string, v any, s []byte) { stack.Store(s) }}
+	_, _, err := g.Do(context.Background(), "k", 0, func(context.Context) (int, error) { panic("kaput") })
+	var pe *PanicError
+	if !errors.As(err, &pe) || pe.Value != "kaput" {
+		t.Fatalf("got %v", err)
+	}
+	if s, _ := stack.Load().([]byte); len(s) == 0 {
+		t.Fatal("OnPanic not called with a stack")
+	}
+}
+
+func TestStart(t *testing.T) {
+	t.Parallel()
+	var g Group[int]
+	release := make(chan struct{})
+	done := make(chan struct{})
+	if !g.Start(context.Background(), "k", 0, func(context.Context) (int, error) {
+		<-release
+		close(done)
+		return 1, nil
+	}) {
+		t.Fatal("first Start refused")
+	}
+	if g.Start(context.Background(), "k", 0, func(context.Context) (int, error) { return 2, nil }) {
+		t.Fatal("second Start while in flight accepted")
+	}
+	joined := make(chan int, 1)
+	go func() {
+		v, _, _ := g.Do(context.Background(), "k", 0, func(context.Context) (int, error) { return 3, nil })
+		joined <- v
+	}()
+	for !waiting(&g, "k", 1) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	<-done
+	if v := <-joined; v != 1 {
+		t.Fatalf("Do joined the background call and got %d, want 1", v)
+	}
+}

@@ -1,0 +1,412 @@
+// Package l1 is the in-process cache tier of cachekit-go: a byte-bounded,
+// sharded map with a time-to-live per entry and S3-FIFO eviction.
+//
+// Decisions, and why:
+//
+//   - Byte-bounded, not entry-bounded: cached values range from a few bytes to
+//     megabytes, so only a byte budget bounds memory. Every entry is charged
+//     the cost its caller states (cachekit charges the encoded size of the
+//     value) plus the length of its key plus NodeOverhead.
+//   - Sharded: the budget is split evenly over a power-of-two number of shards,
+//     each with its own lock. Shards are never smaller than MinShardBytes, so a
+//     small cache has one shard. An entry whose cost exceeds one shard's budget
+//     is not stored (Set reports false); callers treat that as "too large for
+//     L1", which is harmless because L1 is only a copy.
+//   - S3-FIFO eviction (Yang et al., SOSP 2023): a small FIFO for new entries,
+//     a main FIFO for entries that were read again, and a ghost list of
+//     recently evicted key hashes that sends returning keys straight to main.
+//     Reads only bump an atomic frequency counter under a read lock, so hits
+//     never take a write lock (unlike LRU, which must relink on every read),
+//     and the policy resists one-hit-wonder scans.
+//   - Expiry is lazy: an expired entry is dropped when it is read or when
+//     eviction reaches it. No background goroutine, no timers.
+//   - Get does not allocate.
+package l1
+
+import (
+	"hash/maphash"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// NodeOverhead is the fixed cost in bytes charged for each entry on top of
+	// its stated cost and key length (node, map slot and list links).
+	NodeOverhead = 96
+	// MinShardBytes is the smallest budget a shard is given; smaller caches
+	// use fewer shards.
+	MinShardBytes = 1 << 20
+	// maxFreq caps the S3-FIFO access counter.
+	maxFreq = 3
+	// minGhost is the smallest number of key hashes the ghost list remembers.
+	minGhost = 16
+)
+
+// Options configure a Cache.
+type Options struct {
+	// MaxBytes is the byte budget; it must be positive.
+	MaxBytes int64
+	// Now returns the current time in Unix nanoseconds; nil means time.Now.
+	Now func() int64
+	// Shards forces the number of shards (rounded down to a power of two);
+	// 0 chooses from GOMAXPROCS and MaxBytes.
+	Shards int
+}
+
+// Cache is a byte-bounded in-process cache from string keys to values of type
+// V. It is safe for concurrent use.
+type Cache[V any] struct {
+	shards  []shard[V]
+	mask    uint64
+	seed    maphash.Seed
+	now     func() int64
+	bytes   atomic.Int64
+	entries atomic.Int64
+}
+
+type node[V any] struct {
+	key        string
+	val        V
+	cost       int64
+	expires    int64 // Unix nanoseconds; 0 = never
+	freq       atomic.Int32
+	prev, next *node[V]
+	inMain     bool
+}
+
+type list[V any] struct {
+	head, tail *node[V] // head = newest
+	bytes      int64
+	n          int
+}
+
+func (l *list[V]) pushFront(n *node[V]) {
+	n.prev = nil
+	n.next = l.head
+	if l.head != nil {
+		l.head.prev = n
+	}
+	l.head = n
+	if l.tail == nil {
+		l.tail = n
+	}
+	l.bytes += n.cost
+	l.n++
+}
+
+func (l *list[V]) remove(n *node[V]) {
+	if n.prev != nil {
+		n.prev.next = n.next
+	} else {
+		l.head = n.next
+	}
+	if n.next != nil {
+		n.next.prev = n.prev
+	} else {
+		l.tail = n.prev
+	}
+	n.prev, n.next = nil, nil
+	l.bytes -= n.cost
+	l.n--
+}
+
+type shard[V any] struct {
+	mu          sync.RWMutex
+	m           map[string]*node[V]
+	small, main list[V]
+	max         int64
+	ghost       ghost
+	_           [64]byte // keep hot shard locks on separate cache lines
+}
+
+// ghost is a bounded FIFO set of key hashes evicted from the small queue.
+type ghost struct {
+	set  map[uint64]struct{}
+	fifo []uint64
+	head int
+}
+
+func (g *ghost) add(h uint64, limit int) {
+	if g.set == nil {
+		g.set = make(map[uint64]struct{})
+	}
+	if _, ok := g.set[h]; ok {
+		return
+	}
+	g.set[h] = struct{}{}
+	g.fifo = append(g.fifo, h)
+	for len(g.set) > max(limit, minGhost) {
+		delete(g.set, g.fifo[g.head])
+		g.head++
+	}
+	if g.head > len(g.fifo)/2 && g.head > minGhost {
+		g.fifo = append(g.fifo[:0], g.fifo[g.head:]...)
+		g.head = 0
+	}
+}
+
+func (g *ghost) take(h uint64) bool {
+	if _, ok := g.set[h]; ok {
+		delete(g.set, h) // its fifo slot stays and is skipped when popped
+		return true
+	}
+	return false
+}
+
+// New returns a Cache with the given options. MaxBytes <= 0 is treated as 1.
+func New[V any](o Options) *Cache[V] {
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 1
+	}
+	n := o.Shards
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0) * 4
+		for n > 1 && o.MaxBytes/int64(n) < MinShardBytes {
+			n /= 2
+		}
+	}
+	p := 1
+	for p*2 <= n {
+		p *= 2
+	}
+	c := &Cache[V]{
+		shards: make([]shard[V], p),
+		mask:   uint64(p - 1),
+		seed:   maphash.MakeSeed(),
+		now:    o.Now,
+	}
+	if c.now == nil {
+		c.now = func() int64 { return time.Now().UnixNano() }
+	}
+	per := o.MaxBytes / int64(p)
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]*node[V])
+		c.shards[i].max = per
+	}
+	return c
+}
+
+func (c *Cache[V]) hash(key string) uint64 { return maphash.String(c.seed, key) }
+
+func (c *Cache[V]) shardOf(h uint64) *shard[V] { return &c.shards[h&c.mask] }
+
+// Get returns the value stored under key if it is present and unexpired.
+func (c *Cache[V]) Get(key string) (V, bool) {
+	v, _, ok := c.GetWithExpiry(key)
+	return v, ok
+}
+
+// GetWithExpiry is Get that also returns the entry's expiry in Unix
+// nanoseconds (0 = never).
+func (c *Cache[V]) GetWithExpiry(key string) (V, int64, bool) {
+	var zero V
+	s := c.shardOf(c.hash(key))
+	s.mu.RLock()
+	n := s.m[key]
+	if n == nil {
+		s.mu.RUnlock()
+		return zero, 0, false
+	}
+	exp := n.expires
+	if exp != 0 && c.now() >= exp {
+		s.mu.RUnlock()
+		c.dropIfSame(s, key, n)
+		return zero, 0, false
+	}
+	v := n.val
+	if n.freq.Load() < maxFreq {
+		n.freq.Add(1)
+	}
+	s.mu.RUnlock()
+	return v, exp, true
+}
+
+func (c *Cache[V]) dropIfSame(s *shard[V], key string, n *node[V]) {
+	s.mu.Lock()
+	if s.m[key] == n {
+		c.unlink(s, n)
+	}
+	s.mu.Unlock()
+}
+
+// unlink removes n from its queue and the map. s.mu must be held.
+func (c *Cache[V]) unlink(s *shard[V], n *node[V]) {
+	if n.inMain {
+		s.main.remove(n)
+	} else {
+		s.small.remove(n)
+	}
+	delete(s.m, n.key)
+	c.bytes.Add(-n.cost)
+	c.entries.Add(-1)
+}
+
+// Set stores v under key with the given cost (bytes, excluding key and
+// overhead) and expiry (Unix nanoseconds, 0 = never). It reports false, and
+// removes any previous entry for key, when the entry is larger than a shard's
+// budget or already expired.
+func (c *Cache[V]) Set(key string, v V, cost int64, expires int64) bool {
+	h := c.hash(key)
+	s := c.shardOf(h)
+	total := max(cost, 0) + int64(len(key)) + NodeOverhead
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.m[key]
+	if total > s.max || (expires != 0 && c.now() >= expires) {
+		if old != nil {
+			c.unlink(s, old)
+		}
+		return false
+	}
+	if old != nil {
+		c.bytes.Add(total - old.cost)
+		if old.inMain {
+			s.main.bytes += total - old.cost
+		} else {
+			s.small.bytes += total - old.cost
+		}
+		old.val, old.cost, old.expires = v, total, expires
+		c.evict(s)
+		return true
+	}
+	n := &node[V]{key: key, val: v, cost: total, expires: expires}
+	if s.ghost.take(h) {
+		n.inMain = true
+		s.main.pushFront(n)
+	} else {
+		s.small.pushFront(n)
+	}
+	s.m[key] = n
+	c.bytes.Add(total)
+	c.entries.Add(1)
+	c.evict(s)
+	return true
+}
+
+// evict drops entries until the shard is within budget. s.mu must be held.
+func (c *Cache[V]) evict(s *shard[V]) {
+	now := int64(-1)
+	expired := func(n *node[V]) bool {
+		if n.expires == 0 {
+			return false
+		}
+		if now < 0 {
+			now = c.now()
+		}
+		return now >= n.expires
+	}
+	for s.small.bytes+s.main.bytes > s.max {
+		if s.small.n > 0 && (s.small.bytes > s.max/10 || s.main.n == 0) {
+			t := s.small.tail
+			switch {
+			case expired(t):
+				c.unlink(s, t)
+			case t.freq.Load() > 1:
+				s.small.remove(t)
+				t.freq.Store(0)
+				t.inMain = true
+				s.main.pushFront(t)
+			default:
+				c.unlink(s, t)
+				s.ghost.add(c.hash(t.key), len(s.m))
+			}
+			continue
+		}
+		t := s.main.tail
+		if t == nil {
+			return
+		}
+		if f := t.freq.Load(); f > 0 && !expired(t) {
+			t.freq.Store(f - 1)
+			s.main.remove(t)
+			s.main.pushFront(t)
+			continue
+		}
+		c.unlink(s, t)
+	}
+}
+
+// SetExpiry changes the expiry of an existing unexpired entry and reports
+// whether there was one.
+func (c *Cache[V]) SetExpiry(key string, expires int64) bool {
+	s := c.shardOf(c.hash(key))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.m[key]
+	if n == nil {
+		return false
+	}
+	if n.expires != 0 && c.now() >= n.expires {
+		c.unlink(s, n)
+		return false
+	}
+	n.expires = expires
+	return true
+}
+
+// Update calls fn with a pointer to the value stored under key, under the
+// shard lock, if the entry exists and is unexpired. fn must not call back into
+// the Cache.
+func (c *Cache[V]) Update(key string, fn func(v *V)) bool {
+	s := c.shardOf(c.hash(key))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.m[key]
+	if n == nil || (n.expires != 0 && c.now() >= n.expires) {
+		return false
+	}
+	fn(&n.val)
+	return true
+}
+
+// Delete removes key and reports whether an unexpired entry was present.
+func (c *Cache[V]) Delete(key string) bool {
+	s := c.shardOf(c.hash(key))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.m[key]
+	if n == nil {
+		return false
+	}
+	live := n.expires == 0 || c.now() < n.expires
+	c.unlink(s, n)
+	return live
+}
+
+// DeleteFunc removes every entry for which match returns true and returns how
+// many unexpired entries it removed. match runs under a shard lock and must
+// not call back into the Cache.
+func (c *Cache[V]) DeleteFunc(match func(key string, v V) bool) int {
+	removed := 0
+	now := c.now()
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		for k, n := range s.m {
+			if match(k, n.val) {
+				if n.expires == 0 || now < n.expires {
+					removed++
+				}
+				c.unlink(s, n)
+			}
+		}
+		s.mu.Unlock()
+	}
+	return removed
+}
+
+// Clear removes every entry.
+func (c *Cache[V]) Clear() { c.DeleteFunc(func(string, V) bool { return true }) }
+
+// Len returns the number of entries held, including expired ones not yet
+// dropped.
+func (c *Cache[V]) Len() int { return int(c.entries.Load()) }
+
+// Bytes returns the total cost of the entries held.
+func (c *Cache[V]) Bytes() int64 { return c.bytes.Load() }
+
+// ShardBytes returns the budget of one shard: the largest entry cost (with key
+// and overhead) that can be stored.
+func (c *Cache[V]) ShardBytes() int64 { return c.shards[0].max }

@@ -1,0 +1,294 @@
+package l1
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+type fakeNow struct{ t atomic.Int64 }
+
+func (f *fakeNow) now() int64 { return f.t.Load() }
+
+func newTest(maxBytes int64) (*Cache[string], *fakeNow) {
+	f := &fakeNow{}
+	f.t.Store(1_000)
+	return New[string](Options{MaxBytes: maxBytes, Now: f.now}), f
+}
+
+func TestGetSetDelete(t *testing.T) {
+	t.Parallel()
+	c, _ := newTest(1 << 20)
+	if _, ok := c.Get("a"); ok {
+		t.Fatal("hit on empty cache")
+	}
+	if !c.Set("a", "1", 1, 0) {
+		t.Fatal("Set refused a small entry")
+	}
+	if v, ok := c.Get("a"); !ok || v != "1" {
+		t.Fatalf("Get = %q, %v", v, ok)
+	}
+	c.Set("a", "2", 1, 0)
+	if v, _ := c.Get("a"); v != "2" {
+		t.Fatalf("overwrite: got %q", v)
+	}
+	if c.Len() != 1 {
+		t.Fatalf("Len = %d after overwrite", c.Len())
+	}
+	if want := int64(1 + 1 + NodeOverhead); c.Bytes() != want {
+		t.Fatalf("Bytes = %d, want %d", c.Bytes(), want)
+	}
+	if !c.Delete("a") || c.Delete("a") {
+		t.Fatal("Delete should report true once")
+	}
+	if c.Len() != 0 || c.Bytes() != 0 {
+		t.Fatalf("after delete: Len %d Bytes %d", c.Len(), c.Bytes())
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	t.Parallel()
+	c, clk := newTest(1 << 20)
+	c.Set("k", "v", 1, 2_000)
+	if _, exp, ok := c.GetWithExpiry("k"); !ok || exp != 2_000 {
+		t.Fatalf("GetWithExpiry = %d, %v", exp, ok)
+	}
+	clk.t.Store(2_000)
+	if _, ok := c.Get("k"); ok {
+		t.Fatal("expired entry returned")
+	}
+	if c.Len() != 0 {
+		t.Fatal("expired entry not dropped on read")
+	}
+	if c.Set("old", "v", 1, 1_500) {
+		t.Fatal("Set accepted an already expired entry")
+	}
+	c.Set("r", "v", 1, 2_500)
+	if !c.SetExpiry("r", 0) {
+		t.Fatal("SetExpiry on live entry failed")
+	}
+	clk.t.Store(1 << 40)
+	if _, ok := c.Get("r"); !ok {
+		t.Fatal("entry with cleared expiry expired")
+	}
+	if c.SetExpiry("missing", 1) {
+		t.Fatal("SetExpiry on missing key reported true")
+	}
+}
+
+func TestByteBound(t *testing.T) {
+	t.Parallel()
+	const budget = 64 << 10
+	c, _ := newTest(budget)
+	for i := range 10_000 {
+		c.Set("key-"+strconv.Itoa(i), "x", 200, 0)
+		if c.Bytes() > budget {
+			t.Fatalf("after %d sets Bytes = %d > %d", i, c.Bytes(), budget)
+		}
+	}
+	if c.Len() == 0 {
+		t.Fatal("cache empty after filling")
+	}
+	if c.Set("huge", "x", budget, 0) {
+		t.Fatal("entry larger than the budget accepted")
+	}
+	c.Set("k", "small", 1, 0)
+	if c.Set("k", "big", budget, 0) {
+		t.Fatal("oversized overwrite accepted")
+	}
+	if _, ok := c.Get("k"); ok {
+		t.Fatal("oversized overwrite left the old value in place")
+	}
+}
+
+// Frequently read entries survive a scan of one-hit wonders (S3-FIFO).
+func TestScanResistance(t *testing.T) {
+	t.Parallel()
+	const per = 100
+	c, _ := newTest(200 * (per + NodeOverhead + 8))
+	hot := make([]string, 20)
+	for i := range hot {
+		hot[i] = fmt.Sprintf("hot-%03d", i)
+		c.Set(hot[i], "h", per, 0)
+	}
+	for range 3 {
+		for _, k := range hot {
+			c.Get(k)
+		}
+	}
+	for i := range 5_000 {
+		c.Set(fmt.Sprintf("scan-%05d", i), "s", per, 0)
+		if i%50 == 0 {
+			for _, k := range hot {
+				c.Get(k)
+			}
+		}
+	}
+	kept := 0
+	for _, k := range hot {
+		if _, ok := c.Get(k); ok {
+			kept++
+		}
+	}
+	if kept < len(hot)*9/10 {
+		t.Fatalf("only %d of %d hot entries survived a scan", kept, len(hot))
+	}
+}
+
+// A key evicted from the small queue and inserted again goes to main.
+func TestGhostReadmission(t *testing.T) {
+	t.Parallel()
+	const per = 100
+	c, _ := newTest(10 * (per + NodeOverhead + 8))
+	c.Set("k-0000", "v", per, 0)
+	for i := 1; i < 15; i++ {
+		c.Set(fmt.Sprintf("k-%04d", i), "v", per, 0)
+	}
+	if _, ok := c.Get("k-0000"); ok {
+		t.Fatal("first key should have been evicted")
+	}
+	c.Set("k-0000", "v", per, 0)
+	s := c.shardOf(c.hash("k-0000"))
+	s.mu.RLock()
+	inMain := s.m["k-0000"].inMain
+	s.mu.RUnlock()
+	if !inMain {
+		t.Fatal("re-inserted ghost key not admitted to main")
+	}
+}
+
+func TestUpdateAndDeleteFunc(t *testing.T) {
+	t.Parallel()
+	c, _ := newTest(1 << 20)
+	for i := range 10 {
+		c.Set("p:"+strconv.Itoa(i), "v", 1, 0)
+		c.Set("q:"+strconv.Itoa(i), "v", 1, 0)
+	}
+	if !c.Update("p:1", func(v *string) { *v = "changed" }) {
+		t.Fatal("Update on present key failed")
+	}
+	if v, _ := c.Get("p:1"); v != "changed" {
+		t.Fatalf("Update not applied: %q", v)
+	}
+	if c.Update("nope", func(*string) {}) {
+		t.Fatal("Update on missing key reported true")
+	}
+	n := c.DeleteFunc(func(k, _ string) bool { return k[0] == 'p' })
+	if n != 10 || c.Len() != 10 {
+		t.Fatalf("DeleteFunc removed %d, Len %d", n, c.Len())
+	}
+	c.Clear()
+	if c.Len() != 0 || c.Bytes() != 0 {
+		t.Fatal("Clear left entries")
+	}
+}
+
+func TestShardCount(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		max    int64
+		shards int
+		want   int
+	}{
+		{1000, 0, 1},
+		{100 << 20, 3, 2},
+		{100 << 20, 16, 16},
+	}
+	for _, tt := range tests {
+		c := New[int](Options{MaxBytes: tt.max, Shards: tt.shards})
+		if len(c.shards) != tt.want {
+			t.Errorf("max %d shards %d: got %d shards, want %d", tt.max, tt.shards, len(c.shards), tt.want)
+		}
+		if len(c.shards) > 1 && c.ShardBytes() < MinShardBytes && tt.shards == 0 {
+			t.Errorf("shard budget %d below minimum", c.ShardBytes())
+		}
+	}
+}
+
+func TestGetDoesNotAllocate(t *testing.T) {
+	c := New[string](Options{MaxBytes: 1 << 20})
+	c.Set("key", "value", 5, 0)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, ok := c.Get("key"); !ok {
+			t.Fatal("miss")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Get allocates %.1f times", allocs)
+	}
+}
+
+func TestConcurrent(t *testing.T) {
+	t.Parallel()
+	c := New[int](Options{MaxBytes: 256 << 10, Shards: 4})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2_000 {
+				k := strconv.Itoa((i * (g + 1)) % 500)
+				switch i % 5 {
+				case 0:
+					c.Delete(k)
+				case 1, 2:
+					c.Set(k, i, 100, 0)
+				default:
+					if v, ok := c.Get(k); ok && v < 0 {
+						t.Error("negative value")
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if c.Bytes() > 256<<10 {
+		t.Fatalf("Bytes %d over budget", c.Bytes())
+	}
+	var sum int64
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		for _, nd := range s.m {
+			sum += nd.cost
+			n++
+		}
+		if s.small.n+s.main.n != len(s.m) {
+			t.Fatalf("shard %d: queues hold %d, map %d", i, s.small.n+s.main.n, len(s.m))
+		}
+	}
+	if sum != c.Bytes() || n != c.Len() {
+		t.Fatalf("accounting drift: sum %d vs %d, n %d vs %d", sum, c.Bytes(), n, c.Len())
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	c := New[string](Options{MaxBytes: 100 << 20})
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = "key-" + strconv.Itoa(i)
+		c.Set(keys[i], "v", 10, 0)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			c.Get(keys[i&1023])
+			i++
+		}
+	})
+}
+
+func BenchmarkSet(b *testing.B) {
+	c := New[string](Options{MaxBytes: 1 << 20})
+	keys := make([]string, 4096)
+	for i := range keys {
+		keys[i] = "key-" + strconv.Itoa(i)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		c.Set(keys[i&4095], "v", 500, 0)
+	}
+}
