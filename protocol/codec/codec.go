@@ -1,0 +1,105 @@
+// Package codec is the MessagePack value codec of cachekit-go: the Go side of
+// the Python SDK's StandardSerializer (PROTOCOL.md section 3), used for the
+// values of auto-mode cache entries.
+//
+// # What Marshal writes
+//
+//   - nil, untyped nil interfaces, nil pointers, nil slices and nil maps: nil
+//   - bool: bool
+//   - int, int8..int64, uint, uint8..uint64 and named types of them: the
+//     shortest integer form (non-negative values always use the unsigned forms)
+//   - float32 and float64: always float64 (float32 is widened exactly; NaN and
+//     infinities are written as they are)
+//   - string: str (must be valid UTF-8: Python cannot decode anything else)
+//   - []byte and [N]byte: bin
+//   - other slices and arrays: array
+//   - maps with string keys: map, sorted by key so equal maps give equal bytes
+//   - structs: map of the exported fields in declaration order, keyed by the
+//     field name or its `msgpack:"name"` tag; `msgpack:"-"` skips a field,
+//     `msgpack:",omitempty"` omits false, 0, "", nil and empty or zero values;
+//     untagged embedded structs are inlined like encoding/json does
+//   - time.Time: the sentinel map {"__datetime__": true, "value": <isoformat>}
+//     where isoformat is Python's datetime.isoformat() in t's own zone
+//     ("2025-11-14T10:30:00+00:00", ".ffffff" only when the microseconds are
+//     not zero). Nanoseconds below a microsecond are truncated; years outside
+//     1..9999 fail with ErrTimeRange
+//   - UUIDs: the lowercase hyphenated string. A UUID is the UUID type of this
+//     package or ANY named [16]byte type that implements fmt.Stringer, such as
+//     github.com/google/uuid.UUID, recognised without importing it
+//   - *big.Int (and big.Int) within [-2^63, 2^64-1]: an integer
+//   - other structs implementing encoding.TextMarshaler (netip.Addr, decimal
+//     types): str of their text form
+//   - pointers and interfaces: the value they point to
+//
+// Anything else (channels, functions, complex numbers, unsafe pointers,
+// uintptr, maps whose keys are not strings) fails with ErrUnsupportedType and
+// never panics; nesting deeper than MaxDepth (which is how cycles end) fails
+// with ErrTooDeep. Maps with non-string keys are refused because Python's
+// reader (strict_map_key) cannot load them.
+//
+// # What Decode and Unmarshal read
+//
+// Any single well-formed MessagePack document; trailing bytes fail with
+// ErrTrailingBytes, malformed or truncated input with ErrMalformed, extension
+// types with ErrExtension, map keys that are not str with ErrNonStringKey,
+// invalid UTF-8 in a str with ErrInvalidUTF8. Decode returns nil, bool, int64
+// (uint64 only above math.MaxInt64), float64, string, []byte, []any,
+// map[string]any and time.Time.
+//
+// Temporal sentinels: a map of exactly two entries whose "__datetime__" entry
+// is the boolean true and whose "value" is a string Python's isoformat could
+// have produced becomes a time.Time (a naive value is taken as UTC). Unlike
+// Python, which revives any map with a truthy "__datetime__", anything else
+// stays a plain map, so user data that merely looks like a sentinel survives.
+// "__date__" ("2025-11-14") decodes to midnight UTC of that day and "__time__"
+// ("10:30:00", optionally with fraction and offset) to that clock time on
+// 0001-01-01, both as time.Time, since Go has no date-only or time-only type;
+// Marshal writes any time.Time as "__datetime__".
+//
+// Unmarshal fills typed Go values through reflection: structs by field name or
+// tag (unknown keys skipped), slices, arrays (extra elements skipped, missing
+// ones zeroed), maps with string keys, pointers (allocated as needed), empty
+// interfaces (as Decode), time.Time from any sentinel (or an isoformat
+// string), UUIDs from their string (any case, with or without hyphens or
+// braces) or a 16-byte bin, encoding.TextUnmarshaler structs from str, and
+// numbers with overflow checks (ErrOverflow); an integer may fill a float, a
+// float never fills an integer (ErrTypeMismatch). A nil sets the zero value.
+//
+// Decoding is bounded: recursion stops at MaxDepth and nothing larger than the
+// input can justify is allocated before the elements are actually read.
+package codec
+
+import (
+	"github.com/cachekit-go/cachekit/protocol/internal/encode"
+)
+
+// MaxDepth bounds the nesting Marshal, Decode and Unmarshal follow.
+const MaxDepth = encode.MaxDepth
+
+// Errors for what callers branch on.
+var (
+	// ErrUnsupportedType: Marshal met a Go type it cannot represent.
+	ErrUnsupportedType = encode.ErrUnsupportedType
+	// ErrTooDeep: nesting beyond MaxDepth (or a cycle).
+	ErrTooDeep = encode.ErrTooDeep
+	// ErrInvalidUTF8: a string is not valid UTF-8.
+	ErrInvalidUTF8 = encode.ErrInvalidUTF8
+	// ErrTimeRange: a time.Time Python's datetime cannot hold.
+	ErrTimeRange = encode.ErrTimeRange
+	// ErrIntRange: a *big.Int outside [-2^63, 2^64-1].
+	ErrIntRange = encode.ErrIntRange
+)
+
+var profile = &encode.Profile{Time: encode.TimeSentinel, ValidateUTF8: true}
+
+// Marshal encodes v with the StandardSerializer rules listed in the package
+// documentation.
+func Marshal(v any) ([]byte, error) {
+	return encode.Append(nil, v, profile)
+}
+
+// AppendMarshal appends the encoding of v to b; on error b is returned with
+// an unspecified partial encoding appended.
+func AppendMarshal(b []byte, v any) ([]byte, error) {
+	return encode.Append(b, v, profile)
+}

@@ -1,0 +1,533 @@
+package codec
+
+import (
+	"encoding"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"reflect"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cachekit-go/cachekit/internal/msgpack"
+	"github.com/cachekit-go/cachekit/protocol/internal/encode"
+)
+
+// Decoding errors.
+var (
+	// ErrMalformed: the input is not well-formed MessagePack (truncated,
+	// 0xc1, impossible lengths). It wraps the msgpack reader's error.
+	ErrMalformed = errors.New("codec: malformed MessagePack")
+	// ErrTrailingBytes: bytes follow the single document.
+	ErrTrailingBytes = errors.New("codec: trailing bytes after the value")
+	// ErrExtension: a MessagePack extension type, which no CacheKit writer emits.
+	ErrExtension = errors.New("codec: MessagePack extension types are not supported")
+	// ErrNonStringKey: a map key that is not a str.
+	ErrNonStringKey = errors.New("codec: map key is not a string")
+	// ErrTypeMismatch: Unmarshal met a token that cannot fill the target.
+	ErrTypeMismatch = errors.New("codec: type mismatch")
+	// ErrOverflow: a number does not fit the target type.
+	ErrOverflow = errors.New("codec: number overflows the target type")
+	// ErrInvalidTarget: Unmarshal was not given a non-nil pointer.
+	ErrInvalidTarget = errors.New("codec: Unmarshal needs a non-nil pointer")
+)
+
+// maxPrealloc bounds how many bytes Unmarshal reserves for a slice or map
+// before its elements are read; beyond it the container grows as elements
+// actually arrive, so a header cannot make a small input allocate much.
+const maxPrealloc = 1 << 20
+
+// Decode decodes one MessagePack document into generic Go values (see the
+// package documentation for the mapping).
+func Decode(data []byte) (any, error) {
+	r := msgpack.NewReader(data)
+	v, err := decodeAny(r, 0)
+	if err != nil {
+		return nil, err
+	}
+	if r.Remaining() != 0 {
+		return nil, fmt.Errorf("%w: %d bytes at offset %d", ErrTrailingBytes, r.Remaining(), r.Offset())
+	}
+	return v, nil
+}
+
+func malformed(err error) error {
+	var te *msgpack.TypeError
+	if errors.As(err, &te) {
+		return err
+	}
+	if errors.Is(err, msgpack.ErrTooDeep) {
+		return fmt.Errorf("%w: %w", ErrTooDeep, err)
+	}
+	return fmt.Errorf("%w: %w", ErrMalformed, err)
+}
+
+func next(r *msgpack.Reader) (msgpack.Token, error) {
+	t, err := r.Next()
+	if err != nil {
+		return t, malformed(err)
+	}
+	if t.Type == msgpack.TypeExt {
+		return t, fmt.Errorf("%w (type %d at offset %d)", ErrExtension, t.ExtType, r.Offset())
+	}
+	return t, nil
+}
+
+func tokenString(r *msgpack.Reader, t msgpack.Token) (string, error) {
+	if !utf8.Valid(t.Bytes) {
+		return "", fmt.Errorf("%w (before offset %d)", ErrInvalidUTF8, r.Offset())
+	}
+	return string(t.Bytes), nil
+}
+
+func decodeAny(r *msgpack.Reader, depth int) (any, error) {
+	if depth > MaxDepth {
+		return nil, ErrTooDeep
+	}
+	t, err := next(r)
+	if err != nil {
+		return nil, err
+	}
+	switch t.Type {
+	case msgpack.TypeNil:
+		return nil, nil
+	case msgpack.TypeBool:
+		return t.Bool, nil
+	case msgpack.TypeInt:
+		return t.Int, nil
+	case msgpack.TypeUint:
+		if t.Uint <= math.MaxInt64 {
+			return int64(t.Uint), nil
+		}
+		return t.Uint, nil
+	case msgpack.TypeFloat:
+		return t.Float, nil
+	case msgpack.TypeStr:
+		return tokenString(r, t)
+	case msgpack.TypeBin:
+		return append([]byte{}, t.Bytes...), nil
+	case msgpack.TypeArray:
+		a := make([]any, t.Len)
+		for i := range a {
+			if a[i], err = decodeAny(r, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		return a, nil
+	case msgpack.TypeMap:
+		m := make(map[string]any, t.Len)
+		for range t.Len {
+			k, err := mapKey(r)
+			if err != nil {
+				return nil, err
+			}
+			if m[k], err = decodeAny(r, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		if tm, ok := sentinel(m); ok {
+			return tm, nil
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("%w: unexpected token at offset %d", ErrMalformed, r.Offset())
+}
+
+func mapKey(r *msgpack.Reader) (string, error) {
+	start := r.Offset()
+	t, err := next(r)
+	if err != nil {
+		return "", err
+	}
+	if t.Type != msgpack.TypeStr {
+		return "", fmt.Errorf("%w: %s at offset %d", ErrNonStringKey, t.Type, start)
+	}
+	return tokenString(r, t)
+}
+
+// sentinel revives {"__datetime__": true, "value": "<isoformat>"} (and the
+// __date__ / __time__ forms) when the map is exactly that and the value parses.
+func sentinel(m map[string]any) (time.Time, bool) {
+	if len(m) != 2 {
+		return time.Time{}, false
+	}
+	s, ok := m["value"].(string)
+	if !ok {
+		return time.Time{}, false
+	}
+	switch {
+	case m["__datetime__"] == true:
+		t, _, err := ParseTime(s)
+		return t, err == nil
+	case m["__date__"] == true:
+		return parseDateValue(s)
+	case m["__time__"] == true:
+		return parseTimeValue(s)
+	}
+	return time.Time{}, false
+}
+
+// Unmarshal decodes one MessagePack document into the value v points to (see
+// the package documentation for the rules).
+func Unmarshal(data []byte, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("%w (got %T)", ErrInvalidTarget, v)
+	}
+	r := msgpack.NewReader(data)
+	if err := decodeInto(r, rv.Elem(), 0); err != nil {
+		return err
+	}
+	if r.Remaining() != 0 {
+		return fmt.Errorf("%w: %d bytes at offset %d", ErrTrailingBytes, r.Remaining(), r.Offset())
+	}
+	return nil
+}
+
+var (
+	timeType            = reflect.TypeFor[time.Time]()
+	bigIntType          = reflect.TypeFor[big.Int]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+func mismatch(t msgpack.Token, target reflect.Type, off int) error {
+	return fmt.Errorf("%w: cannot decode %s into %s at offset %d", ErrTypeMismatch, t.Type, target, off)
+}
+
+func overflow(target reflect.Type, off int) error {
+	return fmt.Errorf("%w: %s at offset %d", ErrOverflow, target, off)
+}
+
+func peekNil(r *msgpack.Reader) bool {
+	t, err := r.PeekType()
+	return err == nil && t == msgpack.TypeNil
+}
+
+func decodeInto(r *msgpack.Reader, v reflect.Value, depth int) error {
+	if depth > MaxDepth {
+		return ErrTooDeep
+	}
+	typ := v.Type()
+	if peekNil(r) {
+		_, _ = r.Next()
+		v.SetZero()
+		return nil
+	}
+	switch typ.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(typ.Elem()))
+		}
+		return decodeInto(r, v.Elem(), depth+1)
+	case reflect.Interface:
+		if typ.NumMethod() != 0 {
+			return fmt.Errorf("%w: cannot decode into non-empty interface %s", ErrTypeMismatch, typ)
+		}
+		x, err := decodeAny(r, depth)
+		if err != nil {
+			return err
+		}
+		v.Set(reflect.ValueOf(x))
+		return nil
+	case reflect.Struct:
+		switch {
+		case typ == timeType:
+			return decodeTime(r, v, depth)
+		case typ == bigIntType:
+			return decodeBig(r, v)
+		case reflect.PointerTo(typ).Implements(textUnmarshalerType):
+			return decodeText(r, v)
+		}
+		return decodeStruct(r, v, depth)
+	case reflect.Array:
+		if encode.IsUUIDType(typ) {
+			return decodeUUID(r, v)
+		}
+	}
+	start := r.Offset()
+	t, err := next(r)
+	if err != nil {
+		return err
+	}
+	switch typ.Kind() {
+	case reflect.Bool:
+		if t.Type != msgpack.TypeBool {
+			return mismatch(t, typ, start)
+		}
+		v.SetBool(t.Bool)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		var n int64
+		switch {
+		case t.Type == msgpack.TypeInt:
+			n = t.Int
+		case t.Type == msgpack.TypeUint && t.Uint <= math.MaxInt64:
+			n = int64(t.Uint)
+		case t.Type == msgpack.TypeUint:
+			return overflow(typ, start)
+		default:
+			return mismatch(t, typ, start)
+		}
+		if v.OverflowInt(n) {
+			return overflow(typ, start)
+		}
+		v.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		var n uint64
+		switch {
+		case t.Type == msgpack.TypeUint:
+			n = t.Uint
+		case t.Type == msgpack.TypeInt && t.Int >= 0:
+			n = uint64(t.Int)
+		case t.Type == msgpack.TypeInt:
+			return overflow(typ, start)
+		default:
+			return mismatch(t, typ, start)
+		}
+		if v.OverflowUint(n) {
+			return overflow(typ, start)
+		}
+		v.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		var f float64
+		switch t.Type {
+		case msgpack.TypeFloat:
+			f = t.Float
+		case msgpack.TypeInt:
+			f = float64(t.Int)
+		case msgpack.TypeUint:
+			f = float64(t.Uint)
+		default:
+			return mismatch(t, typ, start)
+		}
+		if v.OverflowFloat(f) {
+			return overflow(typ, start)
+		}
+		v.SetFloat(f)
+	case reflect.String:
+		if t.Type != msgpack.TypeStr {
+			return mismatch(t, typ, start)
+		}
+		s, err := tokenString(r, t)
+		if err != nil {
+			return err
+		}
+		v.SetString(s)
+	case reflect.Slice:
+		if typ.Elem().Kind() == reflect.Uint8 && (t.Type == msgpack.TypeBin || t.Type == msgpack.TypeStr) {
+			b := reflect.MakeSlice(typ, len(t.Bytes), len(t.Bytes))
+			reflect.Copy(b, reflect.ValueOf(t.Bytes))
+			v.Set(b)
+			return nil
+		}
+		if t.Type != msgpack.TypeArray {
+			return mismatch(t, typ, start)
+		}
+		return decodeSlice(r, v, t.Len, depth)
+	case reflect.Array:
+		if typ.Elem().Kind() == reflect.Uint8 && (t.Type == msgpack.TypeBin || t.Type == msgpack.TypeStr) {
+			if len(t.Bytes) != typ.Len() {
+				return fmt.Errorf("%w: %d bytes into %s at offset %d", ErrTypeMismatch, len(t.Bytes), typ, start)
+			}
+			reflect.Copy(v, reflect.ValueOf(t.Bytes))
+			return nil
+		}
+		if t.Type != msgpack.TypeArray {
+			return mismatch(t, typ, start)
+		}
+		for i := range t.Len {
+			if i >= v.Len() {
+				if err := skip(r); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := decodeInto(r, v.Index(i), depth+1); err != nil {
+				return err
+			}
+		}
+		for i := t.Len; i < v.Len(); i++ {
+			v.Index(i).SetZero()
+		}
+	case reflect.Map:
+		if t.Type != msgpack.TypeMap {
+			return mismatch(t, typ, start)
+		}
+		if typ.Key().Kind() != reflect.String {
+			return fmt.Errorf("%w: %s (map keys must be strings)", ErrUnsupportedType, typ)
+		}
+		return decodeMap(r, v, t.Len, depth)
+	default:
+		return fmt.Errorf("%w: %s", ErrUnsupportedType, typ)
+	}
+	return nil
+}
+
+func skip(r *msgpack.Reader) error {
+	if err := r.Skip(); err != nil {
+		return malformed(err)
+	}
+	return nil
+}
+
+func preallocLen(n int, elem reflect.Type) int {
+	if size := elem.Size(); size > 0 && uintptr(n) > maxPrealloc/size {
+		return int(maxPrealloc / size)
+	}
+	return n
+}
+
+func decodeSlice(r *msgpack.Reader, v reflect.Value, n, depth int) error {
+	typ := v.Type()
+	s := reflect.MakeSlice(typ, 0, preallocLen(n, typ.Elem()))
+	for range n {
+		s = reflect.Append(s, reflect.Zero(typ.Elem()))
+		if err := decodeInto(r, s.Index(s.Len()-1), depth+1); err != nil {
+			return err
+		}
+	}
+	v.Set(s)
+	return nil
+}
+
+func decodeMap(r *msgpack.Reader, v reflect.Value, n, depth int) error {
+	typ := v.Type()
+	if v.IsNil() {
+		v.Set(reflect.MakeMapWithSize(typ, preallocLen(n, typ.Elem())))
+	}
+	for range n {
+		k, err := mapKey(r)
+		if err != nil {
+			return err
+		}
+		elem := reflect.New(typ.Elem()).Elem()
+		if err := decodeInto(r, elem, depth+1); err != nil {
+			return err
+		}
+		v.SetMapIndex(reflect.ValueOf(k).Convert(typ.Key()), elem)
+	}
+	return nil
+}
+
+func decodeStruct(r *msgpack.Reader, v reflect.Value, depth int) error {
+	start := r.Offset()
+	t, err := next(r)
+	if err != nil {
+		return err
+	}
+	if t.Type != msgpack.TypeMap {
+		return mismatch(t, v.Type(), start)
+	}
+	info := encode.StructInfo(v.Type())
+	for range t.Len {
+		k, err := mapKey(r)
+		if err != nil {
+			return err
+		}
+		f, ok := info.ByName[k]
+		if !ok {
+			if err := skip(r); err != nil {
+				return err
+			}
+			continue
+		}
+		fv := fieldForSet(v, f.Index)
+		if err := decodeInto(r, fv, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fieldForSet follows index, allocating nil embedded pointers on the way.
+func fieldForSet(v reflect.Value, index []int) reflect.Value {
+	for i, x := range index {
+		if i > 0 && v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				v.Set(reflect.New(v.Type().Elem()))
+			}
+			v = v.Elem()
+		}
+		v = v.Field(x)
+	}
+	return v
+}
+
+func decodeTime(r *msgpack.Reader, v reflect.Value, depth int) error {
+	start := r.Offset()
+	x, err := decodeAny(r, depth)
+	if err != nil {
+		return err
+	}
+	switch x := x.(type) {
+	case time.Time:
+		v.Set(reflect.ValueOf(x))
+		return nil
+	case string:
+		t, _, err := ParseTime(x)
+		if err != nil {
+			return fmt.Errorf("%w at offset %d", err, start)
+		}
+		v.Set(reflect.ValueOf(t))
+		return nil
+	}
+	return fmt.Errorf("%w: cannot decode %T into time.Time at offset %d", ErrTypeMismatch, x, start)
+}
+
+func decodeBig(r *msgpack.Reader, v reflect.Value) error {
+	start := r.Offset()
+	t, err := next(r)
+	if err != nil {
+		return err
+	}
+	var b big.Int
+	switch t.Type {
+	case msgpack.TypeInt:
+		b.SetInt64(t.Int)
+	case msgpack.TypeUint:
+		b.SetUint64(t.Uint)
+	default:
+		return mismatch(t, v.Type(), start)
+	}
+	v.Set(reflect.ValueOf(b))
+	return nil
+}
+
+func decodeText(r *msgpack.Reader, v reflect.Value) error {
+	start := r.Offset()
+	t, err := next(r)
+	if err != nil {
+		return err
+	}
+	if t.Type != msgpack.TypeStr {
+		return mismatch(t, v.Type(), start)
+	}
+	if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText(t.Bytes); err != nil {
+		return fmt.Errorf("codec: %s.UnmarshalText at offset %d: %w", v.Type(), start, err)
+	}
+	return nil
+}
+
+func decodeUUID(r *msgpack.Reader, v reflect.Value) error {
+	start := r.Offset()
+	t, err := next(r)
+	if err != nil {
+		return err
+	}
+	var u UUID
+	switch t.Type {
+	case msgpack.TypeStr:
+		if u, err = ParseUUID(string(t.Bytes)); err != nil {
+			return fmt.Errorf("%w at offset %d", err, start)
+		}
+	case msgpack.TypeBin:
+		if len(t.Bytes) != 16 {
+			return mismatch(t, v.Type(), start)
+		}
+		copy(u[:], t.Bytes)
+	default:
+		return mismatch(t, v.Type(), start)
+	}
+	reflect.Copy(v, reflect.ValueOf(u[:]))
+	return nil
+}

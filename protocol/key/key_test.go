@@ -1,0 +1,364 @@
+package key_test
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/blake2b"
+
+	"github.com/cachekit-go/cachekit/protocol/codec"
+	"github.com/cachekit-go/cachekit/protocol/key"
+)
+
+type cacheKeyVector struct {
+	Name        string         `json:"name"`
+	Namespace   *string        `json:"namespace"`
+	Module      string         `json:"function_module"`
+	Qualname    string         `json:"function_qualname"`
+	Args        []any          `json:"args"`
+	Kwargs      map[string]any `json:"kwargs"`
+	Integrity   bool           `json:"integrity_checking"`
+	ExpectedKey string         `json:"expected_key"`
+}
+
+func loadVectors(t *testing.T) []cacheKeyVector {
+	t.Helper()
+	path := filepath.Join("..", "..", "..", "shared", "vectors", "cache-keys.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("vectors are required: %v", err)
+	}
+	var doc struct {
+		Vectors []cacheKeyVector `json:"vectors"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Vectors) != 10 {
+		t.Fatalf("want 10 vectors, got %d", len(doc.Vectors))
+	}
+	return doc.Vectors
+}
+
+// fromJSON turns json.Number into int64 (or float64 when it has a fraction or
+// exponent, as Python would have a float there) recursively.
+func fromJSON(t *testing.T, v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil && !strings.ContainsAny(x.String(), ".eE") {
+			return i
+		}
+		f, err := x.Float64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = fromJSON(t, e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = fromJSON(t, e)
+		}
+		return out
+	}
+	return v
+}
+
+func TestVectors(t *testing.T) {
+	t.Parallel()
+	for _, v := range loadVectors(t) {
+		t.Run(v.Name, func(t *testing.T) {
+			t.Parallel()
+			ns := ""
+			if v.Namespace != nil {
+				ns = *v.Namespace
+			}
+			args := fromJSON(t, v.Args).([]any)
+			kwargs := fromJSON(t, v.Kwargs).(map[string]any)
+			got, err := key.Build(ns, v.Module+"."+v.Qualname, args, kwargs, v.Integrity)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != v.ExpectedKey {
+				t.Fatalf("key mismatch\n got %s\nwant %s", got, v.ExpectedKey)
+			}
+		})
+	}
+}
+
+// The vector "multiple_args" has 3.0, which JSON decoding with UseNumber keeps
+// as "3.0" -> float64; check that this really is the float path.
+func TestFloatIsFloat64(t *testing.T) {
+	t.Parallel()
+	b, err := key.AppendPreimage(nil, []any{3.0, float32(1.5)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "9292cb4008000000000000cb3ff800000000000080"
+	if hex.EncodeToString(b) != want {
+		t.Fatalf("got %x want %s", b, want)
+	}
+}
+
+type point struct {
+	Y    int    `msgpack:"y"`
+	X    int    `msgpack:"x"`
+	Skip string `msgpack:"-"`
+	Note string `msgpack:"note,omitempty"`
+}
+
+type hidden struct {
+	A int
+	b int
+}
+
+var _ = hidden{b: 0} // b exists to be refused
+
+type hiddenOK struct {
+	A int
+	b int `msgpack:"-"`
+}
+
+type myUUID [16]byte
+
+func (u myUUID) String() string { return "not used" }
+
+func TestNormalization(t *testing.T) {
+	t.Parallel()
+	ts := time.Date(2025, 11, 14, 10, 30, 0, 0, time.UTC)
+	u := codec.UUID{0x55, 0x0e, 0x84, 0x00, 0xe2, 0x9b, 0x41, 0xd4, 0xa7, 0x16, 0x44, 0x66, 0x55, 0x44, 0x00, 0x00}
+	n := 7
+	var nilPtr *int
+	cases := []struct {
+		name string
+		arg  any
+		want string // hex of the single encoded argument
+	}{
+		{"neg zero", math.Copysign(0, -1), "cb0000000000000000"},
+		{"nan", math.NaN(), "cb7ff8000000000000"},
+		{"nan other bits", math.Float64frombits(0xfff8000000000001), "cb7ff8000000000000"},
+		{"inf", math.Inf(1), "cb7ff0000000000000"},
+		{"-inf", math.Inf(-1), "cbfff0000000000000"},
+		{"float32", float32(0.5), "cb3fe0000000000000"},
+		{"time utc", ts, hex.EncodeToString(append([]byte{0xb9}, "2025-11-14T10:30:00+00:00"...))},
+		{"uuid", u, "d924" + hex.EncodeToString([]byte("550e8400-e29b-41d4-a716-446655440000"))},
+		{"other uuid type", myUUID(u), "d924" + hex.EncodeToString([]byte("550e8400-e29b-41d4-a716-446655440000"))},
+		{"struct sorted with tags", point{Y: 2, X: 1, Skip: "zz"}, "82a17801a17902"},
+		{"struct omitempty present", point{Note: "n"}, "83a46e6f7465a16ea17800a17900"},
+		{"hidden tagged dash", hiddenOK{A: 1, b: 2}, "81a14101"},
+		{"pointer", &n, "07"},
+		{"nil pointer", nilPtr, "c0"},
+		{"nil slice", []int(nil), "c0"},
+		{"typed slice", []int{1, 2}, "920102"},
+		{"go map sorted", map[string]int{"b": 2, "a": 1}, "82a16101a16202"},
+		{"bytes", []byte{1, 2}, "c4020102"},
+		{"byte array", [2]byte{1, 2}, "c4020102"},
+		{"nested any map", map[string]any{"z": []any{int8(-1)}, "a": nil}, "82a161c0a17a91ff"},
+		{"bool", true, "c3"},
+		{"uint64 max", uint64(math.MaxUint64), "cfffffffffffffffff"},
+		{"int64 min", int64(math.MinInt64), "d38000000000000000"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := key.AppendPreimage(nil, []any{c.arg}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := hex.EncodeToString(b[2 : len(b)-1]) // strip 92 91 ... 80
+			if got != c.want {
+				t.Fatalf("got %s want %s", got, c.want)
+			}
+		})
+	}
+}
+
+func TestUnsupported(t *testing.T) {
+	t.Parallel()
+	type cyc struct{ Next *cyc }
+	loop := &cyc{}
+	loop.Next = loop
+	self := []any{nil}
+	self[0] = self
+	cases := []struct {
+		name string
+		arg  any
+		want error
+	}{
+		{"chan", make(chan int), key.ErrUnsupportedType},
+		{"func", func() {}, key.ErrUnsupportedType},
+		{"complex", complex(1, 2), key.ErrUnsupportedType},
+		{"int map", map[int]string{1: "a"}, key.ErrUnsupportedType},
+		{"uintptr", uintptr(1), key.ErrUnsupportedType},
+		{"unexported fields", hidden{A: 1}, key.ErrUnsupportedType},
+		{"nested chan", map[string]any{"a": []any{make(chan int)}}, key.ErrUnsupportedType},
+		{"cycle via pointer", loop, key.ErrTooDeep},
+		{"cycle via slice", self, key.ErrTooDeep},
+		{"year 0", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), key.ErrTimeRange},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := key.Build("ns", "f", []any{c.arg}, nil, true)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+	if _, err := key.Build("ns", "f", nil, map[string]any{"k": make(chan int)}, true); !errors.Is(err, key.ErrUnsupportedType) {
+		t.Fatalf("kwargs: got %v", err)
+	}
+}
+
+func TestKwargsNilIsEmptyMap(t *testing.T) {
+	t.Parallel()
+	a, err := key.ArgsHash([]any{1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := key.ArgsHash([]any{1}, map[string]any{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b || len(a) != 64 {
+		t.Fatalf("%s != %s", a, b)
+	}
+	c, _ := key.ArgsHash([]any{1}, map[string]any{"x": 1})
+	if c == a {
+		t.Fatal("kwargs ignored")
+	}
+}
+
+func TestSanitizeIdentity(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		"__main__.get_user":       "__main__.get_user",
+		"github.com/x/y.(*T).Get": "github.com_x_y.__T_.Get",
+		"a..b...c":                "a.b.c",
+		"a b-c":                   "a_b_c",
+		"é.f":                     "_.f",
+		"a/.b":                    "a_.b",
+		strings.Repeat("a", 205):  strings.Repeat("a", 200),
+		strings.Repeat("é", 205):  strings.Repeat("_", 200),
+		"":                        "",
+	}
+	for in, want := range cases {
+		if got := key.SanitizeIdentity(in); got != want {
+			t.Errorf("SanitizeIdentity(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestNamespaceWhitespace(t *testing.T) {
+	t.Parallel()
+	k, err := key.Build("my ns\r\nx", "f g", nil, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(k, "ns:my_ns__x:func:f_g:args:") || !strings.HasSuffix(k, ":0s") {
+		t.Fatalf("got %s", k)
+	}
+}
+
+func TestLongKeyTruncation(t *testing.T) {
+	t.Parallel()
+	for _, unit := range []string{"a", "é", "😀"} {
+		t.Run(unit, func(t *testing.T) {
+			t.Parallel()
+			// ns:<ns>:func:f:args:<64>:1s -> fixed part is 3+1+5+1+6+64+3 = 83 code points
+			fixed := utf8.RuneCountInString("ns::func:f:args:") + 64 + 3
+			atLimit := strings.Repeat(unit, key.MaxKeyLen-fixed)
+			k, err := key.Build(atLimit, "f", nil, nil, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if utf8.RuneCountInString(k) != key.MaxKeyLen || !strings.HasPrefix(k, "ns:"+atLimit) {
+				t.Fatalf("a key of exactly 250 code points must be kept: %d", utf8.RuneCountInString(k))
+			}
+			over := atLimit + unit
+			k, err = key.Build(over, "f", nil, nil, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, _ := key.ArgsHash(nil, nil)
+			full := "ns:" + over + ":func:f:args:" + h + ":1s"
+			sum := blake2b.Sum256([]byte(full))
+			want := string([]rune(full)[:50]) + ":" + hex.EncodeToString(sum[:])[:32]
+			if k != want {
+				t.Fatalf("got %s\nwant %s", k, want)
+			}
+			if utf8.RuneCountInString(k) != 83 {
+				t.Fatalf("shortened key has %d code points", utf8.RuneCountInString(k))
+			}
+		})
+	}
+}
+
+func TestDeepNestingLimit(t *testing.T) {
+	t.Parallel()
+	var v any = 1
+	for range 300 {
+		v = []any{v}
+	}
+	if _, err := key.ArgsHash([]any{v}, nil); !errors.Is(err, key.ErrTooDeep) {
+		t.Fatalf("got %v", err)
+	}
+	v = 1
+	for range 100 {
+		v = []any{v}
+	}
+	if _, err := key.ArgsHash([]any{v}, nil); err != nil {
+		t.Fatalf("100 levels must work: %v", err)
+	}
+}
+
+func ExampleBuild() {
+	k, err := key.Build("test", "__main__.get_user", []any{42}, nil, true)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(k)
+	// Output: ns:test:func:__main__.get_user:args:3870b2ea5735ae639ded9450ef117768db676f037bec636503796c5b81095153:1s
+}
+
+type benchArg struct {
+	ID    int
+	Name  string
+	Admin bool
+}
+
+func BenchmarkBuildInt(b *testing.B) {
+	b.ReportAllocs()
+	args := []any{42}
+	for b.Loop() {
+		if _, err := key.Build("users", "github.com/acme/users.GetUser", args, nil, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBuildStruct(b *testing.B) {
+	b.ReportAllocs()
+	args := []any{benchArg{ID: 42, Name: "alice", Admin: true}}
+	for b.Loop() {
+		if _, err := key.Build("users", "github.com/acme/users.GetUser", args, nil, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
