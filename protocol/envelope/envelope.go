@@ -205,6 +205,17 @@ func UnpackFormat(env []byte) (data []byte, format string, err error) {
 	return out, string(f.format), nil
 }
 
+// IsShape reports whether b has the structure of an envelope (any accepted
+// shape, complete, no trailing bytes) without decompressing or verifying it.
+// Readers use it to tell a bare envelope from raw MessagePack.
+func IsShape(b []byte) bool {
+	if len(b) > MaxEnvelopeSize {
+		return false
+	}
+	_, err := parse(b)
+	return err == nil
+}
+
 type fields struct {
 	compressed   []byte
 	checksum     uint64
