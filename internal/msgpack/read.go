@@ -178,8 +178,17 @@ func typeOf(c byte) Type {
 }
 
 // Next decodes the next token. For arrays and maps only the header is consumed;
-// the elements follow as further tokens.
+// the elements follow as further tokens. On error nothing is consumed.
 func (r *Reader) Next() (Token, error) {
+	start := r.off
+	t, err := r.next()
+	if err != nil {
+		r.off = start
+	}
+	return t, err
+}
+
+func (r *Reader) next() (Token, error) {
 	start := r.off
 	c, err := r.u8()
 	if err != nil {
@@ -382,8 +391,18 @@ func (r *Reader) ReadMapHeader() (int, error) {
 }
 
 // Skip consumes one complete value, including nested elements, iteratively
-// (no recursion) and refusing nesting deeper than MaxDepth.
+// (no recursion) and refusing nesting deeper than MaxDepth. On error nothing
+// is consumed.
 func (r *Reader) Skip() error {
+	start := r.off
+	err := r.skip()
+	if err != nil {
+		r.off = start
+	}
+	return err
+}
+
+func (r *Reader) skip() error {
 	pending := 1 // values still to consume at this point
 	var stack []int
 	for {
