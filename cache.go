@@ -1,0 +1,506 @@
+package cachekit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cachekit-go/cachekit/backend"
+	"github.com/cachekit-go/cachekit/internal/clock"
+	"github.com/cachekit-go/cachekit/internal/entry"
+	"github.com/cachekit-go/cachekit/internal/flight"
+	"github.com/cachekit-go/cachekit/internal/l1"
+)
+
+// numStripes is the number of invalidation stripes (generation counters and
+// locks) keys are hashed onto; see Cache.invalidate.
+const numStripes = 256
+
+// Cache is a two-tier cache: an in-process tier (L1) in front of an optional
+// shared backend (L2). Create it with New or FromEnv, wrap functions with
+// Wrap0..Wrap4, or use Load and the direct API. It is safe for concurrent use.
+type Cache struct {
+	cfg       config
+	be        backend.Backend // nil: in-process only
+	rawBE     backend.Backend // as configured (before WithTimeout), closed by Close when owned
+	inspector backend.TTLInspector
+	l1        *l1.Cache[l1Entry] // nil: disabled
+	ttl       time.Duration      // resolved default TTL (NoExpiry possible)
+	pipe      entry.Pipeline
+	log       *slog.Logger
+	clk       clock.Clock
+	flights   flight.Group[loaded]
+	sem       chan struct{}
+	closeMu   sync.RWMutex
+	closed    atomic.Bool
+	wg        sync.WaitGroup
+	seed      maphash.Seed
+	stripes   [numStripes]stripe
+	epoch     atomic.Uint64
+	counters  counters
+	def       *policy
+	nextID    atomic.Uint64
+	warnLoad  warnings
+}
+
+type stripe struct {
+	mu  sync.RWMutex
+	gen atomic.Uint64
+}
+
+type generation struct{ stripe, epoch uint64 }
+
+// l1Entry is what the in-process tier holds for a key: the decoded value (the
+// default) or the MessagePack document (WithL1Bytes), the stale-while-
+// revalidate refresh point and the wrapper that owns it (for Clear).
+type l1Entry struct {
+	val       any
+	doc       []byte
+	refreshAt int64 // Unix nanoseconds; 0 = never
+	owner     uint64
+}
+
+// loaded is the result of a shared load.
+type loaded struct {
+	val    any
+	fromL2 bool
+	stale  bool
+}
+
+// warnings holds the warn-once latches of one wrapper (or of Load).
+type warnings struct{ args, value, size sync.Once }
+
+// policy is the resolved per-function behaviour.
+type policy struct {
+	ttl    time.Duration // backend TTL; 0 = no expiry
+	swr    float64
+	useL1  bool
+	pipe   entry.Pipeline
+	bypass bool
+	stats  stats
+	owner  uint64
+	name   string
+	warn   *warnings
+}
+
+// New returns a Cache configured by opts. With no options it caches in
+// process only: no backend, no network, nothing read from the environment.
+func New(opts ...Option) (*Cache, error) {
+	cfg := defaultConfig()
+	Options(opts...)(&cfg)
+	return newCache(cfg)
+}
+
+func newCache(cfg config) (*Cache, error) {
+	if len(cfg.errs) > 0 {
+		return nil, errors.Join(cfg.errs...)
+	}
+	if cfg.needEncryption && cfg.sealer == nil {
+		return nil, &ConfigError{Reason: "the Secure preset needs an encryption key", Err: ErrEncryptionRequired}
+	}
+	if cfg.backendFactory != nil {
+		b, err := cfg.backendFactory()
+		if err != nil {
+			return nil, &ConfigError{Reason: "cannot create the backend", Err: err}
+		}
+		cfg.backend = b
+	}
+	c := &Cache{
+		cfg:   cfg,
+		rawBE: cfg.backend,
+		be:    cfg.backend,
+		ttl:   cfg.ttl,
+		log:   cfg.logger,
+		clk:   cfg.clock,
+		sem:   make(chan struct{}, MaxConcurrentRefreshes),
+		seed:  maphash.MakeSeed(),
+	}
+	if c.ttl == 0 {
+		c.ttl = DefaultTTL
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.be != nil && cfg.backendTimeout > 0 {
+		if ts, ok := c.be.(backend.TimeoutSetter); ok {
+			c.be = ts.WithTimeout(cfg.backendTimeout)
+		}
+	}
+	if c.be != nil {
+		c.inspector, _ = c.be.(backend.TTLInspector)
+	}
+	if cfg.l1 {
+		clk := c.clk
+		c.l1 = l1.New[l1Entry](l1.Options{MaxBytes: cfg.l1Size, Now: func() int64 { return clk.Now().UnixNano() }})
+	}
+	c.pipe = entry.Pipeline{Mode: entry.Framed, Sealer: cfg.sealer}
+	if !cfg.integrity {
+		c.pipe.Mode = entry.FramedRaw
+	}
+	c.flights.OnPanic = func(key string, v any, stack []byte) {
+		c.log.Error("cachekit: cached function panicked; the panic was turned into an error for every waiter",
+			"key", key, "panic", fmt.Sprint(v), "stack", string(stack))
+	}
+	c.def = &policy{
+		ttl:   backendTTL(c.ttl),
+		swr:   cfg.swr,
+		useL1: c.l1 != nil,
+		pipe:  c.pipe,
+		stats: stats{cache: &c.counters},
+		warn:  &c.warnLoad,
+	}
+	return c, nil
+}
+
+func backendTTL(d time.Duration) time.Duration {
+	if d == NoExpiry {
+		return 0
+	}
+	return d
+}
+
+// Close stops background refreshes (waiting for running ones) and closes the
+// backend if the Cache created it (FromEnv, IO). A backend passed with
+// WithBackend stays open. After Close, wrappers and Load call their function
+// uncached and the direct API returns ErrClosed.
+func (c *Cache) Close() error {
+	c.closeMu.Lock()
+	already := c.closed.Swap(true)
+	c.closeMu.Unlock()
+	if already {
+		return nil
+	}
+	c.wg.Wait()
+	if !c.cfg.ownsBackend || c.rawBE == nil {
+		return nil
+	}
+	switch b := c.rawBE.(type) {
+	case interface{ Close() error }:
+		return b.Close()
+	case interface{ Close() }:
+		b.Close()
+	}
+	return nil
+}
+
+// Backend returns the shared backend, or nil when the cache is in-process
+// only.
+func (c *Cache) Backend() backend.Backend { return c.be }
+
+// Info returns the counters of the whole cache (every wrapper and Load).
+func (c *Cache) Info() Info {
+	i := c.counters.snapshot()
+	c.l1Info(&i)
+	return i
+}
+
+func (c *Cache) l1Info(i *Info) {
+	if c.l1 != nil {
+		i.L1Bytes = c.l1.Bytes()
+		i.L1Entries = c.l1.Len()
+	}
+}
+
+// HealthCheck probes the backend (healthy, with backend_type "none", when
+// there is none).
+func (c *Cache) HealthCheck(ctx context.Context) (bool, map[string]any) {
+	if c.be == nil {
+		return true, map[string]any{backend.DetailBackendType: "none", backend.DetailLatencyMS: 0.0}
+	}
+	return c.be.HealthCheck(ctx)
+}
+
+func (c *Cache) nowNano() int64 { return c.clk.Now().UnixNano() }
+
+func (c *Cache) stripeOf(key string) *stripe {
+	return &c.stripes[maphash.String(c.seed, key)%numStripes]
+}
+
+func (c *Cache) generation(key string) generation {
+	return generation{c.stripeOf(key).gen.Load(), c.epoch.Load()}
+}
+
+// current reports whether g is still the generation of s; callers hold s.mu
+// (read).
+func (c *Cache) current(s *stripe, g generation) bool {
+	return s.gen.Load() == g.stripe && c.epoch.Load() == g.epoch
+}
+
+// lookupL1 returns the L1 entry for key if the policy uses L1.
+func (c *Cache) lookupL1(p *policy, key string) (l1Entry, bool) {
+	if !p.useL1 {
+		return l1Entry{}, false
+	}
+	return c.l1.Get(key)
+}
+
+// fill is the body of a shared load: read the backend, else run the function
+// and store its result. It runs detached from the callers (flight.Group).
+func (c *Cache) fill(ctx context.Context, p *policy, key string,
+	load func(context.Context) (any, error), decode func([]byte) (any, error)) (loaded, error) {
+	gen := c.generation(key)
+	if c.be != nil {
+		if data, found := c.backendGet(ctx, p, key); found {
+			doc, err := p.pipe.Open(key, data)
+			var v any
+			if err == nil {
+				v, err = decode(doc)
+			}
+			if err == nil {
+				exp, refreshAt, ok := c.l2Expiry(ctx, p, key)
+				if ok && p.useL1 {
+					c.putL1(p, key, v, doc, exp, refreshAt, gen)
+				}
+				return loaded{val: v, fromL2: true, stale: refreshAt != 0 && c.nowNano() >= refreshAt}, nil
+			}
+			p.stats.add(decodeErrors)
+			c.log.Warn("cachekit: stored entry cannot be decoded; recomputing it", "key", key, "err", err)
+		}
+	}
+	v, err := load(ctx)
+	if err != nil {
+		return loaded{}, err
+	}
+	_ = c.store(ctx, p, key, v, gen)
+	return loaded{val: v}, nil
+}
+
+func (c *Cache) backendGet(ctx context.Context, p *policy, key string) ([]byte, bool) {
+	start := time.Now()
+	data, found, err := c.be.Get(ctx, key)
+	p.stats.backendOp(time.Since(start))
+	if err != nil {
+		c.backendError(p, "get", key, err)
+		return nil, false
+	}
+	return data, found
+}
+
+func (c *Cache) backendError(p *policy, op, key string, err error) {
+	p.stats.add(backendErrors)
+	c.log.Warn("cachekit: backend operation failed; continuing without the cache", "op", op, "key", key, "err", err)
+}
+
+// l2Expiry decides how long an entry just read from the backend may live in
+// L1 and when it becomes stale. With TTL inspection the L1 copy expires with
+// the backend entry and the refresh point follows the entry's age; without it
+// the copy lives min(ttl, L1 max TTL) and the entry is taken as fresh. ok is
+// false when the entry vanished in between.
+func (c *Cache) l2Expiry(ctx context.Context, p *policy, key string) (exp, refreshAt int64, ok bool) {
+	now := c.nowNano()
+	if c.inspector != nil {
+		start := time.Now()
+		rem, found, err := c.inspector.TTL(ctx, key)
+		p.stats.backendOp(time.Since(start))
+		switch {
+		case err != nil:
+			c.backendError(p, "ttl", key, err)
+		case !found:
+			return 0, 0, false
+		case rem <= 0:
+			return 0, 0, true
+		default:
+			exp = now + int64(rem)
+			if p.swr > 0 && p.ttl > 0 {
+				age := max(p.ttl-rem, 0)
+				refreshAt = now + int64(c.jittered(p)) - int64(age)
+				refreshAt = max(refreshAt, now-1)
+			}
+			return exp, refreshAt, true
+		}
+	}
+	life := c.cfg.l1MaxTTL
+	if p.ttl > 0 {
+		life = min(life, p.ttl)
+	}
+	return now + int64(life), c.refreshPoint(p, now), true
+}
+
+func (c *Cache) jittered(p *policy) time.Duration {
+	d := float64(p.ttl) * p.swr
+	if j := c.cfg.jitter; j > 0 {
+		d *= 1 + j*(2*rand.Float64()-1)
+	}
+	return time.Duration(max(d, 1))
+}
+
+func (c *Cache) refreshPoint(p *policy, now int64) int64 {
+	if p.swr <= 0 || p.ttl <= 0 {
+		return 0
+	}
+	return now + int64(c.jittered(p))
+}
+
+func (c *Cache) l1Value(p *policy, v any, doc []byte, refreshAt int64) l1Entry {
+	if c.cfg.l1Bytes {
+		return l1Entry{doc: doc, refreshAt: refreshAt, owner: p.owner}
+	}
+	return l1Entry{val: v, refreshAt: refreshAt, owner: p.owner}
+}
+
+func (c *Cache) putL1(p *policy, key string, v any, doc []byte, exp, refreshAt int64, gen generation) {
+	s := c.stripeOf(key)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !c.current(s, gen) {
+		p.stats.add(discarded)
+		return
+	}
+	c.l1.Set(key, c.l1Value(p, v, doc, refreshAt), int64(len(doc)), exp)
+}
+
+// store serializes v and writes it to L1 and the backend, unless the entry's
+// generation moved since gen was taken (an invalidation or Clear happened
+// while v was computed: storing it would undo that). Failures are counted and
+// logged; the error is returned for the direct API.
+func (c *Cache) store(ctx context.Context, p *policy, key string, v any, gen generation) error {
+	doc, err := p.pipe.Marshal(v)
+	if err != nil {
+		p.stats.add(encodeErrors)
+		p.warn.value.Do(func() {
+			c.log.Warn("cachekit: result cannot be serialized; it is returned but not cached (logged once per function)",
+				"func", p.name, "key", key, "type", fmt.Sprintf("%T", v), "err", err)
+		})
+		return err
+	}
+	if int64(len(doc)) > c.cfg.maxValueSize {
+		p.stats.add(tooLarge)
+		p.warn.size.Do(func() {
+			c.log.Warn("cachekit: result exceeds the maximum value size; it is returned but not cached (logged once per function)",
+				"func", p.name, "key", key, "size", len(doc), "max", c.cfg.maxValueSize)
+		})
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrValueTooLarge, len(doc), c.cfg.maxValueSize)
+	}
+	var stored []byte
+	if c.be != nil {
+		if stored, err = p.pipe.Wrap(key, doc); err != nil {
+			p.stats.add(encodeErrors)
+			c.log.Warn("cachekit: cannot frame the value; not cached", "key", key, "err", err)
+			return err
+		}
+	}
+	s := c.stripeOf(key)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !c.current(s, gen) {
+		p.stats.add(discarded)
+		return nil
+	}
+	now := c.nowNano()
+	if p.useL1 {
+		var exp int64
+		if p.ttl > 0 {
+			exp = now + int64(p.ttl)
+		}
+		c.l1.Set(key, c.l1Value(p, v, doc, c.refreshPoint(p, now)), int64(len(doc)), exp)
+	}
+	if c.be == nil {
+		return nil
+	}
+	start := time.Now()
+	err = c.be.Set(ctx, key, stored, p.ttl)
+	p.stats.backendOp(time.Since(start))
+	if err != nil {
+		c.backendError(p, "set", key, err)
+		return err
+	}
+	return nil
+}
+
+// refresh starts one background stale-while-revalidate refresh of key unless
+// one (or a load) is already running, all MaxConcurrentRefreshes slots are
+// busy, or the cache is closed.
+func (c *Cache) refresh(ctx context.Context, p *policy, key string, load func(context.Context) (any, error)) {
+	if c.flights.InFlight(key) {
+		return
+	}
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	if c.closed.Load() {
+		return
+	}
+	select {
+	case c.sem <- struct{}{}:
+	default:
+		return
+	}
+	c.wg.Add(1)
+	release := func() { <-c.sem; c.wg.Done() }
+	started := c.flights.Start(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
+		defer release()
+		gen := c.generation(key)
+		v, err := load(ctx)
+		if err != nil {
+			p.stats.add(refreshErrors)
+			c.log.Warn("cachekit: background refresh failed; serving the current value until it expires", "key", key, "err", err)
+			c.backoffRefresh(p, key)
+			return loaded{}, err
+		}
+		_ = c.store(ctx, p, key, v, gen)
+		p.stats.add(refreshes)
+		return loaded{val: v}, nil
+	})
+	if !started {
+		release()
+	}
+}
+
+func (c *Cache) backoffRefresh(p *policy, key string) {
+	if !p.useL1 {
+		return
+	}
+	wait := max(MinRefreshRetry, time.Duration(float64(p.ttl)*(1-p.swr)/8))
+	next := c.nowNano() + int64(wait)
+	c.l1.Update(key, func(e *l1Entry) {
+		if e.refreshAt != 0 {
+			e.refreshAt = next
+		}
+	})
+}
+
+// invalidate removes key from both tiers. It first bumps the key's stripe
+// generation under the stripe's write lock: a store that started before holds
+// the read lock, so it either finished (and its entry is deleted below) or
+// will see the new generation and drop its result. Within one process an
+// invalidation is therefore never undone by a load or refresh that was
+// running. Another process may still write an older result after our delete;
+// that residual race needs backend-side versioning and is not covered.
+func (c *Cache) invalidate(ctx context.Context, p *policy, key string) (bool, error) {
+	s := c.stripeOf(key)
+	s.mu.Lock()
+	s.gen.Add(1)
+	s.mu.Unlock()
+	deleted := false
+	if c.l1 != nil {
+		deleted = c.l1.Delete(key)
+	}
+	if c.be == nil {
+		return deleted, nil
+	}
+	start := time.Now()
+	ok, err := c.be.Delete(ctx, key)
+	p.stats.backendOp(time.Since(start))
+	if err != nil {
+		p.stats.add(backendErrors)
+		return deleted, err
+	}
+	return deleted || ok, nil
+}
+
+// bumpEpoch invalidates every in-flight load and refresh of the cache (used by
+// Clear), waiting for stores that are already writing.
+func (c *Cache) bumpEpoch() {
+	for i := range c.stripes {
+		c.stripes[i].mu.Lock()
+	}
+	c.epoch.Add(1)
+	for i := range c.stripes {
+		c.stripes[i].mu.Unlock()
+	}
+}

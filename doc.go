@@ -1,0 +1,121 @@
+// Package cachekit is a two-tier cache for Go functions, wire-compatible with
+// the CacheKit Python and Rust SDKs.
+//
+// A Cache has an in-process tier (L1) in front of an optional shared backend
+// (L2: Redis, memcached, a directory, the CacheKit API, or anything that
+// implements backend.Backend). Wrapping a function is the Go form of Python's
+// @cache decorator:
+//
+//	c, err := cachekit.New()                                  // in-process only
+//	getUser, err := cachekit.Wrap1(c, getUserFromDB, cachekit.TTL(5*time.Minute))
+//	u, err := getUser.Call(ctx, 42)
+//
+// # Creating a cache
+//
+// New with no options caches in process only: no backend, no network, no
+// warning, and nothing is read from the environment (New is hermetic).
+// FromEnv resolves the backend from the environment like the other SDKs
+// (see FromEnv for the order and the conflict rule) and also applies
+// CACHEKIT_DEFAULT_TTL and CACHEKIT_MAX_VALUE_SIZE. Presets (Minimal,
+// Production, Secure, Dev, Test, IO) are plain Options bundling other
+// options; options apply left to right, so anything after a preset overrides
+// it.
+//
+// # Wrappers
+//
+// Wrap0..Wrap4 wrap functions of zero to four arguments after a
+// context.Context that return (R, error). They return a handle (*Func1 and
+// so on) rather than a bare function value, because the per-function
+// controls need one: Call runs the function through the cache, Fn returns
+// Call as a plain function value, Invalidate removes one argument list's
+// entry, Clear removes all of the function's entries, Info returns its
+// counters and Key shows the key of an argument list. Everything that can be
+// wrong with a wrapper (an invalid option, a function without a stable
+// identity) is reported by Wrap, once, never per call; MustWrap0..MustWrap4
+// panic instead, for package-level setup.
+//
+// A function's identity (the "func:" key segment) is its Go symbol, import
+// path and name, e.g. "github.com/acme/app/users.GetUser"; method
+// expressions such as (*Store).Get are fine. Closures, method values and
+// generic functions have no stable symbol (closures are numbered by position,
+// method values hide their receiver, generic instantiations all read
+// "F[...]"), so Wrap refuses them with ErrUnnamedFunction instead of guessing:
+// pass Name("..."). Functions in interop mode or with a KeyFunc do not need an
+// identity.
+//
+// Per-function options: TTL, Namespace, Interop (cross-SDK keys and values),
+// Name, KeyFunc (the returned key is used as-is), StaleWhileRevalidate, L1
+// and BypassAlways. Bypass(ctx) skips the cache for one call.
+//
+// # Keys and values
+//
+// Auto-mode keys come from protocol/key: "ns:<ns>:func:<identity>:args:
+// <blake2b of the MessagePack arguments>:1s" (":0s" with integrity off), the
+// args hash identical to Python's for the same arguments. Values are written
+// as Python writes them: a CK v3 frame around a ByteStorage envelope (LZ4 +
+// xxHash3-64) around MessagePack, or raw MessagePack in the frame with
+// integrity off, so Python reads an entry under a shared key. Readers accept
+// frames, bare envelopes (Rust) and raw MessagePack. Interop mode uses
+// protocol/interop keys ("<ns>:<operation>:<hash>") and one plain MessagePack
+// document, readable by Python and Rust interop callers.
+//
+// # The in-process tier
+//
+// L1 is byte-bounded (WithL1Size, DefaultL1Size), sharded, with S3-FIFO
+// eviction and a TTL per entry. It is charged the serialized size of each
+// value. By default it keeps DECODED values: a hit costs a map lookup and a
+// type assertion, and every caller receives the same value, so callers must
+// not mutate results (slices, maps, pointers). WithL1Bytes keeps the
+// MessagePack bytes instead and decodes a fresh copy on every hit. An entry
+// loaded from the backend is kept in L1 for the backend entry's REMAINING
+// lifetime when the backend can report it (backend.TTLInspector), so an L1
+// copy never outlives the backend entry; otherwise for min(TTL, WithL1MaxTTL).
+// Without a backend, L1 is the whole cache.
+//
+// # Misses, stampedes and failures
+//
+// Concurrent misses of one key in a process run the function once
+// (internal/flight). The shared call reads the backend and, on a miss, runs
+// the function on a context detached from every caller (it keeps the first
+// caller's values, not its cancellation) bounded by WithLoaderTimeout; each
+// caller waits on its own context. Its result or error reaches every waiter;
+// a panic is recovered into a *PanicError for all of them (its stack is
+// logged). Calls made outside the shared path (Bypass, uncacheable
+// arguments) run the function directly on the caller's goroutine, where a
+// panic stays a panic. Errors are never cached; nil and zero results are.
+//
+// The cache fails open: a backend error is logged (key, never value),
+// counted (Info.BackendErrors) and treated as a miss, and the function's
+// result is still returned. Arguments the key layer cannot encode make the
+// call run uncached (logged once per function); results that cannot be
+// serialized or exceed WithMaxValueSize (DefaultMaxValueSize) are returned
+// but not stored. A stored entry that cannot be decoded is a miss and is
+// overwritten. The direct API (Get, Set, Delete, Exists) returns errors
+// instead, since its caller asked for the cache itself.
+//
+// # Stale-while-revalidate
+//
+// With a ratio r (WithStaleWhileRevalidate, StaleWhileRevalidate), an entry
+// older than ttl*r (+/- RefreshJitter) is still returned and one background
+// refresh of it starts. Refreshes are deduplicated per key (and with misses),
+// at most MaxConcurrentRefreshes run at once, and they are bounded by the
+// loader timeout. A failed refresh keeps the old value serving until it
+// expires, retrying after a backoff. The age of an entry read from another
+// process is known only with TTL inspection.
+//
+// # Invalidation
+//
+// Invalidate, Clear and Delete bump a generation counter (keys are striped
+// over numStripes counters) before deleting. A load or refresh records the
+// generation when it starts and stores its result only if the generation is
+// unchanged, checked under a lock that Invalidate waits for, so an
+// invalidation is never undone by a computation that was already running in
+// this process. Another process may still write an older result after the
+// delete; closing that race needs versioned writes in the backend.
+//
+// # Encryption
+//
+// The value pipeline (internal/entry) has a Sealer hook that encrypts the
+// envelope and marks the frame, as Python's @cache.secure does; the Secure
+// preset refuses to run until an encryption key can be configured.
+package cachekit

@@ -1,0 +1,221 @@
+// Package entry is the value pipeline of cachekit-go: it turns a Go value into
+// the bytes stored in a backend and back, exactly as PROTOCOL.md sections 3-5
+// describe, so that entries written here are read by the Python and Rust SDKs
+// and vice versa.
+//
+// Writing (Encode):
+//
+//	Framed     codec.Marshal -> envelope.Pack -> frame.Encode(DefaultHeader(true))  (Python @cache, integrity on)
+//	FramedRaw  codec.Marshal -> frame.Encode(DefaultHeader(false))                   (integrity off: raw MessagePack)
+//	Interop    interop.EncodeValue                                                   (one plain MessagePack document)
+//
+// Reading (Open, then Unmarshal) accepts, for the auto modes, every shape a
+// reference SDK writes (frame.Classify): a CK v3 frame (its "compressed" flag
+// says whether the payload is an envelope or raw MessagePack), a bare envelope
+// (Rust writers) and raw MessagePack. A frame whose serializer is not
+// "default" is ErrForeignSerializer (a miss, as in Python). Interop mode reads
+// only plain MessagePack (interop.DecodeValue rejects frames).
+//
+// Encryption hook: a Sealer, when set, encrypts the plaintext (the envelope, or
+// the raw MessagePack) and fills the frame's encryption fields; on read it
+// decrypts frames marked encrypted, and an unencrypted frame is ErrNotEncrypted
+// (a miss, PROTOCOL.md section 5). Without a Sealer an encrypted frame is
+// ErrEncrypted. The AES-GCM implementation arrives with protocol/crypto.
+package entry
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cachekit-go/cachekit/protocol/codec"
+	"github.com/cachekit-go/cachekit/protocol/envelope"
+	"github.com/cachekit-go/cachekit/protocol/frame"
+	"github.com/cachekit-go/cachekit/protocol/interop"
+)
+
+// Mode selects the stored format.
+type Mode uint8
+
+const (
+	// Framed is the Python auto-mode format with integrity: CK frame around a
+	// ByteStorage envelope around MessagePack.
+	Framed Mode = iota
+	// FramedRaw is the auto-mode format with integrity off: CK frame with
+	// "compressed": false around raw MessagePack.
+	FramedRaw
+	// Interop is the cross-SDK interop format: one canonical MessagePack
+	// document, nothing around it.
+	Interop
+)
+
+// Errors a reader branches on. Every one of them means "treat as a miss".
+var (
+	// ErrForeignSerializer: the frame names a serializer other than "default".
+	ErrForeignSerializer = errors.New("entry: frame written by another serializer")
+	// ErrEncrypted: the frame is encrypted and no Sealer is configured.
+	ErrEncrypted = errors.New("entry: entry is encrypted and no encryption is configured")
+	// ErrNotEncrypted: encryption is configured but the frame is not encrypted.
+	ErrNotEncrypted = errors.New("entry: entry is not encrypted but encryption is required")
+	// ErrUnsupportedFormat: the frame or envelope names a format other than msgpack.
+	ErrUnsupportedFormat = errors.New("entry: unsupported payload format")
+)
+
+// Sealer encrypts and decrypts stored payloads; it is the hook the encryption
+// layer (protocol/crypto) plugs into.
+type Sealer interface {
+	// Seal encrypts plaintext stored under key (compressed tells whether
+	// plaintext is an envelope) and returns the ciphertext and the header to
+	// frame it with (DefaultHeader plus the encryption fields).
+	Seal(key string, plaintext []byte, compressed bool) ([]byte, frame.Header, error)
+	// Open decrypts a framed payload stored under key using its header.
+	Open(key string, h frame.Header, ciphertext []byte) ([]byte, error)
+}
+
+// Pipeline encodes and decodes values in one Mode.
+type Pipeline struct {
+	Mode   Mode
+	Sealer Sealer // nil: no encryption
+}
+
+// Encode returns the stored bytes for v under key.
+func (p Pipeline) Encode(key string, v any) ([]byte, error) {
+	if p.Mode == Interop {
+		b, err := interop.EncodeValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("entry: encode interop value: %w", err)
+		}
+		return b, nil
+	}
+	raw, err := codec.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("entry: encode value: %w", err)
+	}
+	return p.Wrap(key, raw)
+}
+
+// Wrap frames already encoded MessagePack for storage (auto modes only).
+func (p Pipeline) Wrap(key string, raw []byte) ([]byte, error) {
+	if p.Mode == Interop {
+		return raw, nil
+	}
+	payload := raw
+	compressed := p.Mode == Framed
+	if compressed {
+		env, err := envelope.Pack(raw)
+		if err != nil {
+			return nil, fmt.Errorf("entry: pack envelope: %w", err)
+		}
+		payload = env
+	}
+	h := frame.DefaultHeader(compressed)
+	if p.Sealer != nil {
+		ct, sh, err := p.Sealer.Seal(key, payload, compressed)
+		if err != nil {
+			return nil, fmt.Errorf("entry: encrypt: %w", err)
+		}
+		payload, h = ct, sh
+	}
+	b, err := frame.Encode(h, payload)
+	if err != nil {
+		return nil, fmt.Errorf("entry: encode frame: %w", err)
+	}
+	return b, nil
+}
+
+// Open returns the MessagePack document inside stored bytes.
+func (p Pipeline) Open(key string, data []byte) ([]byte, error) {
+	if p.Mode == Interop {
+		return data, nil
+	}
+	switch frame.Classify(data) {
+	case frame.KindFrame:
+		h, payload, err := frame.Decode(data)
+		if err != nil {
+			return nil, fmt.Errorf("entry: decode frame: %w", err)
+		}
+		if h.Serializer != "default" {
+			return nil, ErrForeignSerializer
+		}
+		if h.Format != "" && h.Format != "msgpack" {
+			return nil, ErrUnsupportedFormat
+		}
+		switch {
+		case h.Encrypted && p.Sealer == nil:
+			return nil, ErrEncrypted
+		case !h.Encrypted && p.Sealer != nil:
+			return nil, ErrNotEncrypted
+		case h.Encrypted:
+			if payload, err = p.Sealer.Open(key, h, payload); err != nil {
+				return nil, fmt.Errorf("entry: decrypt: %w", err)
+			}
+		}
+		if !h.Compressed {
+			return payload, nil
+		}
+		return unpack(payload)
+	case frame.KindEnvelope:
+		if p.Sealer != nil {
+			return nil, ErrNotEncrypted
+		}
+		return unpack(data)
+	default:
+		if p.Sealer != nil {
+			return nil, ErrNotEncrypted
+		}
+		return data, nil
+	}
+}
+
+func unpack(env []byte) ([]byte, error) {
+	raw, format, err := envelope.UnpackFormat(env)
+	if err != nil {
+		return nil, fmt.Errorf("entry: unpack envelope: %w", err)
+	}
+	if format != "msgpack" {
+		return nil, ErrUnsupportedFormat
+	}
+	return raw, nil
+}
+
+// Unmarshal decodes a MessagePack document (the result of Open) into the
+// value into points to.
+func (p Pipeline) Unmarshal(doc []byte, into any) error {
+	var err error
+	if p.Mode == Interop {
+		err = interop.UnmarshalValue(doc, into)
+	} else {
+		err = codec.Unmarshal(doc, into)
+	}
+	if err != nil {
+		return fmt.Errorf("entry: decode value: %w", err)
+	}
+	return nil
+}
+
+// Decode is Open followed by Unmarshal.
+func (p Pipeline) Decode(key string, data []byte, into any) error {
+	doc, err := p.Open(key, data)
+	if err != nil {
+		return err
+	}
+	return p.Unmarshal(doc, into)
+}
+
+// Marshal encodes v as the MessagePack document of this mode (what Open
+// returns), without frame or envelope. The cache uses it for the L1 byte mode
+// and for sizing values when there is no backend.
+func (p Pipeline) Marshal(v any) ([]byte, error) {
+	var (
+		b   []byte
+		err error
+	)
+	if p.Mode == Interop {
+		b, err = interop.EncodeValue(v)
+	} else {
+		b, err = codec.Marshal(v)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("entry: encode value: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,233 @@
+package cachekit
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// hitKind is the outcome of an L1 lookup.
+type hitKind uint8
+
+const (
+	miss hitKind = iota
+	fresh
+	stale
+)
+
+// lookup answers from L1 when it can. It does not allocate for the default
+// (decoded-value) L1.
+func lookup[R any](c *Cache, p *policy, key string) (R, hitKind) {
+	var zero R
+	e, ok := c.lookupL1(p, key)
+	if !ok {
+		return zero, miss
+	}
+	var r R
+	if c.cfg.l1Bytes {
+		if err := p.pipe.Unmarshal(e.doc, &r); err != nil {
+			return zero, miss
+		}
+	} else if r, ok = asR[R](e.val); !ok {
+		return zero, miss
+	}
+	p.stats.l1Hit()
+	if e.refreshAt != 0 && c.nowNano() >= e.refreshAt {
+		return r, stale
+	}
+	return r, fresh
+}
+
+func asR[R any](x any) (R, bool) {
+	if x == nil {
+		var zero R
+		return zero, true
+	}
+	r, ok := x.(R)
+	return r, ok
+}
+
+func anyLoader[R any](fn func(context.Context) (R, error)) func(context.Context) (any, error) {
+	return func(ctx context.Context) (any, error) {
+		r, err := fn(ctx)
+		return r, err
+	}
+}
+
+// fetch is the path after an L1 miss: one shared, detached load per key
+// (backend read, else the function), whose result every waiter receives.
+func fetch[R any](ctx context.Context, c *Cache, p *policy, key string, fn func(context.Context) (R, error)) (R, error) {
+	var zero R
+	load := anyLoader(fn)
+	decode := func(doc []byte) (any, error) {
+		var r R
+		err := p.pipe.Unmarshal(doc, &r)
+		return r, err
+	}
+	res, _, err := c.flights.Do(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
+		return c.fill(ctx, p, key, load, decode)
+	})
+	if err != nil {
+		p.stats.add(misses)
+		return zero, err
+	}
+	r, ok := asR[R](res.val)
+	if !ok {
+		p.stats.add(misses)
+		return zero, fmt.Errorf("%w: key %q holds %T, want %T", ErrTypeMismatch, key, res.val, zero)
+	}
+	if res.fromL2 {
+		p.stats.l2Hit()
+		if res.stale {
+			c.refresh(ctx, p, key, load)
+		}
+	} else {
+		p.stats.add(misses)
+	}
+	return r, nil
+}
+
+// get is the whole read-through path for one key.
+func get[R any](ctx context.Context, c *Cache, p *policy, key string, fn func(context.Context) (R, error)) (R, error) {
+	if r, h := lookup[R](c, p, key); h != miss {
+		if h == stale {
+			c.refresh(ctx, p, key, anyLoader(fn))
+		}
+		return r, nil
+	}
+	return fetch(ctx, c, p, key, fn)
+}
+
+// skip reports whether a call must bypass the cache (and counts it).
+func (c *Cache) skip(ctx context.Context, p *policy) bool {
+	if p.bypass || c.closed.Load() || isBypassed(ctx) {
+		p.stats.add(bypassed)
+		return true
+	}
+	return false
+}
+
+// Load returns the value cached under key, or runs loader, caches its result
+// and returns it: read-through for code that has no function to wrap. key is
+// used exactly as given (no namespace or prefix is added). Concurrent Loads of
+// one key run loader once (see the package documentation for the stampede,
+// fail-open and stale-while-revalidate rules, which are those of the
+// wrappers). opts may set TTL, StaleWhileRevalidate, L1, BypassAlways and
+// Interop (which selects the interop value format; its names are ignored);
+// Name, Namespace and KeyFunc do not apply.
+func Load[R any](ctx context.Context, c *Cache, key string, loader func(context.Context) (R, error), opts ...FuncOption) (R, error) {
+	p := c.def
+	if len(opts) > 0 {
+		var err error
+		if p, err = c.loadPolicy(opts); err != nil {
+			var zero R
+			return zero, err
+		}
+	}
+	if c.skip(ctx, p) {
+		return loader(ctx)
+	}
+	return get(ctx, c, p, key, loader)
+}
+
+func (c *Cache) loadPolicy(opts []FuncOption) (*policy, error) {
+	var fc funcConfig
+	for _, o := range opts {
+		if o != nil {
+			o(&fc)
+		}
+	}
+	return c.newPolicy(&fc, 0, "", &c.warnLoad, stats{cache: &c.counters})
+}
+
+// Get returns the value stored under key, decoded into R. Unlike Load and
+// the wrappers, Get reports backend and decoding errors instead of treating
+// them as misses. found is false for a missing key.
+func Get[R any](ctx context.Context, c *Cache, key string) (v R, found bool, err error) {
+	var zero R
+	if c.closed.Load() {
+		return zero, false, ErrClosed
+	}
+	p := c.def
+	if r, h := lookup[R](c, p, key); h != miss {
+		return r, true, nil
+	}
+	if c.be == nil {
+		p.stats.add(misses)
+		return zero, false, nil
+	}
+	gen := c.generation(key)
+	start := time.Now()
+	data, found, err := c.be.Get(ctx, key)
+	p.stats.backendOp(time.Since(start))
+	if err != nil {
+		p.stats.add(backendErrors)
+		return zero, false, err
+	}
+	if !found {
+		p.stats.add(misses)
+		return zero, false, nil
+	}
+	doc, err := p.pipe.Open(key, data)
+	if err == nil {
+		err = p.pipe.Unmarshal(doc, &v)
+	}
+	if err != nil {
+		p.stats.add(decodeErrors)
+		return zero, false, err
+	}
+	if exp, refreshAt, ok := c.l2Expiry(ctx, p, key); ok && p.useL1 {
+		c.putL1(p, key, v, doc, exp, refreshAt, gen)
+	}
+	p.stats.l2Hit()
+	return v, true, nil
+}
+
+// Set stores value under key (used as given) in both tiers, in the auto-mode
+// format. ttl 0 means the cache's default TTL, NoExpiry no expiry. It returns
+// serialization errors, ErrValueTooLarge and backend errors.
+func (c *Cache) Set(ctx context.Context, key string, value any, ttl time.Duration) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	p := c.def
+	switch {
+	case ttl < 0 && ttl != NoExpiry:
+		return fmt.Errorf("%w: negative TTL %v", ErrInvalidOption, ttl)
+	case ttl != 0:
+		cp := *p
+		cp.ttl = backendTTL(ttl)
+		p = &cp
+	}
+	return c.store(ctx, p, key, value, c.generation(key))
+}
+
+// Delete removes key (used as given) from both tiers and reports whether it
+// was present in either. A load of key that is running when Delete is called
+// does not write its result afterwards.
+func (c *Cache) Delete(ctx context.Context, key string) (bool, error) {
+	if c.closed.Load() {
+		return false, ErrClosed
+	}
+	return c.invalidate(ctx, c.def, key)
+}
+
+// Exists reports whether key (used as given) is cached in either tier.
+func (c *Cache) Exists(ctx context.Context, key string) (bool, error) {
+	if c.closed.Load() {
+		return false, ErrClosed
+	}
+	if _, ok := c.lookupL1(c.def, key); ok {
+		return true, nil
+	}
+	if c.be == nil {
+		return false, nil
+	}
+	start := time.Now()
+	ok, err := c.be.Exists(ctx, key)
+	c.def.stats.backendOp(time.Since(start))
+	if err != nil {
+		c.def.stats.add(backendErrors)
+	}
+	return ok, err
+}

@@ -1,0 +1,318 @@
+package cachekit
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cachekit-go/cachekit/backend"
+	"github.com/cachekit-go/cachekit/internal/clock"
+	"github.com/cachekit-go/cachekit/internal/entry"
+)
+
+// Defaults. Every default of the user API is one of these constants.
+const (
+	// DefaultTTL is the lifetime of entries when neither the function, the
+	// cache (WithTTL) nor CACHEKIT_DEFAULT_TTL (FromEnv) sets one.
+	DefaultTTL = time.Hour
+	// DefaultL1Size is the byte budget of the in-process tier (100 MiB).
+	DefaultL1Size = 100 << 20
+	// DefaultMaxValueSize is the largest serialized value that is stored
+	// (100 MiB); larger results are returned to the caller but not cached.
+	DefaultMaxValueSize = 100 << 20
+	// DefaultLoaderTimeout bounds the shared call that loads a missing entry
+	// (backend read plus the wrapped function) and every background refresh.
+	// The shared call is detached from its callers' contexts, so this is its
+	// only deadline.
+	DefaultLoaderTimeout = 30 * time.Second
+	// DefaultL1MaxTTL bounds how long an L1 copy of an entry read from a
+	// backend that cannot report remaining lifetimes (no TTLInspector) is kept,
+	// since its real expiry is unknown.
+	DefaultL1MaxTTL = time.Minute
+	// MaxConcurrentRefreshes bounds the stale-while-revalidate refreshes
+	// running at once per Cache; a stale hit finding all slots busy is served
+	// without starting another refresh (a later hit retries).
+	MaxConcurrentRefreshes = 64
+	// RefreshJitter is the relative jitter (+/-10 %) applied to the
+	// stale-while-revalidate refresh point, so entries written together do not
+	// refresh together.
+	RefreshJitter = 0.1
+	// MinRefreshRetry is the shortest wait before a failed background refresh
+	// is tried again.
+	MinRefreshRetry = time.Second
+)
+
+// NoExpiry as a TTL (WithTTL, TTL, Set) stores entries without expiry.
+const NoExpiry time.Duration = -1
+
+// Option configures a Cache (New, FromEnv). Options apply in order; a later
+// option overrides an earlier one, presets included.
+type Option func(*config)
+
+type config struct {
+	backend        backend.Backend
+	backendSet     bool
+	backendFactory func() (backend.Backend, error)
+	ownsBackend    bool
+	namespace      string
+	ttl            time.Duration // 0 = not set
+	l1             bool
+	l1Size         int64
+	l1Bytes        bool
+	l1MaxTTL       time.Duration
+	logger         *slog.Logger
+	maxValueSize   int64
+	maxValueSet    bool
+	integrity      bool
+	swr            float64
+	jitter         float64
+	loaderTimeout  time.Duration
+	backendTimeout time.Duration
+	clock          clock.Clock
+	needEncryption bool
+	sealer         entry.Sealer
+	errs           []error
+}
+
+func defaultConfig() config {
+	return config{
+		l1:            true,
+		l1Size:        DefaultL1Size,
+		l1MaxTTL:      DefaultL1MaxTTL,
+		maxValueSize:  DefaultMaxValueSize,
+		integrity:     true,
+		jitter:        RefreshJitter,
+		loaderTimeout: DefaultLoaderTimeout,
+		clock:         clock.Real{},
+	}
+}
+
+func (c *config) fail(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...))
+}
+
+// Options bundles several options into one (presets are built this way).
+func Options(opts ...Option) Option {
+	return func(c *config) {
+		for _, o := range opts {
+			if o != nil {
+				o(c)
+			}
+		}
+	}
+}
+
+// WithBackend sets the shared (L2) store. nil means no backend: the cache is
+// in-process only. An explicit backend wins over the environment in FromEnv.
+// The Cache does not close a backend passed here.
+func WithBackend(b backend.Backend) Option {
+	return func(c *config) {
+		c.backend, c.backendSet, c.backendFactory, c.ownsBackend = b, true, nil, false
+	}
+}
+
+// withBackendFactory sets a backend built when the Cache is created (presets
+// such as IO); the Cache owns and closes it.
+func withBackendFactory(f func() (backend.Backend, error)) Option {
+	return func(c *config) {
+		c.backend, c.backendSet, c.backendFactory, c.ownsBackend = nil, true, f, true
+	}
+}
+
+// WithNamespace sets the namespace of auto-mode keys ("ns:<namespace>:..."),
+// the default for every wrapper of the cache.
+func WithNamespace(ns string) Option { return func(c *config) { c.namespace = ns } }
+
+// WithTTL sets the default lifetime of entries; NoExpiry stores them without
+// expiry. Zero restores the default (CACHEKIT_DEFAULT_TTL under FromEnv, else
+// DefaultTTL).
+func WithTTL(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 && d != NoExpiry {
+			c.fail("negative TTL %v", d)
+			return
+		}
+		c.ttl = d
+	}
+}
+
+// WithL1 turns the in-process tier on (the default) or off.
+func WithL1(on bool) Option { return func(c *config) { c.l1 = on } }
+
+// WithL1Size sets the byte budget of the in-process tier (default
+// DefaultL1Size).
+func WithL1Size(bytes int64) Option {
+	return func(c *config) {
+		if bytes <= 0 {
+			c.fail("L1 size must be positive, got %d", bytes)
+			return
+		}
+		c.l1Size = bytes
+	}
+}
+
+// WithL1Bytes makes the in-process tier keep serialized values instead of
+// decoded ones. Every L1 hit then decodes a fresh copy: slower, but callers
+// may mutate what they get. By default L1 keeps decoded values and returns
+// the same value to every caller, which must then treat it as read-only.
+func WithL1Bytes(on bool) Option { return func(c *config) { c.l1Bytes = on } }
+
+// WithL1MaxTTL bounds the lifetime of L1 copies of entries read from a backend
+// that cannot report remaining lifetimes (default DefaultL1MaxTTL).
+func WithL1MaxTTL(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.fail("L1 max TTL must be positive, got %v", d)
+			return
+		}
+		c.l1MaxTTL = d
+	}
+}
+
+// WithLogger sets the logger for fail-open warnings (backend errors,
+// uncacheable arguments or values) and recovered panics. Keys are logged,
+// values never. Default: slog.Default(). Pass a logger with
+// slog.DiscardHandler to silence the cache.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithMaxValueSize sets the largest serialized value that is stored (default
+// DefaultMaxValueSize); larger results are returned but not cached.
+func WithMaxValueSize(bytes int64) Option {
+	return func(c *config) {
+		if bytes <= 0 {
+			c.fail("max value size must be positive, got %d", bytes)
+			return
+		}
+		c.maxValueSize, c.maxValueSet = bytes, true
+	}
+}
+
+// WithIntegrity turns the ByteStorage envelope (LZ4 + xxHash3-64 checksum) on
+// (the default, like Python's @cache) or off (raw MessagePack in the frame,
+// "compressed": false). It also selects the "1s"/"0s" key suffix.
+func WithIntegrity(on bool) Option { return func(c *config) { c.integrity = on } }
+
+// WithStaleWhileRevalidate sets the default stale-while-revalidate ratio:
+// once an entry is older than ttl*ratio (+/- RefreshJitter) it is still served
+// and one background refresh runs. 0 (the default) turns it off; the ratio
+// must be in [0, 1).
+func WithStaleWhileRevalidate(ratio float64) Option {
+	return func(c *config) {
+		if ratio < 0 || ratio >= 1 {
+			c.fail("stale-while-revalidate ratio must be in [0, 1), got %v", ratio)
+			return
+		}
+		c.swr = ratio
+	}
+}
+
+// WithLoaderTimeout sets the deadline of the detached shared call that loads
+// a missing entry and of background refreshes (default DefaultLoaderTimeout).
+func WithLoaderTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.fail("loader timeout must be positive, got %v", d)
+			return
+		}
+		c.loaderTimeout = d
+	}
+}
+
+// WithBackendTimeout bounds every backend operation, for backends that
+// implement backend.TimeoutSetter (others are used unchanged). 0 (the
+// default) leaves the backend's own timeouts in place.
+func WithBackendTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.fail("backend timeout must not be negative, got %v", d)
+			return
+		}
+		c.backendTimeout = d
+	}
+}
+
+// withClock replaces the clock (tests).
+func withClock(clk clock.Clock) Option { return func(c *config) { c.clock = clk } }
+
+// withJitter replaces RefreshJitter (tests that need exact refresh points).
+func withJitter(j float64) Option { return func(c *config) { c.jitter = j } }
+
+// FuncOption configures one wrapper (Wrap0..Wrap4) or one Load call.
+type FuncOption func(*funcConfig)
+
+type funcConfig struct {
+	ttl       time.Duration
+	namespace *string
+	interopNS string
+	interopOp string
+	interop   bool
+	name      string
+	keyFunc   func(args []any) (string, error)
+	swr       *float64
+	l1        *bool
+	bypass    bool
+	errs      []error
+}
+
+func (f *funcConfig) fail(format string, args ...any) {
+	f.errs = append(f.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...))
+}
+
+// TTL sets the lifetime of this function's entries (NoExpiry: none),
+// overriding the cache default.
+func TTL(d time.Duration) FuncOption {
+	return func(f *funcConfig) {
+		if d <= 0 && d != NoExpiry {
+			f.fail("TTL must be positive or NoExpiry, got %v", d)
+			return
+		}
+		f.ttl = d
+	}
+}
+
+// Namespace sets the key namespace of this function, overriding the cache's
+// (an empty string removes it).
+func Namespace(ns string) FuncOption { return func(f *funcConfig) { f.namespace = &ns } }
+
+// Interop switches this function to interop mode: the key is
+// "{namespace}:{operation}:{args_hash}" and the value one plain MessagePack
+// document, the same entry as Python's @cache(interop=operation,
+// namespace=namespace) and the Rust SDK's interop calls. Both names must match
+// ^[a-z0-9][a-z0-9._-]{0,63}$ (checked at wrap time).
+func Interop(namespace, operation string) FuncOption {
+	return func(f *funcConfig) { f.interop, f.interopNS, f.interopOp = true, namespace, operation }
+}
+
+// Name sets the function identity used in auto-mode keys. It is required for
+// closures, method values and generic functions, whose Go symbol is not a
+// stable identity; it may also be used to keep keys stable across a rename.
+func Name(identity string) FuncOption { return func(f *funcConfig) { f.name = identity } }
+
+// KeyFunc replaces key derivation: fn receives the call's arguments (without
+// the context) and returns the complete backend key, used as-is (no
+// namespace, prefix or hashing is added; include what you need). Invalidate
+// uses the same function. An error from fn makes that call run uncached.
+func KeyFunc(fn func(args []any) (string, error)) FuncOption {
+	return func(f *funcConfig) { f.keyFunc = fn }
+}
+
+// StaleWhileRevalidate sets this function's stale-while-revalidate ratio (see
+// WithStaleWhileRevalidate); 0 turns it off for the function.
+func StaleWhileRevalidate(ratio float64) FuncOption {
+	return func(f *funcConfig) {
+		if ratio < 0 || ratio >= 1 {
+			f.fail("stale-while-revalidate ratio must be in [0, 1), got %v", ratio)
+			return
+		}
+		f.swr = &ratio
+	}
+}
+
+// L1 turns the in-process tier on or off for this function (it cannot turn it
+// on when the cache has none).
+func L1(on bool) FuncOption { return func(f *funcConfig) { f.l1 = &on } }
+
+// BypassAlways makes the wrapper call the function directly, never reading or
+// writing the cache (a switch to disable caching for one function without
+// removing the wrapper). For one call, use Bypass on the context.
+func BypassAlways() FuncOption { return func(f *funcConfig) { f.bypass = true } }

@@ -1,0 +1,288 @@
+package cachekit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"runtime"
+	"strings"
+
+	"github.com/cachekit-go/cachekit/internal/entry"
+	"github.com/cachekit-go/cachekit/protocol/interop"
+	"github.com/cachekit-go/cachekit/protocol/key"
+)
+
+type bypassKey struct{}
+
+// Bypass returns a context under which wrapper and Load calls skip the cache:
+// the function runs, nothing is read or written. Use it for one call, e.g.
+// after a write that must be read back from the source.
+func Bypass(ctx context.Context) context.Context {
+	return context.WithValue(ctx, bypassKey{}, true)
+}
+
+func isBypassed(ctx context.Context) bool {
+	on, _ := ctx.Value(bypassKey{}).(bool)
+	return on
+}
+
+// closureSymbol matches the compiler's names for function literals
+// ("pkg.outer.func1", "pkg.glob..func2", "pkg.F.func1.2").
+var closureSymbol = regexp.MustCompile(`\.func\d+`)
+
+// identityOf derives a function's identity from its Go symbol: the import
+// path and name, e.g. "github.com/acme/app/users.GetUser" or
+// "github.com/acme/app/users.(*Store).Get" for a method expression. Symbols
+// that do not name one stable function are refused: closures (every literal
+// is "outer.funcN", renumbered when code moves), method values ("-fm": the
+// receiver is part of the value but not of the name) and instantiations of
+// generic functions (the symbol reads "F[...]" for every type argument).
+func identityOf(fn any) (string, error) {
+	v := reflect.ValueOf(fn)
+	if v.Kind() != reflect.Func || v.IsNil() {
+		return "", fmt.Errorf("%w: nil function", ErrInvalidOption)
+	}
+	rf := runtime.FuncForPC(v.Pointer())
+	if rf == nil {
+		return "", &IdentityError{Symbol: "<unknown>", Reason: "no symbol"}
+	}
+	name := rf.Name()
+	base := name[strings.LastIndexByte(name, '/')+1:]
+	switch {
+	case strings.HasSuffix(name, "-fm"):
+		return "", &IdentityError{Symbol: name, Reason: "a method value"}
+	case closureSymbol.MatchString(base):
+		return "", &IdentityError{Symbol: name, Reason: "a closure"}
+	case strings.Contains(base, "[...]"):
+		return "", &IdentityError{Symbol: name, Reason: "a generic function instantiation"}
+	}
+	return name, nil
+}
+
+// Wrapper holds what every wrapped function shares: its identity, its
+// policy and its counters. Func0..Func4 embed it, so Info, Clear, Name and
+// Cache are available on each of them.
+type Wrapper struct {
+	c         *Cache
+	p         policy
+	identity  string
+	ns        string
+	interop   bool
+	interopNS string
+	interopOp string
+	keyFunc   func([]any) (string, error)
+	integrity bool
+	prefix    string // common prefix of every key; "" = none
+	counters  counters
+	warn      warnings
+}
+
+func newWrapper(c *Cache, fn any, opts []FuncOption) (*Wrapper, error) {
+	if c == nil {
+		return nil, fmt.Errorf("%w: nil *Cache", ErrInvalidOption)
+	}
+	var fc funcConfig
+	for _, o := range opts {
+		if o != nil {
+			o(&fc)
+		}
+	}
+	w := &Wrapper{c: c, integrity: c.cfg.integrity, ns: c.cfg.namespace, keyFunc: fc.keyFunc}
+	if fc.namespace != nil {
+		w.ns = *fc.namespace
+	}
+	if v := reflect.ValueOf(fn); v.Kind() != reflect.Func || v.IsNil() {
+		return nil, fmt.Errorf("%w: nil function", ErrInvalidOption)
+	}
+	sym, symErr := identityOf(fn)
+	switch {
+	case fc.name != "":
+		w.identity = fc.name
+	case symErr == nil:
+		w.identity = sym
+	case errors.Is(symErr, ErrUnnamedFunction) && (fc.interop || fc.keyFunc != nil):
+		// Keys do not use the identity; it only names the function in logs.
+		w.identity = "<unnamed>"
+	default:
+		return nil, symErr
+	}
+	if fc.interop {
+		if _, err := interop.Key(fc.interopNS, fc.interopOp, []any{}); err != nil {
+			return nil, fmt.Errorf("%w: interop names %q/%q: %w", ErrInvalidOption, fc.interopNS, fc.interopOp, err)
+		}
+		w.interop, w.interopNS, w.interopOp = true, fc.interopNS, fc.interopOp
+	}
+	id := c.nextID.Add(1)
+	p, err := c.newPolicy(&fc, id, w.identity, &w.warn, stats{cache: &c.counters, fn: &w.counters})
+	if err != nil {
+		return nil, err
+	}
+	w.p = *p
+	w.prefix = w.keyPrefix()
+	return w, nil
+}
+
+// newPolicy resolves a function's options against the cache's defaults.
+func (c *Cache) newPolicy(fc *funcConfig, owner uint64, name string, warn *warnings, st stats) (*policy, error) {
+	if len(fc.errs) > 0 {
+		return nil, errors.Join(fc.errs...)
+	}
+	p := &policy{
+		ttl:    backendTTL(c.ttl),
+		swr:    c.cfg.swr,
+		useL1:  c.l1 != nil,
+		pipe:   c.pipe,
+		bypass: fc.bypass,
+		stats:  st,
+		owner:  owner,
+		name:   name,
+		warn:   warn,
+	}
+	if fc.ttl != 0 {
+		p.ttl = backendTTL(fc.ttl)
+	}
+	if fc.swr != nil {
+		p.swr = *fc.swr
+	}
+	if fc.l1 != nil {
+		p.useL1 = *fc.l1 && c.l1 != nil
+	}
+	if fc.interop {
+		p.pipe.Mode = entry.Interop
+	}
+	return p, nil
+}
+
+// keyPrefix returns the prefix every key of this wrapper starts with, or ""
+// when there is none (custom keys, identities so long that keys get
+// shortened).
+func (w *Wrapper) keyPrefix() string {
+	switch {
+	case w.keyFunc != nil:
+		return ""
+	case w.interop:
+		return w.interopNS + ":" + w.interopOp + ":"
+	}
+	var b strings.Builder
+	if w.ns != "" {
+		b.WriteString("ns:")
+		b.WriteString(strings.NewReplacer(" ", "_", "\n", "_", "\r", "_").Replace(w.ns))
+		b.WriteByte(':')
+	}
+	b.WriteString("func:")
+	b.WriteString(key.SanitizeIdentity(w.identity))
+	b.WriteString(":args:")
+	// A key is the prefix, 64 hex digits and ":1s"; longer than
+	// key.MaxKeyLen code points it is shortened and loses the prefix.
+	if len([]rune(b.String()))+64+3 > key.MaxKeyLen {
+		return ""
+	}
+	return b.String()
+}
+
+// keyFor returns the cache key for one argument list.
+func (w *Wrapper) keyFor(args []any) (string, error) {
+	var (
+		k   string
+		err error
+	)
+	switch {
+	case w.keyFunc != nil:
+		k, err = w.keyFunc(args)
+	case w.interop:
+		k, err = interop.Key(w.interopNS, w.interopOp, args)
+	default:
+		k, err = key.Build(w.ns, w.identity, args, nil, w.integrity)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUncacheableArguments, err)
+	}
+	return k, nil
+}
+
+// callKey returns the key for a call, or ok == false when the call must run
+// uncached (bypass, closed cache, or arguments the key layer cannot encode,
+// which is logged once per function).
+func (w *Wrapper) callKey(ctx context.Context, args ...any) (string, bool) {
+	if w.c.skip(ctx, &w.p) {
+		return "", false
+	}
+	k, err := w.keyFor(args)
+	if err != nil {
+		w.p.stats.add(bypassed)
+		w.warn.args.Do(func() {
+			w.c.log.Warn("cachekit: arguments cannot be encoded into a cache key; calling uncached (logged once per function)",
+				"func", w.identity, "err", err)
+		})
+		return "", false
+	}
+	return k, true
+}
+
+func (w *Wrapper) invalidate(ctx context.Context, args ...any) error {
+	k, err := w.keyFor(args)
+	if err != nil {
+		return err
+	}
+	_, err = w.c.invalidate(ctx, &w.p, k)
+	return err
+}
+
+// Name returns the function identity used in keys (the Go symbol or Name).
+func (w *Wrapper) Name() string { return w.identity }
+
+// Cache returns the cache the function is wrapped with.
+func (w *Wrapper) Cache() *Cache { return w.c }
+
+// Info returns this function's counters; L1Bytes and L1Entries describe the
+// whole cache's in-process tier, which all functions share.
+func (w *Wrapper) Info() Info {
+	i := w.counters.snapshot()
+	w.c.l1Info(&i)
+	return i
+}
+
+// Clear removes this function's entries: every in-process entry it wrote,
+// and, when the backend can delete by prefix (a DeletePrefix(ctx, prefix)
+// (int, error) method, as the memory backend has) and the function's keys
+// share one, the backend entries too. Otherwise the backend entries stay and
+// Clear returns ErrClearUnsupported (they expire with their TTL). Loads and
+// refreshes running during Clear do not store their results.
+func (w *Wrapper) Clear(ctx context.Context) error {
+	c := w.c
+	c.bumpEpoch()
+	if c.l1 != nil {
+		c.l1.DeleteFunc(func(_ string, e l1Entry) bool { return e.owner == w.p.owner })
+	}
+	if c.be == nil {
+		return nil
+	}
+	pd, ok := c.be.(prefixDeleter)
+	if !ok {
+		if pd, ok = c.rawBE.(prefixDeleter); !ok {
+			return fmt.Errorf("%w: backend has no prefix deletion", ErrClearUnsupported)
+		}
+	}
+	if w.prefix == "" {
+		return fmt.Errorf("%w: the function's keys share no prefix", ErrClearUnsupported)
+	}
+	if _, err := pd.DeletePrefix(ctx, w.prefix); err != nil {
+		w.p.stats.add(backendErrors)
+		return err
+	}
+	return nil
+}
+
+// prefixDeleter is the optional backend capability Clear uses.
+type prefixDeleter interface {
+	DeletePrefix(ctx context.Context, prefix string) (int, error)
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
