@@ -1,0 +1,83 @@
+// Command cachekit computes CacheKit keys and encodes and decodes stored
+// entries in the byte formats the Python, Rust and Go SDKs share. It is the
+// tool for debugging a cache: which key does this call use, and what is in
+// this entry?
+//
+//	cachekit key --namespace NS --func IDENT [--no-integrity] --args JSON [--kwargs JSON]
+//	cachekit interop-key --namespace NS --op OP --args JSON
+//	cachekit encode --mode auto|interop --key KEY [--no-integrity] --value JSON
+//	cachekit decode --mode auto|interop --key KEY HEX
+//	cachekit envelope pack HEX
+//	cachekit envelope unpack HEX
+//
+// Values and arguments are tagged JSON (see internal/taggedjson): {"$bytes":
+// hex}, {"$datetime": iso}, {"$uuid": s}, {"$float": s}, {"$int": s},
+// {"$set": [...]}. Outputs use the same tags. Any HEX or JSON argument may be
+// "-" to read it from standard input. The exit status is 0 on success and 1
+// with a one-line reason on standard error otherwise.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `usage:
+  cachekit key --namespace NS --func IDENT [--no-integrity] --args JSON [--kwargs JSON]
+  cachekit interop-key --namespace NS --op OP --args JSON
+  cachekit encode --mode auto|interop --key KEY [--no-integrity] --value JSON
+  cachekit decode --mode auto|interop --key KEY HEX
+  cachekit envelope pack HEX
+  cachekit envelope unpack HEX
+
+JSON values are tagged JSON ($bytes, $datetime, $uuid, $float, $int, $set).
+Any HEX or JSON argument may be "-" to read it from standard input.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// command is one subcommand: it reads its arguments and writes its result to
+// out, or returns an error whose message becomes the one-line reason.
+type command func(args []string, in io.Reader, out io.Writer) error
+
+var commands = map[string]command{
+	"key":         cmdKey,
+	"interop-key": cmdInteropKey,
+	"encode":      cmdEncode,
+	"decode":      cmdDecode,
+	"envelope":    cmdEnvelope,
+}
+
+func run(args []string, in io.Reader, out, errOut io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(errOut, usage)
+		if len(args) == 0 {
+			return 1
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(errOut, "cachekit: unknown command %q (run cachekit --help)\n", args[0])
+		return 1
+	}
+	if err := cmd(args[1:], in, out); err != nil {
+		fmt.Fprintf(errOut, "cachekit %s: %s\n", args[0], oneLine(err.Error()))
+		return 1
+	}
+	return 0
+}
+
+// oneLine keeps the reason on a single line whatever the error text holds.
+func oneLine(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\n' || c == '\r' {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}
