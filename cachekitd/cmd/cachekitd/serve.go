@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cachekit-go/cachekit/cachekitd/server"
+	"github.com/cachekit-go/cachekit/cachekitd/store"
+)
+
+func newLogger(c *config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.logLevel))
+	o := &slog.HandlerOptions{Level: lvl}
+	if c.logFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, o))
+	}
+	return slog.New(slog.NewJSONHandler(w, o))
+}
+
+func openStore(ctx context.Context, c *config) (store.Store, error) {
+	lim := store.Limits{MaxEntries: c.tenantMaxEntries, MaxBytes: int64(c.tenantMaxBytes)}
+	if c.storeKind == "redis" {
+		o := store.RedisOptions{
+			Addrs:    strings.Split(c.redisAddrs, ","),
+			Username: c.redisUsername,
+			Password: c.redisPassword,
+			DB:       c.redisDB,
+			Prefix:   c.redisPrefix,
+			Tenant:   lim,
+		}
+		if c.redisTLS {
+			o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		return store.NewRedis(ctx, o)
+	}
+	return store.NewMemory(store.MemoryOptions{MaxBytes: int64(c.memoryMaxBytes), Tenant: lim, MaxLocksPerTenant: c.maxLocksPerTenant}), nil
+}
+
+func loadKeys(c *config, stderr io.Writer) (*server.Keyring, error) {
+	k := server.NewKeyring()
+	if c.apiKeysFile != "" {
+		f, err := os.Open(c.apiKeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("API keys file: %w", err)
+		}
+		err = k.LoadKeysFile(f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := k.LoadKeysList(c.apiKeys); err != nil {
+		return nil, err
+	}
+	if c.dev && (k.Len() == 0 || c.devAPIKey != "") {
+		key := c.devAPIKey
+		if key == "" {
+			key = server.TestKeyPrefix + strings.ToLower(rand.Text())
+		}
+		if err := k.Add("dev", key, 0); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(stderr, "cachekitd --dev: tenant \"dev\", API key %s\n  export CACHEKIT_API_KEY=%s\n", key, key)
+	}
+	if k.Len() == 0 {
+		return nil, errors.New("no API keys configured: use --api-keys-file, CACHEKITD_API_KEYS or --dev")
+	}
+	return k, nil
+}
+
+// devCertificate returns the --dev certificate, reusing the one in dir while it
+// is valid for another day.
+func devCertificate(dir string, stderr io.Writer) (tls.Certificate, string, error) {
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		dir = filepath.Join(base, "cachekitd")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("dev certificate directory: %w", err)
+	}
+	certFile, keyFile := filepath.Join(dir, "dev-cert.pem"), filepath.Join(dir, "dev-key.pem")
+	if cert, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil && cert.Leaf != nil && time.Until(cert.Leaf.NotAfter) > 24*time.Hour {
+		return cert, certFile, nil
+	}
+	certPEM, keyPEM, err := server.SelfSignedCertificate([]string{"localhost", "127.0.0.1", "::1"}, 90*24*time.Hour)
+	if err != nil {
+		return tls.Certificate{}, "", err
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("dev certificate: %w", err)
+	}
+	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("dev certificate: %w", err)
+	}
+	fmt.Fprintf(stderr, "cachekitd --dev: made a self-signed certificate for localhost, 127.0.0.1 and ::1 (90 days)\n")
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	return cert, certFile, err
+}
+
+func writeAddrFile(path, addr string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(addr+"\n"), 0o644); err != nil {
+		return fmt.Errorf("--addr-file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("--addr-file: %w", err)
+	}
+	return nil
+}
+
+func serve(ctx context.Context, c *config, stdout, stderr io.Writer) error {
+	log := newLogger(c, stderr)
+	keys, err := loadKeys(c, stderr)
+	if err != nil {
+		return err
+	}
+
+	var tlsConf *tls.Config
+	devCertFile := ""
+	switch {
+	case c.tlsCert != "":
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		tlsConf = server.TLSConfig(cert)
+	case c.dev:
+		cert, file, err := devCertificate(c.devCertDir, stderr)
+		if err != nil {
+			return err
+		}
+		tlsConf, devCertFile = server.TLSConfig(cert), file
+	}
+	addr := c.addr
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+		if tlsConf != nil {
+			addr = "127.0.0.1:8443"
+		}
+	}
+
+	st, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	srvCfg := server.Config{
+		Store:              st,
+		Keys:               keys,
+		DefaultTTL:         c.defaultTTL,
+		MaxValueBytes:      int64(c.maxValueBytes),
+		DefaultLockTimeout: c.lockDefaultTimeout,
+		MaxLockTimeout:     c.lockMaxTimeout,
+		RateLimit:          c.rateLimit,
+		RateBurst:          c.rateBurst,
+		ServeMetrics:       c.metricsAddr == "",
+		Logger:             log,
+	}
+	h, err := server.New(srvCfg)
+	if err != nil {
+		return err
+	}
+	httpOpts := server.HTTPOptions{
+		ReadHeaderTimeout: c.readHeaderTimeout,
+		ReadTimeout:       c.readTimeout,
+		WriteTimeout:      c.writeTimeout,
+		IdleTimeout:       c.idleTimeout,
+		MaxHeaderBytes:    int(c.maxHeaderBytes),
+		TLS:               tlsConf,
+		H2C:               c.h2c,
+		Logger:            log,
+	}
+	srv := server.NewHTTPServer(h, httpOpts)
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	var metricsSrv *http.Server
+	if c.metricsAddr != "" && c.metricsAddr != "off" {
+		mln, err := net.Listen("tcp", c.metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", h.Metrics().Handler())
+		metricsSrv = server.NewHTTPServer(mux, server.HTTPOptions{Logger: log})
+		go func() { _ = metricsSrv.Serve(mln) }()
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
+
+	scheme, proto := "http", "HTTP/1.1"
+	if tlsConf != nil {
+		scheme, proto = "https", "HTTP/2 and HTTP/1.1 over TLS"
+	} else if c.h2c {
+		proto = "HTTP/1.1 and h2c"
+	} else {
+		log.Warn("serving cleartext HTTP: use TLS (--tls-cert/--tls-key) or a TLS-terminating proxy")
+	}
+	bound := ln.Addr().String()
+	log.Info("listening", "addr", bound, "url", scheme+"://"+bound, "protocols", proto, "store", st.Name(), "tenants_keys", keys.Len(), "version", version)
+	if c.dev {
+		w := bufio.NewWriter(stderr)
+		fmt.Fprintf(w, "cachekitd --dev: serving %s://%s (store: memory)\n", scheme, bound)
+		if devCertFile != "" {
+			fmt.Fprintf(w, "  trust the dev certificate: %s\n", devCertFile)
+			fmt.Fprintf(w, "    curl --cacert %s -H \"Authorization: Bearer $CACHEKIT_API_KEY\" %s://%s/v1/cache/health\n", devCertFile, scheme, bound)
+			fmt.Fprintf(w, "    Go, Python requests, Node: SSL_CERT_FILE=%s / REQUESTS_CA_BUNDLE=%s / NODE_EXTRA_CA_CERTS=%s\n", devCertFile, devCertFile, devCertFile)
+		}
+		fmt.Fprintf(w, "  export CACHEKIT_API_URL=%s://%s CACHEKIT_ALLOW_CUSTOM_HOST=true\n", scheme, bound)
+		_ = w.Flush()
+	}
+
+	errc := make(chan error, 1)
+	go func() {
+		if tlsConf != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	if c.addrFile != "" {
+		if err := writeAddrFile(c.addrFile, bound); err != nil {
+			srv.Close()
+			return err
+		}
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", c.shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(sctx)
+	}
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// hashKey prints the keys-file digest of an API key, read from the argument
+// or (so it stays out of shell history) the first line of stdin.
+func hashKey(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var key string
+	switch len(args) {
+	case 0:
+		line, err := bufio.NewReader(io.LimitReader(stdin, server.MaxAPIKeyLen+2)).ReadString('\n')
+		if err != nil && err != io.EOF {
+			fmt.Fprintln(stderr, "cachekitd hash-key: reading stdin:", err)
+			return 1
+		}
+		key = strings.TrimSpace(line)
+	case 1:
+		key = args[0]
+	default:
+		fmt.Fprintln(stderr, "usage: cachekitd hash-key [KEY]   (KEY on stdin when omitted)")
+		return 2
+	}
+	if !server.ValidAPIKey(key) {
+		fmt.Fprintln(stderr, "cachekitd hash-key: not an API key: want ck_live_ or ck_test_ and at least 16 characters of [A-Za-z0-9_-]")
+		return 1
+	}
+	fmt.Fprintln(stdout, server.HashKey(key))
+	return 0
+}
+
+// genKey makes a random API key and prints it with its keys-file line.
+func genKey(args []string, stdout, stderr io.Writer) int {
+	prefix := server.LiveKeyPrefix
+	if len(args) > 0 && (args[0] == "--test" || args[0] == "-test") {
+		prefix, args = server.TestKeyPrefix, args[1:]
+	}
+	if len(args) != 1 || !server.ValidTenantID(args[0]) {
+		fmt.Fprintln(stderr, "usage: cachekitd gen-key [--test] TENANT   (TENANT: 1..64 of [A-Za-z0-9_-])")
+		return 2
+	}
+	key := prefix + strings.ToLower(rand.Text()+rand.Text())
+	fmt.Fprintf(stdout, "api key (give it to the client, store it nowhere else): %s\nkeys-file line: %s %s\n", key, args[0], server.HashKey(key))
+	return 0
+}

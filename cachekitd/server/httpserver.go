@@ -1,0 +1,137 @@
+package server
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Defaults of the HTTP listener. They are chosen so a slow or stalled client
+// cannot hold a connection: headers must arrive within ReadHeaderTimeout and
+// the whole request within ReadTimeout.
+const (
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 16 << 10
+	// DefaultMaxConcurrentStreams bounds HTTP/2 streams per connection.
+	DefaultMaxConcurrentStreams = 250
+)
+
+// HTTPOptions configure NewHTTPServer. Zero durations and sizes select the
+// defaults above.
+type HTTPOptions struct {
+	Addr              string
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+	// TLS, when set, serves HTTPS with HTTP/2 and HTTP/1.1 (ALPN).
+	TLS *tls.Config
+	// H2C serves cleartext HTTP/2 with prior knowledge (for a TLS-terminating
+	// proxy that speaks HTTP/2 to its backends) besides HTTP/1.1. Ignored with
+	// TLS.
+	H2C bool
+	// Logger receives the server's own errors (TLS handshakes, panics).
+	Logger *slog.Logger
+}
+
+// NewHTTPServer wraps h in an http.Server with the timeouts, header limit and
+// protocols of o. Serve it with ListenAndServe, or Serve/ServeTLS on a
+// listener; when o.TLS is set its certificates are already in TLSConfig, so
+// ServeTLS(l, "", "") is enough.
+func NewHTTPServer(h http.Handler, o HTTPOptions) *http.Server {
+	def := func(d, v time.Duration) time.Duration {
+		if d == 0 {
+			return v
+		}
+		return d
+	}
+	srv := &http.Server{
+		Addr:              o.Addr,
+		Handler:           h,
+		ReadHeaderTimeout: def(o.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       def(o.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:      def(o.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:       def(o.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    o.MaxHeaderBytes,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: DefaultMaxConcurrentStreams,
+			MaxReadFrameSize:     1 << 20,
+		},
+		Protocols: new(http.Protocols),
+	}
+	if srv.MaxHeaderBytes == 0 {
+		srv.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	srv.Protocols.SetHTTP1(true)
+	if o.TLS != nil {
+		srv.TLSConfig = o.TLS.Clone()
+		srv.Protocols.SetHTTP2(true)
+	} else if o.H2C {
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	if o.Logger != nil {
+		srv.ErrorLog = slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)
+	}
+	return srv
+}
+
+// TLSConfig returns a server TLS configuration (TLS 1.2 or newer) for cert.
+func TLSConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+}
+
+// SelfSignedCertificate makes a development certificate for hosts (DNS names
+// or IP addresses), valid for validity, PEM encoded. It is its own CA, so a
+// client can trust exactly this certificate (curl --cacert, SSL_CERT_FILE).
+func SelfSignedCertificate(hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cachekitd: dev certificate key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, nil, fmt.Errorf("cachekitd: dev certificate serial: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{Organization: []string{"cachekitd development"}, CommonName: "cachekitd dev"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(validity),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cachekitd: dev certificate: %w", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cachekitd: dev certificate key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}

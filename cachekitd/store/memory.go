@@ -1,0 +1,467 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of the memory store.
+const (
+	// DefaultMemoryMaxBytes is the memory store's total capacity.
+	DefaultMemoryMaxBytes = 256 << 20
+	// DefaultMaxLocksPerTenant bounds the live locks one tenant may hold.
+	DefaultMaxLocksPerTenant = 100_000
+	// DefaultSweepInterval is how often expired entries and locks are
+	// sampled and removed in the background.
+	DefaultSweepInterval = time.Second
+	// EntryOverhead is the bookkeeping cost charged per entry on top of its
+	// key and value length, so that many tiny entries still count.
+	EntryOverhead = 96
+)
+
+// MemoryOptions configure NewMemory. The zero value is usable.
+type MemoryOptions struct {
+	// MaxBytes is the total capacity over all tenants
+	// (DefaultMemoryMaxBytes when 0). When it is exceeded the largest tenant
+	// loses its least recently used entries first.
+	MaxBytes int64
+	// Tenant limits apply to every tenant separately.
+	Tenant Limits
+	// MaxLocksPerTenant bounds live locks (DefaultMaxLocksPerTenant when 0).
+	MaxLocksPerTenant int
+	// SweepInterval is the background expiry period (DefaultSweepInterval
+	// when 0; negative disables the sweeper, expiry is then only lazy).
+	SweepInterval time.Duration
+	// Now is the clock (time.Now when nil); tests inject a fake one.
+	Now func() time.Time
+}
+
+type memEntry struct {
+	key        string
+	value      []byte
+	freshUntil int64 // unix ns
+	expireAt   int64 // unix ns; freshUntil + stale window
+	size       int64
+	prev, next *memEntry
+}
+
+type memLock struct {
+	id    string
+	until int64
+}
+
+// partition is one tenant's data: a map, an LRU list and its locks.
+type partition struct {
+	mu      sync.Mutex
+	entries map[string]*memEntry
+	lru     memEntry // sentinel: lru.next is the most recently used
+	locks   map[string]memLock
+	bytes   atomic.Int64
+}
+
+// Memory is the embedded store: byte-bounded, per-tenant LRU with TTLs, stale
+// windows and leases. Expired entries are removed lazily when touched and by a
+// background sampler (like Redis' active expiry), so memory is reclaimed even
+// for keys nobody asks for again.
+type Memory struct {
+	opts    MemoryOptions
+	now     func() time.Time
+	mu      sync.RWMutex
+	tenants map[string]*partition
+	total   atomic.Int64
+	entries atomic.Int64
+	evicted atomic.Int64
+	expired atomic.Int64
+	evictMu sync.Mutex
+	closed  atomic.Bool
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty memory store. Call Close to stop its sweeper.
+func NewMemory(o MemoryOptions) *Memory {
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMemoryMaxBytes
+	}
+	if o.MaxLocksPerTenant <= 0 {
+		o.MaxLocksPerTenant = DefaultMaxLocksPerTenant
+	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = DefaultSweepInterval
+	}
+	m := &Memory{opts: o, now: o.Now, tenants: map[string]*partition{}, stop: make(chan struct{}), done: make(chan struct{})}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if o.SweepInterval > 0 {
+		go m.sweeper(o.SweepInterval)
+	} else {
+		close(m.done)
+	}
+	return m
+}
+
+// Name implements Store.
+func (m *Memory) Name() string { return "memory" }
+
+func (m *Memory) part(tenant string, create bool) *partition {
+	m.mu.RLock()
+	p := m.tenants[tenant]
+	m.mu.RUnlock()
+	if p != nil || !create {
+		return p
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p = m.tenants[tenant]; p == nil {
+		p = &partition{entries: map[string]*memEntry{}, locks: map[string]memLock{}}
+		p.lru.next, p.lru.prev = &p.lru, &p.lru
+		m.tenants[tenant] = p
+	}
+	return p
+}
+
+func (p *partition) unlink(e *memEntry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+}
+
+func (p *partition) pushFront(e *memEntry) {
+	e.prev, e.next = &p.lru, p.lru.next
+	p.lru.next.prev = e
+	p.lru.next = e
+}
+
+// remove drops e from the partition; p.mu must be held.
+func (m *Memory) remove(p *partition, e *memEntry) {
+	p.unlink(e)
+	delete(p.entries, e.key)
+	p.bytes.Add(-e.size)
+	m.total.Add(-e.size)
+	m.entries.Add(-1)
+}
+
+// lookup returns the live entry for key, dropping it if expired; p.mu held.
+func (m *Memory) lookup(p *partition, key string, now int64) *memEntry {
+	e := p.entries[key]
+	if e == nil {
+		return nil
+	}
+	if now >= e.expireAt {
+		m.remove(p, e)
+		m.expired.Add(1)
+		return nil
+	}
+	return e
+}
+
+func info(e *memEntry, now int64) Info {
+	in := Info{Size: len(e.value), HasStaleWindow: e.expireAt > e.freshUntil}
+	if now >= e.freshUntil {
+		in.Stale = true
+	} else {
+		in.TTL = time.Duration(e.freshUntil - now).Truncate(time.Millisecond)
+	}
+	return in
+}
+
+func (m *Memory) check(ctx context.Context) error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	return ctx.Err()
+}
+
+// Get implements Store. The returned value is shared and must not be modified.
+func (m *Memory) Get(ctx context.Context, tenant, key string) (Entry, bool, error) {
+	if err := m.check(ctx); err != nil {
+		return Entry{}, false, err
+	}
+	p := m.part(tenant, false)
+	if p == nil {
+		return Entry{}, false, nil
+	}
+	now := m.now().UnixNano()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := m.lookup(p, key, now)
+	if e == nil {
+		return Entry{}, false, nil
+	}
+	if p.lru.next != e {
+		p.unlink(e)
+		p.pushFront(e)
+	}
+	return Entry{Info: info(e, now), Value: e.value}, true, nil
+}
+
+// Stat implements Store. It does not count as a use for the LRU order.
+func (m *Memory) Stat(ctx context.Context, tenant, key string) (Info, bool, error) {
+	if err := m.check(ctx); err != nil {
+		return Info{}, false, err
+	}
+	p := m.part(tenant, false)
+	if p == nil {
+		return Info{}, false, nil
+	}
+	now := m.now().UnixNano()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := m.lookup(p, key, now)
+	if e == nil {
+		return Info{}, false, nil
+	}
+	return info(e, now), true, nil
+}
+
+// Set implements Store.
+func (m *Memory) Set(ctx context.Context, tenant, key string, value []byte, ttl, staleTTL time.Duration) (bool, error) {
+	if err := m.check(ctx); err != nil {
+		return false, err
+	}
+	size := int64(len(key)+len(value)) + EntryOverhead
+	if size > m.opts.MaxBytes || (m.opts.Tenant.MaxBytes > 0 && size > m.opts.Tenant.MaxBytes) {
+		return false, ErrTooLarge
+	}
+	v := make([]byte, len(value))
+	copy(v, value)
+	now := m.now().UnixNano()
+	ne := &memEntry{key: key, value: v, freshUntil: now + int64(ttl), size: size}
+	ne.expireAt = ne.freshUntil + int64(max(staleTTL, 0))
+	p := m.part(tenant, true)
+	p.mu.Lock()
+	old := m.lookup(p, key, now)
+	if old != nil {
+		m.remove(p, old)
+	}
+	p.entries[key] = ne
+	p.pushFront(ne)
+	p.bytes.Add(size)
+	m.total.Add(size)
+	m.entries.Add(1)
+	lim := m.opts.Tenant
+	for (lim.MaxEntries > 0 && int64(len(p.entries)) > lim.MaxEntries) || (lim.MaxBytes > 0 && p.bytes.Load() > lim.MaxBytes) {
+		victim := p.lru.prev
+		if victim == ne {
+			break
+		}
+		m.remove(p, victim)
+		m.evicted.Add(1)
+	}
+	p.mu.Unlock()
+	if m.total.Load() > m.opts.MaxBytes {
+		m.evictGlobal()
+	}
+	return old == nil, nil
+}
+
+// evictGlobal brings the total under MaxBytes by taking least recently used
+// entries from the tenant that uses the most bytes.
+func (m *Memory) evictGlobal() {
+	m.evictMu.Lock()
+	defer m.evictMu.Unlock()
+	for m.total.Load() > m.opts.MaxBytes {
+		var big *partition
+		m.mu.RLock()
+		for _, p := range m.tenants {
+			if big == nil || p.bytes.Load() > big.bytes.Load() {
+				big = p
+			}
+		}
+		m.mu.RUnlock()
+		if big == nil {
+			return
+		}
+		big.mu.Lock()
+		victim := big.lru.prev
+		if victim == &big.lru {
+			big.mu.Unlock()
+			return
+		}
+		m.remove(big, victim)
+		big.mu.Unlock()
+		m.evicted.Add(1)
+	}
+}
+
+// Delete implements Store.
+func (m *Memory) Delete(ctx context.Context, tenant, key string) (bool, error) {
+	if err := m.check(ctx); err != nil {
+		return false, err
+	}
+	p := m.part(tenant, false)
+	if p == nil {
+		return false, nil
+	}
+	now := m.now().UnixNano()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := m.lookup(p, key, now)
+	if e == nil {
+		return false, nil
+	}
+	m.remove(p, e)
+	return true, nil
+}
+
+// RefreshTTL implements Store.
+func (m *Memory) RefreshTTL(ctx context.Context, tenant, key string, ttl time.Duration) (bool, error) {
+	if err := m.check(ctx); err != nil {
+		return false, err
+	}
+	p := m.part(tenant, false)
+	if p == nil {
+		return false, nil
+	}
+	now := m.now().UnixNano()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := m.lookup(p, key, now)
+	if e == nil {
+		return false, nil
+	}
+	window := e.expireAt - e.freshUntil
+	e.freshUntil = now + int64(ttl)
+	e.expireAt = e.freshUntil + window
+	return true, nil
+}
+
+// AcquireLock implements Store.
+func (m *Memory) AcquireLock(ctx context.Context, tenant, key string, hold time.Duration) (string, bool, error) {
+	if err := m.check(ctx); err != nil {
+		return "", false, err
+	}
+	p := m.part(tenant, true)
+	now := m.now().UnixNano()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l, ok := p.locks[key]; ok && l.until > now {
+		return "", false, nil
+	}
+	if len(p.locks) >= m.opts.MaxLocksPerTenant {
+		for k, l := range p.locks {
+			if l.until <= now {
+				delete(p.locks, k)
+			}
+		}
+		if len(p.locks) >= m.opts.MaxLocksPerTenant {
+			return "", false, ErrTooManyLocks
+		}
+	}
+	id := rand.Text()
+	p.locks[key] = memLock{id: id, until: now + int64(hold)}
+	return id, true, nil
+}
+
+// ReleaseLock implements Store.
+func (m *Memory) ReleaseLock(ctx context.Context, tenant, key, lockID string) (bool, error) {
+	if err := m.check(ctx); err != nil {
+		return false, err
+	}
+	p := m.part(tenant, false)
+	if p == nil {
+		return false, nil
+	}
+	now := m.now().UnixNano()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, ok := p.locks[key]
+	if !ok {
+		return false, nil
+	}
+	if l.until <= now {
+		delete(p.locks, key)
+		return false, nil
+	}
+	if subtle.ConstantTimeCompare([]byte(l.id), []byte(lockID)) != 1 {
+		return false, nil
+	}
+	delete(p.locks, key)
+	return true, nil
+}
+
+// Ping implements Store.
+func (m *Memory) Ping(ctx context.Context) error { return m.check(ctx) }
+
+// Stats implements Store.
+func (m *Memory) Stats() Stats {
+	return Stats{Entries: m.entries.Load(), Bytes: m.total.Load(), Evictions: m.evicted.Load(), Expired: m.expired.Load()}
+}
+
+// Close stops the sweeper. Later calls fail with ErrClosed.
+func (m *Memory) Close() error {
+	if m.closed.CompareAndSwap(false, true) {
+		close(m.stop)
+	}
+	<-m.done
+	return nil
+}
+
+func (m *Memory) sweeper(every time.Duration) {
+	defer close(m.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.Sweep()
+		}
+	}
+}
+
+// sweepSample is how many entries one sampling round looks at per tenant.
+const sweepSample = 32
+
+// Sweep removes expired entries and locks by sampling, the way Redis expires
+// keys actively: look at a sample per tenant and repeat while more than a
+// quarter of it was expired (bounded, so one call never stalls a tenant). The
+// background sweeper calls it; it is exported for tests and tools.
+func (m *Memory) Sweep() {
+	m.mu.RLock()
+	parts := make([]*partition, 0, len(m.tenants))
+	for _, p := range m.tenants {
+		parts = append(parts, p)
+	}
+	m.mu.RUnlock()
+	for _, p := range parts {
+		for round := 0; round < 16; round++ {
+			now := m.now().UnixNano()
+			p.mu.Lock()
+			seen, gone := 0, 0
+			for _, e := range p.entries {
+				if seen == sweepSample {
+					break
+				}
+				seen++
+				if now >= e.expireAt {
+					m.remove(p, e)
+					m.expired.Add(1)
+					gone++
+				}
+			}
+			seenLocks := 0
+			for k, l := range p.locks {
+				if seenLocks == sweepSample {
+					break
+				}
+				seenLocks++
+				if l.until <= now {
+					delete(p.locks, k)
+					gone++
+				}
+			}
+			p.mu.Unlock()
+			if gone*4 <= seen+seenLocks {
+				break
+			}
+		}
+	}
+}
