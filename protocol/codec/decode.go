@@ -237,7 +237,9 @@ func decodeInto(r *msgpack.Reader, v reflect.Value, depth int) error {
 		case typ == bigIntType:
 			return decodeBig(r, v)
 		case reflect.PointerTo(typ).Implements(textUnmarshalerType):
-			return decodeText(r, v)
+			if pt, _ := r.PeekType(); pt == msgpack.TypeStr {
+				return decodeText(r, v)
+			}
 		}
 		return decodeStruct(r, v, depth)
 	case reflect.Array:

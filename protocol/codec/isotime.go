@@ -22,6 +22,7 @@ func FormatTime(t time.Time) (string, error) {
 // "YYYY-MM-DD", "T" (or a space), "HH:MM[:SS[.f...]]" and an optional offset
 // "Z", "+HH:MM[:SS[.ffffff]]" or "+HHMM". A value without offset (a Python
 // naive datetime) is returned in UTC; naive reports that it had none.
+// Fractional digits beyond microseconds are truncated, as Python does.
 func ParseTime(s string) (t time.Time, naive bool, err error) {
 	if len(s) < 11 || (s[10] != 'T' && s[10] != ' ') {
 		return time.Time{}, false, ErrInvalidTime
@@ -94,6 +95,9 @@ func parseClock(s string) (h, mi, sec, nsec int, loc *time.Location, naive, ok b
 			digits := s[1:i]
 			if len(digits) == 0 || len(digits) > 9 {
 				return
+			}
+			if len(digits) > 6 { // Python keeps microseconds and truncates the rest
+				digits = digits[:6]
 			}
 			nsec, _ = num(digits)
 			for range 9 - len(digits) {
