@@ -348,6 +348,7 @@ const (
 	KindRawMsgpack
 )
 
+// String returns "frame", "envelope", "raw-msgpack" or "unknown".
 func (k Kind) String() string {
 	switch k {
 	case KindFrame:
