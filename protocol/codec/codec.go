@@ -95,11 +95,15 @@ var profile = &encode.Profile{Time: encode.TimeSentinel, ValidateUTF8: true}
 // Marshal encodes v with the StandardSerializer rules listed in the package
 // documentation.
 func Marshal(v any) ([]byte, error) {
-	return encode.Append(nil, v, profile)
+	b, err := encode.Append(make([]byte, 0, 128), v, profile)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
-// AppendMarshal appends the encoding of v to b; on error b is returned with
-// an unspecified partial encoding appended.
+// AppendMarshal appends the encoding of v to b. On error the returned slice
+// holds an unspecified partial encoding after b; callers should discard it.
 func AppendMarshal(b []byte, v any) ([]byte, error) {
 	return encode.Append(b, v, profile)
 }

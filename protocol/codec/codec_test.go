@@ -503,3 +503,55 @@ func BenchmarkUnmarshal(b *testing.B) {
 		}
 	}
 }
+
+type EA struct {
+	N int
+	A int
+}
+
+type EB struct {
+	N int
+	B int
+}
+
+type withEmbeds struct {
+	EA
+	*EB
+	C int `msgpack:"c"`
+}
+
+type shadow struct {
+	EA
+	N string
+}
+
+func TestEmbeddedFieldRules(t *testing.T) {
+	t.Parallel()
+	// N is ambiguous at depth 1 and dropped; a nil embedded pointer omits its fields.
+	b, err := codec.Marshal(withEmbeds{EA: EA{N: 1, A: 2}, C: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(b); got != "82a14102a16303" {
+		t.Fatalf("got %s", got)
+	}
+	b, err = codec.Marshal(withEmbeds{EA: EA{A: 2}, EB: &EB{B: 5}, C: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(b); got != "83a14102a14205a16303" {
+		t.Fatalf("got %s", got)
+	}
+	var back withEmbeds
+	if err := codec.Unmarshal(b, &back); err != nil || back.EB == nil || back.B != 5 || back.A != 2 || back.C != 3 {
+		t.Fatalf("unmarshal: %+v %v", back, err)
+	}
+	// The shallower field wins.
+	b, err = codec.Marshal(shadow{EA: EA{N: 1, A: 2}, N: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(b); got != "82a14102a14ea178" {
+		t.Fatalf("got %s", got)
+	}
+}

@@ -118,6 +118,7 @@ var (
 	bigIntType        = reflect.TypeFor[big.Int]()
 	stringerType      = reflect.TypeFor[fmt.Stringer]()
 	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+	setLikeType       = reflect.TypeFor[SetLike]()
 )
 
 func unsupported(t reflect.Type, why string) error {
@@ -192,11 +193,6 @@ func (e *encoder) value(b []byte, v any, depth int) ([]byte, error) {
 		}
 		return e.stringMap(b, x, depth)
 	}
-	if e.p.Sets {
-		if s, ok := v.(SetLike); ok {
-			return e.set(b, s, depth)
-		}
-	}
 	return e.reflect(b, reflect.ValueOf(v), depth)
 }
 
@@ -243,39 +239,44 @@ func appendBig(b []byte, x *big.Int) ([]byte, error) {
 func (e *encoder) time(b []byte, t time.Time) ([]byte, error) {
 	switch e.p.Time {
 	case TimeISO:
-		n := len(b)
-		b = append(b, 0xa0) // fixstr placeholder: isoformat is at most 38 bytes
-		b = append(b, 0, 0) // room to widen to str8 without a second copy
-		start := len(b)
-		var err error
-		if b, err = AppendISO(b, t); err != nil {
-			return b[:n], err
-		}
-		l := len(b) - start
-		if l <= 31 {
-			b[n] = 0xa0 | byte(l)
-			copy(b[n+1:], b[start:])
-			return b[:n+1+l], nil
-		}
-		b[n], b[n+1] = 0xd9, byte(l)
-		copy(b[n+2:], b[start:])
-		return b[:n+2+l], nil
+		return appendISOString(b, t)
 	case TimeEpoch:
 		if err := checkTime(t); err != nil {
 			return b, err
 		}
 		return e.float(b, float64(t.UnixMicro())/1e6)
 	default:
+		n := len(b)
 		b = msgpack.AppendMapHeader(b, 2)
 		b = msgpack.AppendString(b, "__datetime__")
 		b = msgpack.AppendBool(b, true)
 		b = msgpack.AppendString(b, "value")
-		iso, err := AppendISO(nil, t)
+		b, err := appendISOString(b, t)
 		if err != nil {
-			return b, err
+			return b[:n], err
 		}
-		return msgpack.AppendStringBytes(b, iso), nil
+		return b, nil
 	}
+}
+
+// appendISOString appends AppendISO(t) as a str without a temporary buffer:
+// the isoformat is at most 35 bytes, so its header is a fixstr or a str8.
+func appendISOString(b []byte, t time.Time) ([]byte, error) {
+	n := len(b)
+	b = append(b, 0, 0) // room for a str8 header
+	start := len(b)
+	var err error
+	if b, err = AppendISO(b, t); err != nil {
+		return b[:n], err
+	}
+	l := len(b) - start
+	if l <= 31 {
+		b[n] = 0xa0 | byte(l)
+		copy(b[n+1:], b[start:])
+		return b[:n+1+l], nil
+	}
+	b[n], b[n+1] = 0xd9, byte(l)
+	return b, nil
 }
 
 type strPair struct {
@@ -361,6 +362,9 @@ func (e *encoder) reflect(b []byte, rv reflect.Value, depth int) ([]byte, error)
 		return b, ErrTooDeep
 	}
 	t := rv.Type()
+	if e.p.Sets && t.Implements(setLikeType) && rv.CanInterface() {
+		return e.set(b, rv.Interface().(SetLike), depth)
+	}
 	switch t.Kind() {
 	case reflect.Bool:
 		return msgpack.AppendBool(b, rv.Bool()), nil
@@ -379,12 +383,12 @@ func (e *encoder) reflect(b []byte, rv reflect.Value, depth int) ([]byte, error)
 		if t.Elem() == bigIntType {
 			return appendBig(b, rv.Interface().(*big.Int))
 		}
-		return e.any(b, rv.Elem(), depth+1)
+		return e.reflect(b, rv.Elem(), depth+1)
 	case reflect.Interface:
 		if rv.IsNil() {
 			return msgpack.AppendNil(b), nil
 		}
-		return e.any(b, rv.Elem(), depth+1)
+		return e.reflect(b, rv.Elem(), depth+1)
 	case reflect.Slice:
 		if rv.IsNil() {
 			return msgpack.AppendNil(b), nil
@@ -431,18 +435,6 @@ func (e *encoder) reflect(b []byte, rv reflect.Value, depth int) ([]byte, error)
 	return b, unsupported(t, "")
 }
 
-// any encodes a value reached through reflection, taking the fast path again
-// when its dynamic type is a common one.
-func (e *encoder) any(b []byte, rv reflect.Value, depth int) ([]byte, error) {
-	if depth >= MaxDepth {
-		return b, ErrTooDeep
-	}
-	if rv.Kind() == reflect.Struct || rv.Kind() == reflect.Array || !rv.CanInterface() {
-		return e.reflect(b, rv, depth)
-	}
-	return e.value(b, rv.Interface(), depth)
-}
-
 func (e *encoder) text(b []byte, m encoding.TextMarshaler) ([]byte, error) {
 	txt, err := m.MarshalText()
 	if err != nil {
@@ -459,7 +451,7 @@ func (e *encoder) list(b []byte, rv reflect.Value, depth int) ([]byte, error) {
 	b = msgpack.AppendArrayHeader(b, n)
 	var err error
 	for i := range n {
-		if b, err = e.any(b, rv.Index(i), depth+1); err != nil {
+		if b, err = e.reflect(b, rv.Index(i), depth+1); err != nil {
 			return b, err
 		}
 	}
@@ -484,7 +476,7 @@ func (e *encoder) reflectMap(b []byte, rv reflect.Value, depth int) ([]byte, err
 		if b, err = e.str(b, p.k); err != nil {
 			return b, err
 		}
-		if b, err = e.any(b, p.v, depth+1); err != nil {
+		if b, err = e.reflect(b, p.v, depth+1); err != nil {
 			return b, err
 		}
 	}
@@ -529,7 +521,7 @@ func (e *encoder) structValue(b []byte, rv reflect.Value, depth int) ([]byte, er
 		if b, err = e.str(b, fields[i].Name); err != nil {
 			return b, err
 		}
-		if b, err = e.any(b, fv, depth+1); err != nil {
+		if b, err = e.reflect(b, fv, depth+1); err != nil {
 			return b, err
 		}
 	}
