@@ -186,3 +186,12 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func ExampleFormat() {
+	out, err := taggedjson.Format(map[string]any{"id": uint64(1) << 60, "score": 1.0, "raw": []byte{0xca, 0xfe}})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(string(out))
+	// Output: {"id": {"$int": "1152921504606846976"}, "raw": {"$bytes": "cafe"}, "score": {"$float": "1.0"}}
+}

@@ -220,3 +220,18 @@ func FuzzInteropDecodeValue(f *testing.F) {
 		}
 	})
 }
+
+func ExampleCanonicalArgs() {
+	b, err := interop.CanonicalArgs([]any{2.0, interop.Set{3, 1, 2}, map[string]any{"b": 1, "a": 2}})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%x\n", b)
+	// Output: 93029301020382a16102a16201
+}
+
+func ExampleDecodeValue() {
+	_, err := interop.DecodeValue([]byte("CK\x03..."))
+	fmt.Println(errors.Is(err, interop.ErrPythonFrame))
+	// Output: true
+}

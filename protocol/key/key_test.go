@@ -362,3 +362,19 @@ func BenchmarkBuildStruct(b *testing.B) {
 		}
 	}
 }
+
+func ExampleArgsHash() {
+	// Python: get_user(42) -> msgpack([[42], {}]) = 92 91 2a 80
+	h, err := key.ArgsHash([]any{42}, nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(h)
+	// Output: 3870b2ea5735ae639ded9450ef117768db676f037bec636503796c5b81095153
+}
+
+func ExampleBuild_unsupported() {
+	_, err := key.Build("", "pkg.F", []any{make(chan int)}, nil, true)
+	fmt.Println(errors.Is(err, key.ErrUnsupportedType))
+	// Output: true
+}
