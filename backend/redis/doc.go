@@ -1,0 +1,80 @@
+// Package redis is the Redis backend of cachekit-go: standalone servers,
+// Redis Cluster and Sentinel-managed masters behind one constructor. It
+// implements backend.Backend and the optional backend.Locker,
+// backend.TTLInspector and backend.TimeoutSetter.
+//
+// # Connecting
+//
+// Build an Options value, or parse a URL with ParseURL (NewFromURL does both):
+//
+//	redis://localhost:6379/0                               standalone, database 0
+//	rediss://user:secret@cache.example.com:6380            TLS, ACL user and password
+//	redis://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000      cluster (several seeds)
+//	redis://10.0.0.1:7000?cluster=true                     cluster (one seed)
+//	redis://:secret@s1:26379,s2:26379/0?master_set=mymaster  sentinel
+//
+// The comma list of hosts follows common Redis client practice; repeated
+// addr= parameters (rueidis's form) work too. Sentinel URLs use rueidis's
+// master_set parameter, and list the Sentinels as hosts; the user and
+// password are those of the data nodes, sentinel_username and
+// sentinel_password those of the Sentinels. Options.String and every error
+// leave passwords out, and ParseURL never echoes the URL in an error.
+//
+// Applications that already have a rueidis.Client pass it to NewFromClient.
+//
+// # Why rueidis
+//
+// github.com/redis/rueidis pipelines automatically: concurrent commands from
+// many goroutines share a few connections and are flushed together, so a
+// cache under load sends many GETs per write system call instead of checking
+// a connection out of a pool for each. It also follows Cluster redirects and
+// Sentinel failovers by itself. Its server-assisted client-side caching is
+// turned off: cachekit-go keeps its own in-process layer.
+//
+// # Keys and locks
+//
+// Every key gets Options.KeyPrefix in front (ReferenceKeyPrefix, "t:default:",
+// is where cachekit-py's default provider keeps its entries).
+//
+// A lock is a separate key holding a random 128-bit token, taken with
+// SET <lock> <token> NX PX <hold>; release (and ExtendLock) run a Lua script
+// that acts only while the key still holds the caller's token, so a holder
+// whose lock expired cannot release its successor's lock. The lock of stored
+// key K (prefix included) is named:
+//
+//   - "{K}:lock" when K has no hash tag and no "}": the hash tag is all of K,
+//     so Redis Cluster puts the lock in K's slot;
+//   - "K:lock" when K already has a hash tag (a "{" followed later by a "}"
+//     with something between): Cluster hashes only the tag, which appending
+//     ":lock" does not change, so again the same slot;
+//   - "K:lock" when K contains a "}" without forming a tag. No lock name can
+//     share K's slot then (a tag cannot contain "}"); such keys never come
+//     from cachekit's key builders, and the lock works all the same, only in
+//     another slot.
+//
+// cachekit-py names every lock "K:lock" (redis-py's Lock under
+// "<scoped key>:lock"). That agrees with the scheme above for tagged keys
+// only; set Options.ReferenceLockKeys (URL: reference_lock_keys=true) when Go
+// and Python processes share a Redis and must exclude each other, at the
+// price of locks landing in other Cluster slots than their values. The
+// scheme maps "{x}" and "x" to the same lock "{x}:lock"; that only makes the
+// two keys contend for one lock, it never breaks exclusion.
+//
+// # TTLs and timeouts
+//
+// TTLs are sent in milliseconds (SET PX, PEXPIRE, PTTL), sub-millisecond
+// durations rounded up. TTL reports an entry without expiry as (0, true) and a
+// missing key as (0, false). RefreshTTL with ttl 0 removes the expiry, the
+// same meaning ttl 0 has for Set. Every operation is bounded by
+// Options.Timeout (DefaultTimeout when zero) on top of the caller's context;
+// WithTimeout makes a copy with another bound that shares the connections.
+//
+// # Errors
+//
+// Failures are *backend.Error values (Backend "redis") with a Kind: server
+// replies are classified by their error code (NOAUTH, WRONGPASS, NOPERM:
+// Authentication; LOADING, BUSY, TRYAGAIN, CLUSTERDOWN, MASTERDOWN,
+// READONLY, OOM and similar: Transient; WRONGTYPE, ERR and the rest:
+// Permanent), network failures are Transient, deadlines are Timeout, and a
+// cancelled context stays matchable with errors.Is(err, context.Canceled).
+package redis
