@@ -420,6 +420,7 @@ func TestNew(t *testing.T) {
 		{"bad table name", dynamodb.Options{Table: "a/b"}, dynamodb.ErrInvalidOptions, 0},
 		{"duplicate attribute", dynamodb.Options{ValueAttribute: "ttl"}, dynamodb.ErrInvalidOptions, 0},
 		{"negative timeout", dynamodb.Options{Timeout: -1}, dynamodb.ErrInvalidOptions, 0},
+		{"Options.Timeout bounds the table check", dynamodb.Options{Table: opts.Table, Timeout: time.Nanosecond}, backend.ErrTimeout, backend.Timeout},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -460,7 +461,11 @@ func TestCustomNames(t *testing.T) {
 	t.Parallel()
 	client := newClient(t, staticCredentials)
 	ctx := context.Background()
-	opts := dynamodb.Options{Table: uniqueName("custom-"), KeyAttribute: "pk", ValueAttribute: "data", TTLAttribute: "expires_at"}
+	opts := dynamodb.Options{
+		Table:        uniqueName("custom-"),
+		KeyAttribute: "pk", ValueAttribute: "data", TTLAttribute: "expires_at",
+		EventuallyConsistentReads: true,
+	}
 	if err := dynamodb.CreateTable(ctx, client, opts); err != nil {
 		t.Fatal(err)
 	}
@@ -473,6 +478,9 @@ func TestCustomNames(t *testing.T) {
 	}
 	if err := b.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
 		t.Fatal(err)
+	}
+	if v, ok, err := b.Get(ctx, "k"); err != nil || !ok || string(v) != "v" {
+		t.Fatalf("Get = %q, %v, %v", v, ok, err)
 	}
 	item := rawItem(t, b, client, "k")
 	if _, ok := item["data"].(*types.AttributeValueMemberB); !ok {
