@@ -21,7 +21,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
 	local p i
 	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000)) # below the kernel ephemeral range (32768+)
 		grep -qx "$p" "$RUN_DIR/ports" && continue
 		port_open "$p" && continue
 		echo "$p" >>"$RUN_DIR/ports"
