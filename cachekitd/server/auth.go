@@ -123,7 +123,10 @@ func (k *Keyring) Add(tenant, apiKey string, defaultTTL time.Duration) error {
 // AddHash registers the hex SHA-256 digest of an API key for tenant.
 func (k *Keyring) AddHash(tenant, hexDigest string, defaultTTL time.Duration) error {
 	var d [sha256.Size]byte
-	if n, err := hex.Decode(d[:], []byte(hexDigest)); err != nil || n != sha256.Size || len(hexDigest) != 2*sha256.Size {
+	if len(hexDigest) != 2*sha256.Size { // checked first: hex.Decode needs room for all of it
+		return fmt.Errorf("%w: key hash for tenant %s is not 64 hex digits", ErrBadKeyring, tenant)
+	}
+	if n, err := hex.Decode(d[:], []byte(hexDigest)); err != nil || n != sha256.Size {
 		return fmt.Errorf("%w: key hash for tenant %s is not 64 hex digits", ErrBadKeyring, tenant)
 	}
 	if defaultTTL < 0 || defaultTTL%time.Second != 0 || defaultTTL > MaxTTL {
