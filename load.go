@@ -25,10 +25,11 @@ func lookup[R any](c *Cache, p *policy, key string) (R, hitKind) {
 	}
 	var r R
 	if c.cfg.l1Bytes {
-		if err := p.pipe.Unmarshal(e.doc, &r); err != nil {
-			return zero, miss
-		}
-	} else if r, ok = asR[R](e.val); !ok {
+		r, ok = decodeDoc[R](p, e.doc)
+	} else {
+		r, ok = asR[R](e.val)
+	}
+	if !ok {
 		return zero, miss
 	}
 	p.stats.l1Hit()
@@ -36,6 +37,17 @@ func lookup[R any](c *Cache, p *policy, key string) (R, hitKind) {
 		return r, stale
 	}
 	return r, fresh
+}
+
+// decodeDoc decodes an L1 byte-mode entry (kept out of lookup so that the
+// decoded-value path does not heap-allocate its result).
+func decodeDoc[R any](p *policy, doc []byte) (R, bool) {
+	var r R
+	if err := p.pipe.Unmarshal(doc, &r); err != nil {
+		var zero R
+		return zero, false
+	}
+	return r, true
 }
 
 func asR[R any](x any) (R, bool) {
