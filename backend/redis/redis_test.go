@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	cryptorand "crypto/rand"
 	"strings"
 	"testing"
 
@@ -12,7 +13,7 @@ import (
 
 // shared opens one backend per test binary and configuration: the suite
 // calls newBackend once per subtest, and connections are cheap to share.
-func open(t *testing.T, opts redis.Options) *redis.Backend {
+func open(t testing.TB, opts redis.Options) *redis.Backend {
 	t.Helper()
 	b, err := redis.New(opts)
 	if err != nil {
@@ -22,22 +23,22 @@ func open(t *testing.T, opts redis.Options) *redis.Backend {
 	return b
 }
 
-func standaloneOptions(t *testing.T) redis.Options {
+func standaloneOptions(t testing.TB) redis.Options {
 	return redis.Options{Addrs: []string{testenv.Require(t, "CACHEKIT_TEST_REDIS_ADDR")}}
 }
 
-func clusterOptions(t *testing.T) redis.Options {
+func clusterOptions(t testing.TB) redis.Options {
 	addrs := testenv.Require(t, "CACHEKIT_TEST_REDIS_CLUSTER_ADDRS")
 	return redis.Options{Addrs: strings.Split(addrs, ","), Mode: redis.ModeCluster}
 }
 
-func sentinelOptions(t *testing.T) redis.Options {
+func sentinelOptions(t testing.TB) redis.Options {
 	addrs := testenv.Require(t, "CACHEKIT_TEST_REDIS_SENTINEL_ADDRS")
 	master := testenv.Require(t, "CACHEKIT_TEST_REDIS_SENTINEL_MASTER")
 	return redis.Options{Addrs: strings.Split(addrs, ","), MasterName: master}
 }
 
-func aclOptions(t *testing.T) redis.Options {
+func aclOptions(t testing.TB) redis.Options {
 	o, err := redis.ParseURL(testenv.Require(t, "CACHEKIT_TEST_REDIS_ACL_URL"))
 	if err != nil {
 		t.Fatalf("ParseURL(CACHEKIT_TEST_REDIS_ACL_URL): %v", err)
@@ -49,7 +50,7 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
-		opts func(t *testing.T) redis.Options
+		opts func(t testing.TB) redis.Options
 	}{
 		{"standalone", standaloneOptions},
 		{"acl", aclOptions},
@@ -72,3 +73,6 @@ func TestConformancePrefixAndReferenceLocks(t *testing.T) {
 	b := open(t, o)
 	backendtest.Run(t, func(t *testing.T) backend.Backend { return b })
 }
+
+// randText returns a random string for unique keys.
+func randText() string { return cryptorand.Text() }
