@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cachekit-go/cachekit/backend/file"
 	"github.com/cachekit-go/cachekit/backend/memory"
 	"github.com/cachekit-go/cachekit/backend/redis"
 	"github.com/cachekit-go/cachekit/internal/testenv"
@@ -188,6 +189,25 @@ func TestFromEnvRedis(t *testing.T) {
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestFromEnvFile(t *testing.T) {
+	t.Parallel()
+	c, err := fromEnv(mapEnv(map[string]string{EnvFileCacheDir: t.TempDir()}), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok := c.Backend().(*file.Backend); !ok {
+		t.Fatalf("backend %T", c.Backend())
+	}
+	ctx := context.Background()
+	if err := c.Set(ctx, "k", "v", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := c.Backend().Exists(ctx, "k"); !ok {
+		t.Fatal("entry not written to the file backend")
 	}
 }
 

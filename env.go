@@ -1,7 +1,6 @@
 package cachekit
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/cachekit-go/cachekit/backend"
 	"github.com/cachekit-go/cachekit/backend/cachekitio"
+	"github.com/cachekit-go/cachekit/backend/file"
 	"github.com/cachekit-go/cachekit/backend/memcached"
 	"github.com/cachekit-go/cachekit/backend/redis"
 )
@@ -25,10 +25,6 @@ const (
 	EnvMaxValueSize     = "CACHEKIT_MAX_VALUE_SIZE"
 	EnvNamespace        = "CACHEKIT_NAMESPACE"
 )
-
-// ErrBackendUnavailable: the environment selects a backend this build cannot
-// construct yet.
-var ErrBackendUnavailable = errors.New("cachekit: backend not available")
 
 // FromEnv returns a Cache configured from the environment the way the other
 // CacheKit SDKs read it, then by opts (which win over the environment).
@@ -195,9 +191,10 @@ func newRedisFromURL(url string) (backend.Backend, error) {
 	return b, nil
 }
 
-// TODO(lead): wire backend/file (New) once it lands; until then FromEnv
-// reports it as unavailable.
-
-func newFileBackend(string) (backend.Backend, error) {
-	return nil, fmt.Errorf("%w: file", ErrBackendUnavailable)
+func newFileBackend(dir string) (backend.Backend, error) {
+	b, err := file.New(file.Options{Dir: dir})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }

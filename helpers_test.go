@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cachekit-go/cachekit/backend"
+	"github.com/cachekit-go/cachekit/backend/file"
+	"github.com/cachekit-go/cachekit/backend/memcached"
 	"github.com/cachekit-go/cachekit/backend/memory"
 	"github.com/cachekit-go/cachekit/backend/redis"
 	"github.com/cachekit-go/cachekit/internal/clock"
@@ -123,7 +125,34 @@ func redisKind() backendKind {
 	}}
 }
 
-func allKinds() []backendKind { return []backendKind{l1OnlyKind(), memoryKind(), redisKind()} }
+func fileKind() backendKind {
+	return backendKind{"file", func(t *testing.T) backend.Backend {
+		b, err := file.New(file.Options{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatalf("file: %v", err)
+		}
+		return b
+	}}
+}
+
+func memcachedKind() backendKind {
+	return backendKind{"memcached", func(t *testing.T) backend.Backend {
+		servers, err := memcached.ParseServers(testenv.Require(t, "CACHEKIT_TEST_MEMCACHED_SERVERS"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := memcached.New(memcached.Options{Servers: servers})
+		if err != nil {
+			t.Fatalf("memcached: %v", err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	}}
+}
+
+func allKinds() []backendKind {
+	return []backendKind{l1OnlyKind(), memoryKind(), fileKind(), redisKind(), memcachedKind()}
+}
 
 // uniq returns a name unique to the test (keys must not collide on a shared
 // Redis across runs and parallel tests).
