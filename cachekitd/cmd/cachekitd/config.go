@@ -106,7 +106,7 @@ func flags(fs *flag.FlagSet) *config {
 	fs.StringVar(&c.apiKeys, "api-keys", "", "API keys as `tenant=ck_...,tenant2=ck_...`; hashed at start and never logged (prefer the environment variable: flags show in ps)")
 	fs.StringVar(&c.apiKeysFile, "api-keys-file", "", "keys `file`: lines `tenant sha256hex [default_ttl=SECONDS]` (see `cachekitd hash-key`)")
 
-	fs.StringVar(&c.storeKind, "store", "memory", "storage: `memory` (embedded) or redis (Redis/Valkey, standalone or Cluster)")
+	fs.StringVar(&c.storeKind, "store", "memory", "storage `kind`: memory (embedded) or redis (Redis/Valkey, standalone or Cluster)")
 	c.memoryMaxBytes = store.DefaultMemoryMaxBytes
 	fs.Var(&c.memoryMaxBytes, "memory-max-bytes", "memory store capacity over all tenants (`size`, e.g. 256MiB)")
 	fs.StringVar(&c.redisAddrs, "redis-addrs", "", "Redis/Valkey `host:port` list, comma separated; a Cluster is detected by itself")
