@@ -212,6 +212,8 @@ func conformanceSteps(l *lockState) []step {
 		bad("key with unicode", "GET", "/v1/cache/%C3%A9", nil),
 		bad("key too long", "PUT", "/v1/cache/"+long+"k", []byte("v")),
 		bad("lock on bad key", "POST", "/v1/cache/a..b/lock", nil),
+		{name: "reserved key health", method: "PUT", path: "/v1/cache/health", body: []byte("v"), want: 405, check: both(isError, headerIs("Allow", "GET, HEAD"))},
+		{name: "lock on key health is fine", method: "POST", path: "/v1/cache/health/lock", want: 200},
 		{name: "key of max length", method: "PUT", path: "/v1/cache/" + long, body: []byte("v"), want: 201},
 		{name: "key charset", method: "PUT", path: "/v1/cache/Az09_.:-x", body: []byte("v"), want: 201},
 
