@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cachekit-go/cachekit/backend"
+	"github.com/cachekit-go/cachekit/backend/cachekitio"
 	"github.com/cachekit-go/cachekit/internal/clock"
 	"github.com/cachekit-go/cachekit/internal/entry"
 	"github.com/cachekit-go/cachekit/internal/flight"
@@ -139,6 +140,7 @@ func newCache(cfg config) (*Cache, error) {
 		clk := c.clk
 		c.l1 = l1.New[l1Entry](l1.Options{MaxBytes: cfg.l1Size, Now: func() int64 { return clk.Now().UnixNano() }})
 	}
+	c.attachStats()
 	c.pipe = entry.Pipeline{Mode: entry.Framed, Sealer: cfg.sealer}
 	if !cfg.integrity {
 		c.pipe.Mode = entry.FramedRaw
@@ -156,6 +158,30 @@ func newCache(cfg config) (*Cache, error) {
 		warn:  &c.warnLoad,
 	}
 	return c, nil
+}
+
+// attachStats hands the cache's counters to a backend that reports them (the
+// CacheKit API's metrics headers). A request reaches the backend only after
+// an L1 miss, hence L1Status "miss" (or "disabled").
+func (c *Cache) attachStats() {
+	sa, ok := c.rawBE.(interface {
+		AttachStats(func() cachekitio.Stats)
+	})
+	if !ok {
+		return
+	}
+	status := "miss"
+	if c.l1 == nil {
+		status = "disabled"
+	}
+	sa.AttachStats(func() cachekitio.Stats {
+		return cachekitio.Stats{
+			L1Hits:   c.counters.l1Hits.Load(),
+			L2Hits:   c.counters.l2Hits.Load(),
+			Misses:   c.counters.misses.Load(),
+			L1Status: status,
+		}
+	})
 }
 
 func backendTTL(d time.Duration) time.Duration {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cachekit-go/cachekit/backend/cachekitio"
 	"github.com/cachekit-go/cachekit/backend/file"
 	"github.com/cachekit-go/cachekit/backend/memory"
 	"github.com/cachekit-go/cachekit/backend/redis"
@@ -306,5 +307,29 @@ func TestCorruptEntryIsAMiss(t *testing.T) {
 	stored, _, _ := b.Get(ctx, k)
 	if !strings.HasPrefix(string(stored), "CK\x03\x00") {
 		t.Fatal("corrupt entry not overwritten")
+	}
+}
+
+// statsBackend records the statistics function a cache attaches (the hook
+// the CacheKit API backend uses for its metrics headers).
+type statsBackend struct {
+	*memory.Backend
+	stats func() cachekitio.Stats
+}
+
+func (s *statsBackend) AttachStats(f func() cachekitio.Stats) { s.stats = f }
+
+func TestAttachesStatsToBackend(t *testing.T) {
+	t.Parallel()
+	sb := &statsBackend{Backend: memory.New(memory.Options{})}
+	c, _ := New(WithBackend(sb), quiet())
+	if sb.stats == nil {
+		t.Fatal("stats not attached")
+	}
+	f := MustWrap1(c, namedFunc)
+	_, _ = f.Call(context.Background(), 1)
+	_, _ = f.Call(context.Background(), 1)
+	if s := sb.stats(); s.Misses != 1 || s.L1Hits != 1 || s.L1Status != "miss" {
+		t.Fatalf("stats %+v", s)
 	}
 }

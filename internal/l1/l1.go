@@ -268,7 +268,7 @@ func (c *Cache[V]) Set(key string, v V, cost int64, expires int64) bool {
 			s.small.bytes += total - old.cost
 		}
 		old.val, old.cost, old.expires = v, total, expires
-		c.evict(s)
+		c.evict(s, old)
 		return true
 	}
 	n := &node[V]{key: key, val: v, cost: total, expires: expires}
@@ -281,12 +281,22 @@ func (c *Cache[V]) Set(key string, v V, cost int64, expires int64) bool {
 	s.m[key] = n
 	c.bytes.Add(total)
 	c.entries.Add(1)
-	c.evict(s)
+	c.evict(s, n)
 	return true
 }
 
 // evict drops entries until the shard is within budget. s.mu must be held.
-func (c *Cache[V]) evict(s *shard[V]) {
+// keep is the entry being written: it is not evicted by its own insertion
+// (otherwise an entry larger than the small queue's share could never stay
+// once the shard is full).
+func (c *Cache[V]) evict(s *shard[V], keep *node[V]) {
+	home := &s.small
+	if keep.inMain {
+		home = &s.main
+	}
+	home.remove(keep)
+	defer home.pushFront(keep)
+	budget := s.max - keep.cost
 	now := int64(-1)
 	expired := func(n *node[V]) bool {
 		if n.expires == 0 {
@@ -297,7 +307,7 @@ func (c *Cache[V]) evict(s *shard[V]) {
 		}
 		return now >= n.expires
 	}
-	for s.small.bytes+s.main.bytes > s.max {
+	for s.small.bytes+s.main.bytes > budget {
 		if s.small.n > 0 && (s.small.bytes > s.max/10 || s.main.n == 0) {
 			t := s.small.tail
 			switch {

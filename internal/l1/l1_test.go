@@ -292,3 +292,22 @@ func BenchmarkSet(b *testing.B) {
 		c.Set(keys[i&4095], "v", 500, 0)
 	}
 }
+
+// An entry larger than the small queue's share still stays when the shard is
+// full: its own insertion does not evict it.
+func TestLargeEntryStaysWhenFull(t *testing.T) {
+	t.Parallel()
+	c, _ := newTest(100 << 10)
+	for i := range 200 {
+		c.Set("small-"+strconv.Itoa(i), "v", 500, 0)
+	}
+	if !c.Set("big", "v", 30<<10, 0) {
+		t.Fatal("big entry refused")
+	}
+	if _, ok := c.Get("big"); !ok {
+		t.Fatal("big entry evicted by its own insertion")
+	}
+	if c.Bytes() > 100<<10 {
+		t.Fatalf("over budget: %d", c.Bytes())
+	}
+}
