@@ -363,13 +363,19 @@ func (b *Backend) Delete(ctx context.Context, key string) (bool, error) {
 // or, on servers without meta commands, with get.
 func (b *Backend) Exists(ctx context.Context, key string) (bool, error) {
 	wk := wireKey(b.c.prefix + key)
+	i := pickServer(b.c.names, wk)
+	if b.c.pools[i].noMeta.Load() {
+		_, found, err := b.Get(ctx, key)
+		return found, err
+	}
 	var resp response
-	err := b.do(ctx, "exists", key, wk, func(c *conn) error {
+	err := b.doOn(ctx, i, "exists", key, func(c *conn) error {
 		var err error
 		resp, err = c.roundTrip(nil, "mg ", wk, "\r\n")
 		return err
 	})
 	if errors.Is(err, ErrMetaUnsupported) {
+		b.c.pools[i].noMeta.Store(true) // remembered: no more doomed round trips
 		_, found, err := b.Get(ctx, key)
 		return found, err
 	}
@@ -657,6 +663,10 @@ func (b *Backend) ctxError(op, key string, ctxErr, cause error) *backend.Error {
 	return backend.NewError(kind, backendName, op, key, err)
 }
 
+// metaOps are the operations that send meta commands; an ERROR reply to
+// them means the server does not know meta commands.
+var metaOps = map[string]bool{"exists": true, "ttl": true, "unlock": true}
+
 // classify turns a failure into a *backend.Error.
 func (b *Backend) classify(ctx context.Context, op, key string, err error) *backend.Error {
 	var se *serverError
@@ -670,8 +680,10 @@ func (b *Backend) classify(ctx context.Context, op, key string, err error) *back
 		return b.ctxError(op, key, context.DeadlineExceeded, err)
 	case errors.As(err, &se):
 		switch {
-		case se.kind == "ERROR":
+		case se.kind == "ERROR" && metaOps[op]:
 			return backend.NewError(backend.Permanent, backendName, op, key, fmt.Errorf("%w: %w", ErrMetaUnsupported, err))
+		case se.kind == "ERROR":
+			return backend.NewError(backend.Permanent, backendName, op, key, err)
 		case se.tooLarge():
 			return backend.NewError(backend.Permanent, backendName, op, key, fmt.Errorf("%w: %w", ErrItemTooLarge, err))
 		case se.kind == "CLIENT_ERROR":

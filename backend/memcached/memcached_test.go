@@ -562,6 +562,11 @@ func TestExistsFallsBackWithoutMetaCommands(t *testing.T) {
 	if ok, err := b.Exists(ctx, "absent"); err != nil || ok {
 		t.Fatalf("Exists(absent) = %v, %v", ok, err)
 	}
+	// The first ERROR is remembered: later Exists calls go straight to get
+	// and keep their connection.
+	if st := b.PoolStats()[0]; st.Discards != 1 {
+		t.Fatalf("%+v: want exactly one connection lost to the unknown command", st)
+	}
 	if _, _, err := b.TTL(ctx, "present"); !errors.Is(err, ErrMetaUnsupported) || backend.KindOf(err) != backend.Permanent {
 		t.Fatalf("TTL without meta commands: %v, want Permanent ErrMetaUnsupported", err)
 	}

@@ -40,6 +40,7 @@ type pool struct {
 
 	dials    atomic.Int64
 	discards atomic.Int64
+	noMeta   atomic.Bool // the server answered a meta command with ERROR
 }
 
 func newPool(addr string, maxOpen, maxIdle int, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *pool {

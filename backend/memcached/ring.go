@@ -23,7 +23,8 @@ func pickServer(names []string, key string) int {
 		return 0
 	}
 	best, bestScore := 0, int64(-1)
-	buf := make([]byte, 0, 64+len(key))
+	var arr [320]byte // fits a 250-byte key and a long host name without allocating
+	buf := arr[:0]
 	for i, name := range names {
 		buf = append(append(append(buf[:0], name...), '-'), key...)
 		score := int64(murmur3(buf, 0))
