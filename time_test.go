@@ -264,3 +264,68 @@ func mustKey0[R any](t *testing.T, f *Func0[R]) string {
 func mapEnv(m map[string]string) lookupFunc {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
+
+// At most MaxConcurrentRefreshes background refreshes run at once; stale hits
+// beyond that are served without starting one.
+func TestRefreshesAreBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clk := fakeClock()
+	c := newTimed(t, clk, nil)
+	var running atomic.Int32
+	gate := make(chan struct{})
+	var blocking atomic.Bool
+	f, _ := Wrap1(c, func(_ context.Context, n int) (int, error) {
+		if blocking.Load() {
+			running.Add(1)
+			<-gate
+		}
+		return n, nil
+	}, Name(uniq(t)), TTL(100*time.Second), StaleWhileRevalidate(0.5))
+	const keys = MaxConcurrentRefreshes + 10
+	for i := range keys {
+		_, _ = f.Call(ctx, i)
+	}
+	blocking.Store(true)
+	clk.Advance(60 * time.Second)
+	for i := range keys {
+		if v, _ := f.Call(ctx, i); v != i {
+			t.Fatalf("stale hit %d returned %d", i, v)
+		}
+	}
+	eventually(t, "refreshes", func() bool { return running.Load() == MaxConcurrentRefreshes })
+	close(gate)
+	eventually(t, "refreshes end", func() bool { return f.Info().Refreshes == MaxConcurrentRefreshes })
+	if n := running.Load(); n != MaxConcurrentRefreshes {
+		t.Fatalf("%d refreshes ran, bound is %d", n, MaxConcurrentRefreshes)
+	}
+}
+
+// The shared call has its own deadline (WithLoaderTimeout), whatever the
+// callers' contexts say.
+func TestLoaderTimeout(t *testing.T) {
+	t.Parallel()
+	c, _ := New(quiet(), WithLoaderTimeout(20*time.Millisecond))
+	f, _ := Wrap0(c, func(ctx context.Context) (int, error) {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}, Name(uniq(t)))
+	if _, err := f.Call(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// L1(false) for one function: every hit comes from the backend.
+func TestPerFunctionL1Off(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, _ := New(quiet(), WithBackend(memory.New(memory.Options{})))
+	var cnt counter
+	f, _ := Wrap1(c, cnt.fn, Name(uniq(t)), L1(false))
+	for range 3 {
+		_, _ = f.Call(ctx, 1)
+	}
+	if i := f.Info(); i.L2Hits != 2 || i.L1Hits != 0 || cnt.calls.Load() != 1 {
+		t.Fatalf("info %+v calls %d", i, cnt.calls.Load())
+	}
+}
