@@ -269,7 +269,8 @@ func (b *Backend) Close() error {
 }
 
 // WithTimeout returns a Backend that bounds every operation by d (when the
-// context has no earlier deadline) and shares connections with b.
+// context has no earlier deadline; d <= 0 means the context alone bounds it)
+// and shares connections with b.
 func (b *Backend) WithTimeout(d time.Duration) backend.Backend {
 	return &Backend{c: b.c, timeout: d}
 }
