@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/cachekit-go/cachekit/internal/entry"
+	"github.com/cachekit-go/cachekit/internal/secure"
 	"github.com/cachekit-go/cachekit/internal/taggedjson"
 	"github.com/cachekit-go/cachekit/protocol/codec"
+	"github.com/cachekit-go/cachekit/protocol/crypto"
 	"github.com/cachekit-go/cachekit/protocol/envelope"
 	"github.com/cachekit-go/cachekit/protocol/interop"
 	"github.com/cachekit-go/cachekit/protocol/key"
@@ -80,6 +85,7 @@ type pipelineFlags struct {
 	mode        *string
 	key         *string
 	noIntegrity *bool
+	tenant      *string
 }
 
 func newPipelineFlags(name string) (*flag.FlagSet, *pipelineFlags) {
@@ -88,25 +94,76 @@ func newPipelineFlags(name string) (*flag.FlagSet, *pipelineFlags) {
 		mode:        fs.String("mode", "auto", "auto (Python @cache frame) or interop (plain MessagePack)"),
 		key:         fs.String("key", "", "the cache key (binds encrypted entries)"),
 		noIntegrity: fs.Bool("no-integrity", false, "auto mode: raw MessagePack in the frame, no envelope"),
+		tenant:      fs.String("tenant", "", "encryption tenant id (default: "+secure.EnvDeploymentUUID+"); needs "+secure.EnvMasterKey),
 	}
 }
 
-func (pf *pipelineFlags) pipeline() (entry.Pipeline, error) {
+// pipeline returns the value pipeline of the flags and, when
+// CACHEKIT_MASTER_KEY is set, the encryption scope (nil otherwise). For auto
+// mode the scope is the pipeline's Sealer; interop values are sealed and
+// opened around the pipeline (entry has no interop hook).
+func (pf *pipelineFlags) pipeline(nonce func() [crypto.NonceSize]byte) (entry.Pipeline, *secure.Scope, error) {
+	var p entry.Pipeline
 	switch *pf.mode {
 	case "auto":
+		p.Mode = entry.Framed
 		if *pf.noIntegrity {
-			return entry.Pipeline{Mode: entry.FramedRaw}, nil
+			p.Mode = entry.FramedRaw
 		}
-		return entry.Pipeline{Mode: entry.Framed}, nil
 	case "interop":
-		return entry.Pipeline{Mode: entry.Interop}, nil
+		p.Mode = entry.Interop
+	default:
+		return p, nil, fmt.Errorf("--mode must be auto or interop, not %q", *pf.mode)
 	}
-	return entry.Pipeline{}, fmt.Errorf("--mode must be auto or interop, not %q", *pf.mode)
+	scope, err := pf.scope(nonce)
+	if err != nil || scope == nil {
+		return p, nil, err
+	}
+	if p.Mode != entry.Interop {
+		p.Sealer = scope
+	}
+	return p, scope, nil
+}
+
+// scope builds the encryption scope from CACHEKIT_MASTER_KEY,
+// CACHEKIT_PREVIOUS_MASTER_KEYS and --tenant (or CACHEKIT_DEPLOYMENT_UUID).
+// The CLI never falls back to the machine-local deployment UUID file: it
+// inspects entries of other processes and must not create one.
+func (pf *pipelineFlags) scope(nonce func() [crypto.NonceSize]byte) (*secure.Scope, error) {
+	master, previous, err := secure.KeysFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if master == nil {
+		if *pf.tenant != "" {
+			return nil, fmt.Errorf("--tenant needs %s (the entry is encrypted with a key derived from it)", secure.EnvMasterKey)
+		}
+		return nil, nil
+	}
+	cfg := secure.Config{MasterKey: master, PreviousKeys: previous, Tenant: *pf.tenant, NonceSource: nonce}
+	if cfg.Tenant == "" && os.Getenv(secure.EnvDeploymentUUID) == "" {
+		// The policy would fall back to the deployment UUID file.
+		return nil, fmt.Errorf("%s is set: give the tenant with --tenant or %s", secure.EnvMasterKey, secure.EnvDeploymentUUID)
+	}
+	policy, err := secure.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return policy.Bind(context.Background())
+}
+
+// encryptionHint makes "encrypted entry, no key" actionable.
+func encryptionHint(err error) error {
+	if errors.Is(err, entry.ErrEncrypted) {
+		return fmt.Errorf("%w (set %s and --tenant)", err, secure.EnvMasterKey)
+	}
+	return err
 }
 
 func cmdEncode(args []string, stdin io.Reader, out io.Writer) error {
 	fs, pf := newPipelineFlags("encode")
 	valueJSON := fs.String("value", "", "the value as tagged JSON")
+	nonceHex := fs.String("nonce", "", "encryption only: a fixed 12-byte nonce in hex, for known-answer tests (never reuse one with a real key)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -117,9 +174,20 @@ func cmdEncode(args []string, stdin io.Reader, out io.Writer) error {
 	if err := required(fs, "key", "value"); err != nil {
 		return err
 	}
-	p, err := pf.pipeline()
+	var nonceSrc func() [crypto.NonceSize]byte
+	if *nonceHex != "" {
+		n, err := hex.DecodeString(*nonceHex)
+		if err != nil || len(n) != crypto.NonceSize {
+			return fmt.Errorf("--nonce must be %d bytes of hex", crypto.NonceSize)
+		}
+		nonceSrc = func() [crypto.NonceSize]byte { return [crypto.NonceSize]byte(n) }
+	}
+	p, scope, err := pf.pipeline(nonceSrc)
 	if err != nil {
 		return err
+	}
+	if nonceSrc != nil && scope == nil {
+		return fmt.Errorf("--nonce needs %s", secure.EnvMasterKey)
 	}
 	raw, err := (&input{r: stdin}).jsonArg(*valueJSON)
 	if err != nil {
@@ -132,6 +200,11 @@ func cmdEncode(args []string, stdin io.Reader, out io.Writer) error {
 	stored, err := p.Encode(*pf.key, v)
 	if err != nil {
 		return err
+	}
+	if scope != nil && p.Mode == entry.Interop {
+		if stored, err = scope.SealInterop(*pf.key, stored); err != nil {
+			return err
+		}
 	}
 	return printHex(out, stored)
 }
@@ -148,7 +221,7 @@ func cmdDecode(args []string, stdin io.Reader, out io.Writer) error {
 	if len(pos) != 1 {
 		return errors.New("expected exactly one HEX argument (or - for standard input)")
 	}
-	p, err := pf.pipeline()
+	p, scope, err := pf.pipeline(nil)
 	if err != nil {
 		return err
 	}
@@ -156,9 +229,14 @@ func cmdDecode(args []string, stdin io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if scope != nil && p.Mode == entry.Interop {
+		if stored, err = scope.OpenInterop(*pf.key, stored); err != nil {
+			return err
+		}
+	}
 	doc, err := p.Open(*pf.key, stored)
 	if err != nil {
-		return err
+		return encryptionHint(err)
 	}
 	var v any
 	if p.Mode == entry.Interop {

@@ -5,8 +5,8 @@
 //
 //	cachekit key --namespace NS --func IDENT [--no-integrity] --args JSON [--kwargs JSON]
 //	cachekit interop-key --namespace NS --op OP --args JSON
-//	cachekit encode --mode auto|interop --key KEY [--no-integrity] --value JSON
-//	cachekit decode --mode auto|interop --key KEY HEX
+//	cachekit encode --mode auto|interop --key KEY [--no-integrity] [--tenant T] [--nonce HEX] --value JSON
+//	cachekit decode --mode auto|interop --key KEY [--no-integrity] [--tenant T] HEX
 //	cachekit envelope pack HEX
 //	cachekit envelope unpack HEX
 //
@@ -15,6 +15,15 @@
 // {"$set": [...]}. Outputs use the same tags. Any HEX or JSON argument may be
 // "-" to read it from standard input. The exit status is 0 on success and 1
 // with a one-line reason on standard error otherwise.
+//
+// Encryption: with CACHEKIT_MASTER_KEY set (hex, at least 32 bytes), encode
+// writes the encrypted form (auto: the Python @cache.secure frame; interop:
+// nonce || ciphertext || tag over the canonical MessagePack) and decode
+// decrypts, for the tenant given by --tenant or CACHEKIT_DEPLOYMENT_UUID.
+// decode also reads entries written under the keys in
+// CACHEKIT_PREVIOUS_MASTER_KEYS. An entry that fails authentication exits 1
+// with the reason (tamper, wrong key, wrong tenant, ...). Keys are never
+// printed.
 package main
 
 import (
@@ -26,13 +35,15 @@ import (
 const usage = `usage:
   cachekit key --namespace NS --func IDENT [--no-integrity] --args JSON [--kwargs JSON]
   cachekit interop-key --namespace NS --op OP --args JSON
-  cachekit encode --mode auto|interop --key KEY [--no-integrity] --value JSON
-  cachekit decode --mode auto|interop --key KEY HEX
+  cachekit encode --mode auto|interop --key KEY [--no-integrity] [--tenant T] [--nonce HEX] --value JSON
+  cachekit decode --mode auto|interop --key KEY [--no-integrity] [--tenant T] HEX
   cachekit envelope pack HEX
   cachekit envelope unpack HEX
 
 JSON values are tagged JSON ($bytes, $datetime, $uuid, $float, $int, $set).
 Any HEX or JSON argument may be "-" to read it from standard input.
+With CACHEKIT_MASTER_KEY set, encode encrypts and decode decrypts for the tenant
+--tenant (or CACHEKIT_DEPLOYMENT_UUID); CACHEKIT_PREVIOUS_MASTER_KEYS are tried on decode.
 `
 
 func main() {

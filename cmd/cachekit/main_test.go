@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -37,7 +38,25 @@ type result struct {
 
 func cli(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
+	return cliEnv(t, nil, stdin, args...)
+}
+
+// encryptionEnv are the variables that switch the CLI to encryption; tests
+// start from an environment without them and add their own.
+var encryptionEnv = []string{"CACHEKIT_MASTER_KEY", "CACHEKIT_PREVIOUS_MASTER_KEYS", "CACHEKIT_DEPLOYMENT_UUID"}
+
+// cliEnv runs the CLI with env (NAME=value) added to the test's environment
+// minus encryptionEnv.
+func cliEnv(t *testing.T, env []string, stdin string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binPath, args...)
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(encryptionEnv, name) {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
