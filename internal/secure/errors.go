@@ -77,6 +77,7 @@ type DecryptError struct {
 	Err    error
 }
 
+// Error returns "secure: decrypt failed (reason)" and the cause, if any.
 func (e *DecryptError) Error() string {
 	s := "secure: decrypt failed (" + e.Reason.String() + ")"
 	if e.Err != nil {
