@@ -65,8 +65,13 @@
 // numbers with overflow checks (ErrOverflow); an integer may fill a float, a
 // float never fills an integer (ErrTypeMismatch). A nil sets the zero value.
 //
-// Decoding is bounded: recursion stops at MaxDepth and nothing larger than the
-// input can justify is allocated before the elements are actually read.
+// Decoding is bounded: recursion stops at MaxDepth, and a container header
+// reserves memory only out of a per-document budget of 16 bytes per input byte
+// (and at most 1 MiB per container); beyond it a slice or map grows as its
+// elements are actually read. Each header is only checked against the input
+// that remains, so without the shared budget headers nested inside each other
+// could each reserve the whole input again (MaxDepth times over). What is left
+// is proportional to the input, times the size of the target's element type.
 package codec
 
 import (

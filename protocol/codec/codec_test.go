@@ -2,6 +2,7 @@ package codec_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"math/big"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -553,5 +555,73 @@ func TestEmbeddedFieldRules(t *testing.T) {
 	}
 	if got := hex.EncodeToString(b); got != "82a14102a14ea178" {
 		t.Fatalf("got %s", got)
+	}
+}
+
+// nestedClaims builds levels of array32 headers that each claim the whole
+// remaining input, then fill nils: every header passes the reader's "enough
+// bytes left" check, but only the innermost array can ever be filled.
+func nestedClaims(levels, fill int, header func(n int) []byte) []byte {
+	var b []byte
+	for range levels {
+		b = append(b, header(fill)...)
+	}
+	return append(b, bytes.Repeat([]byte{0xc0}, fill)...)
+}
+
+// allocated reports the bytes f allocates. Not parallel: TotalAlloc is
+// process-wide.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+type node struct {
+	C []node `msgpack:"c"`
+}
+
+// TestNestedClaimsNoAmplification: headers nested inside each other may each
+// claim the remaining input; together they must not make the decoder reserve
+// more than a small multiple of the input (before the budget, 260 KB of input
+// allocated about 1 GB in Decode, 4000 times its size).
+func TestNestedClaimsNoAmplification(t *testing.T) {
+	array32 := func(n int) []byte { return binary.BigEndian.AppendUint32([]byte{0xdd}, uint32(n)) }
+	map32 := func(n int) []byte { return binary.BigEndian.AppendUint32([]byte{0xdf}, uint32(n)) }
+	nodeLevel := func(n int) []byte {
+		return binary.BigEndian.AppendUint32([]byte{0x81, 0xa1, 'c', 0xdd}, uint32(n))
+	}
+	cases := []struct {
+		name string
+		data []byte
+		run  func(data []byte) error
+	}{
+		{"Decode arrays", nestedClaims(250, 1<<16, array32), func(d []byte) error { _, err := codec.Decode(d); return err }},
+		{"Decode maps", nestedClaims(250, 1<<16, func(n int) []byte { return append(map32(n/2), 0xa0) }),
+			func(d []byte) error { _, err := codec.Decode(d); return err }},
+		{"Unmarshal any", nestedClaims(250, 1<<16, array32), func(d []byte) error { var v any; return codec.Unmarshal(d, &v) }},
+		{"Unmarshal recursive struct", nestedClaims(120, 1<<16, nodeLevel), func(d []byte) error { var v node; return codec.Unmarshal(d, &v) }},
+		{"Unmarshal nested maps", nestedClaims(250, 1<<16, func(n int) []byte { return append(map32(n/2), 0xa0) }),
+			func(d []byte) error { var v map[string]any; return codec.Unmarshal(d, &v) }},
+	}
+	for _, c := range cases {
+		var err error
+		n := allocated(func() { err = c.run(c.data) })
+		if err == nil {
+			t.Errorf("%s: a truncated document decoded", c.name)
+		}
+		// What remains is the innermost container really filled with
+		// 16..24-byte elements, one per input byte, plus append growth.
+		if limit := uint64(256 * len(c.data)); n > limit {
+			t.Errorf("%s: %d input bytes allocated %d bytes (limit %d)", c.name, len(c.data), n, limit)
+		}
+	}
+	// Legitimate nesting still decodes.
+	v, err := codec.Decode([]byte{0x91, 0x91, 0x90})
+	if err != nil || fmt.Sprint(v) != "[[[]]]" {
+		t.Fatalf("nested empty arrays: %v %v", v, err)
 	}
 }

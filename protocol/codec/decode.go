@@ -33,16 +33,50 @@ var (
 	ErrInvalidTarget = errors.New("codec: Unmarshal needs a non-nil pointer")
 )
 
-// maxPrealloc bounds how many bytes Unmarshal reserves for a slice or map
-// before its elements are read; beyond it the container grows as elements
-// actually arrive, so a header cannot make a small input allocate much.
+// maxPrealloc bounds how many bytes one slice or map reserves before its
+// elements are read; beyond it the container grows as elements actually
+// arrive.
 const maxPrealloc = 1 << 20
+
+// preallocPerInputByte bounds the bytes ALL containers of one document may
+// reserve up front, per input byte. Every element takes at least one input
+// byte, so a legitimate document never needs more; a hostile one whose nested
+// headers each claim the whole remaining input (a header is checked against
+// the remaining input only, not against what its siblings and ancestors
+// already claimed) would otherwise reserve that input MaxDepth times over.
+const preallocPerInputByte = 16
+
+// decoder carries the reader and the preallocation budget of one document.
+type decoder struct {
+	r      *msgpack.Reader
+	budget uint64 // bytes containers may still reserve before reading elements
+}
+
+func newDecoder(data []byte) *decoder {
+	return &decoder{r: msgpack.NewReader(data), budget: uint64(len(data)) * preallocPerInputByte}
+}
+
+// prealloc returns how many of n elements of size bytes a container may
+// reserve before reading them, and charges them to the budget. The rest is
+// appended as elements arrive, each backed by input bytes actually read.
+func (d *decoder) prealloc(n int, size uintptr) int {
+	if size == 0 || n <= 0 {
+		return max(n, 0)
+	}
+	limit := min(d.budget, maxPrealloc) / uint64(size)
+	if uint64(n) > limit {
+		n = int(limit)
+	}
+	d.budget -= uint64(n) * uint64(size)
+	return n
+}
 
 // Decode decodes one MessagePack document into generic Go values (see the
 // package documentation for the mapping).
 func Decode(data []byte) (any, error) {
-	r := msgpack.NewReader(data)
-	v, err := decodeAny(r, 0)
+	d := newDecoder(data)
+	r := d.r
+	v, err := d.decodeAny(0)
 	if err != nil {
 		return nil, err
 	}
@@ -81,10 +115,17 @@ func tokenString(r *msgpack.Reader, t msgpack.Token) (string, error) {
 	return string(t.Bytes), nil
 }
 
-func decodeAny(r *msgpack.Reader, depth int) (any, error) {
+// Sizes charged to the preallocation budget by Decode's generic containers.
+const (
+	anySize      = 16 // an interface value
+	mapEntrySize = 48 // a map[string]any entry: key, value and bucket overhead
+)
+
+func (d *decoder) decodeAny(depth int) (any, error) {
 	if depth > MaxDepth {
 		return nil, ErrTooDeep
 	}
+	r := d.r
 	t, err := next(r)
 	if err != nil {
 		return nil, err
@@ -108,21 +149,23 @@ func decodeAny(r *msgpack.Reader, depth int) (any, error) {
 	case msgpack.TypeBin:
 		return append([]byte{}, t.Bytes...), nil
 	case msgpack.TypeArray:
-		a := make([]any, t.Len)
-		for i := range a {
-			if a[i], err = decodeAny(r, depth+1); err != nil {
+		a := make([]any, 0, d.prealloc(t.Len, anySize))
+		for range t.Len {
+			e, err := d.decodeAny(depth + 1)
+			if err != nil {
 				return nil, err
 			}
+			a = append(a, e)
 		}
 		return a, nil
 	case msgpack.TypeMap:
-		m := make(map[string]any, t.Len)
+		m := make(map[string]any, d.prealloc(t.Len, mapEntrySize))
 		for range t.Len {
 			k, err := mapKey(r)
 			if err != nil {
 				return nil, err
 			}
-			if m[k], err = decodeAny(r, depth+1); err != nil {
+			if m[k], err = d.decodeAny(depth + 1); err != nil {
 				return nil, err
 			}
 		}
@@ -175,8 +218,9 @@ func Unmarshal(data []byte, v any) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("%w (got %T)", ErrInvalidTarget, v)
 	}
-	r := msgpack.NewReader(data)
-	if err := decodeInto(r, rv.Elem(), 0); err != nil {
+	d := newDecoder(data)
+	r := d.r
+	if err := d.decodeInto(rv.Elem(), 0); err != nil {
 		return err
 	}
 	if r.Remaining() != 0 {
@@ -204,10 +248,11 @@ func peekNil(r *msgpack.Reader) bool {
 	return err == nil && t == msgpack.TypeNil
 }
 
-func decodeInto(r *msgpack.Reader, v reflect.Value, depth int) error {
+func (d *decoder) decodeInto(v reflect.Value, depth int) error {
 	if depth > MaxDepth {
 		return ErrTooDeep
 	}
+	r := d.r
 	typ := v.Type()
 	if peekNil(r) {
 		_, _ = r.Next()
@@ -219,12 +264,12 @@ func decodeInto(r *msgpack.Reader, v reflect.Value, depth int) error {
 		if v.IsNil() {
 			v.Set(reflect.New(typ.Elem()))
 		}
-		return decodeInto(r, v.Elem(), depth+1)
+		return d.decodeInto(v.Elem(), depth+1)
 	case reflect.Interface:
 		if typ.NumMethod() != 0 {
 			return fmt.Errorf("%w: cannot decode into non-empty interface %s", ErrTypeMismatch, typ)
 		}
-		x, err := decodeAny(r, depth)
+		x, err := d.decodeAny(depth)
 		if err != nil {
 			return err
 		}
@@ -233,7 +278,7 @@ func decodeInto(r *msgpack.Reader, v reflect.Value, depth int) error {
 	case reflect.Struct:
 		switch {
 		case typ == timeType:
-			return decodeTime(r, v, depth)
+			return d.decodeTime(v, depth)
 		case typ == bigIntType:
 			return decodeBig(r, v)
 		case reflect.PointerTo(typ).Implements(textUnmarshalerType):
@@ -241,7 +286,7 @@ func decodeInto(r *msgpack.Reader, v reflect.Value, depth int) error {
 				return decodeText(r, v)
 			}
 		}
-		return decodeStruct(r, v, depth)
+		return d.decodeStruct(v, depth)
 	case reflect.Array:
 		if encode.IsUUIDType(typ) {
 			return decodeUUID(r, v)
@@ -325,7 +370,7 @@ func decodeInto(r *msgpack.Reader, v reflect.Value, depth int) error {
 		if t.Type != msgpack.TypeArray {
 			return mismatch(t, typ, start)
 		}
-		return decodeSlice(r, v, t.Len, depth)
+		return d.decodeSlice(v, t.Len, depth)
 	case reflect.Array:
 		if typ.Elem().Kind() == reflect.Uint8 && (t.Type == msgpack.TypeBin || t.Type == msgpack.TypeStr) {
 			if len(t.Bytes) != typ.Len() {
@@ -344,7 +389,7 @@ func decodeInto(r *msgpack.Reader, v reflect.Value, depth int) error {
 				}
 				continue
 			}
-			if err := decodeInto(r, v.Index(i), depth+1); err != nil {
+			if err := d.decodeInto(v.Index(i), depth+1); err != nil {
 				return err
 			}
 		}
@@ -358,7 +403,7 @@ func decodeInto(r *msgpack.Reader, v reflect.Value, depth int) error {
 		if typ.Key().Kind() != reflect.String {
 			return fmt.Errorf("%w: %s (map keys must be strings)", ErrUnsupportedType, typ)
 		}
-		return decodeMap(r, v, t.Len, depth)
+		return d.decodeMap(v, t.Len, depth)
 	default:
 		return fmt.Errorf("%w: %s", ErrUnsupportedType, typ)
 	}
@@ -372,19 +417,12 @@ func skip(r *msgpack.Reader) error {
 	return nil
 }
 
-func preallocLen(n int, elem reflect.Type) int {
-	if size := elem.Size(); size > 0 && uintptr(n) > maxPrealloc/size {
-		return int(maxPrealloc / size)
-	}
-	return n
-}
-
-func decodeSlice(r *msgpack.Reader, v reflect.Value, n, depth int) error {
+func (d *decoder) decodeSlice(v reflect.Value, n, depth int) error {
 	typ := v.Type()
-	s := reflect.MakeSlice(typ, 0, preallocLen(n, typ.Elem()))
+	s := reflect.MakeSlice(typ, 0, d.prealloc(n, typ.Elem().Size()))
 	for range n {
 		s = reflect.Append(s, reflect.Zero(typ.Elem()))
-		if err := decodeInto(r, s.Index(s.Len()-1), depth+1); err != nil {
+		if err := d.decodeInto(s.Index(s.Len()-1), depth+1); err != nil {
 			return err
 		}
 	}
@@ -392,10 +430,11 @@ func decodeSlice(r *msgpack.Reader, v reflect.Value, n, depth int) error {
 	return nil
 }
 
-func decodeMap(r *msgpack.Reader, v reflect.Value, n, depth int) error {
+func (d *decoder) decodeMap(v reflect.Value, n, depth int) error {
 	typ := v.Type()
+	r := d.r
 	if v.IsNil() {
-		v.Set(reflect.MakeMapWithSize(typ, preallocLen(n, typ.Elem())))
+		v.Set(reflect.MakeMapWithSize(typ, d.prealloc(n, typ.Key().Size()+typ.Elem().Size()+8)))
 	}
 	for range n {
 		k, err := mapKey(r)
@@ -403,7 +442,7 @@ func decodeMap(r *msgpack.Reader, v reflect.Value, n, depth int) error {
 			return err
 		}
 		elem := reflect.New(typ.Elem()).Elem()
-		if err := decodeInto(r, elem, depth+1); err != nil {
+		if err := d.decodeInto(elem, depth+1); err != nil {
 			return err
 		}
 		v.SetMapIndex(reflect.ValueOf(k).Convert(typ.Key()), elem)
@@ -411,7 +450,8 @@ func decodeMap(r *msgpack.Reader, v reflect.Value, n, depth int) error {
 	return nil
 }
 
-func decodeStruct(r *msgpack.Reader, v reflect.Value, depth int) error {
+func (d *decoder) decodeStruct(v reflect.Value, depth int) error {
+	r := d.r
 	start := r.Offset()
 	t, err := next(r)
 	if err != nil {
@@ -434,7 +474,7 @@ func decodeStruct(r *msgpack.Reader, v reflect.Value, depth int) error {
 			continue
 		}
 		fv := fieldForSet(v, f.Index)
-		if err := decodeInto(r, fv, depth+1); err != nil {
+		if err := d.decodeInto(fv, depth+1); err != nil {
 			return err
 		}
 	}
@@ -455,9 +495,9 @@ func fieldForSet(v reflect.Value, index []int) reflect.Value {
 	return v
 }
 
-func decodeTime(r *msgpack.Reader, v reflect.Value, depth int) error {
-	start := r.Offset()
-	x, err := decodeAny(r, depth)
+func (d *decoder) decodeTime(v reflect.Value, depth int) error {
+	start := d.r.Offset()
+	x, err := d.decodeAny(depth)
 	if err != nil {
 		return err
 	}
