@@ -18,9 +18,15 @@
 //
 // Encryption hook: a Sealer, when set, encrypts the plaintext (the envelope, or
 // the raw MessagePack) and fills the frame's encryption fields; on read it
-// decrypts frames marked encrypted, and an unencrypted frame is ErrNotEncrypted
-// (a miss, PROTOCOL.md section 5). Without a Sealer an encrypted frame is
-// ErrEncrypted. The AES-GCM implementation arrives with protocol/crypto.
+// decrypts frames marked encrypted, and an unencrypted frame, bare envelope or
+// raw MessagePack is ErrNotEncrypted (PROTOCOL.md section 5). Without a Sealer
+// an encrypted frame is ErrEncrypted. Interop values have no frame: a Sealer
+// that also implements InteropSealer encrypts the MessagePack document itself
+// (the 4-component AAD of PROTOCOL.md section 6); a Sealer without it makes
+// interop Wrap and Open fail with ErrInteropUnsealed, so an interop value is
+// never stored in clear by a pipeline configured to encrypt. The pipeline only
+// passes bytes to the Sealer; the encryption policy (internal/secure) decides
+// keys, tenants and what a failure means.
 package entry
 
 import (
@@ -58,6 +64,9 @@ var (
 	ErrNotEncrypted = errors.New("entry: entry is not encrypted but encryption is required")
 	// ErrUnsupportedFormat: the frame or envelope names a format other than msgpack.
 	ErrUnsupportedFormat = errors.New("entry: unsupported payload format")
+	// ErrInteropUnsealed: the pipeline is in Interop mode with a Sealer that
+	// does not implement InteropSealer.
+	ErrInteropUnsealed = errors.New("entry: the Sealer cannot encrypt interop values")
 )
 
 // Sealer encrypts and decrypts stored payloads; it is the hook the encryption
@@ -71,6 +80,15 @@ type Sealer interface {
 	Open(key string, h frame.Header, ciphertext []byte) ([]byte, error)
 }
 
+// InteropSealer is implemented by a Sealer that can also encrypt interop
+// values: one MessagePack document sealed as a whole, without a frame.
+type InteropSealer interface {
+	// SealInterop encrypts the document stored under key.
+	SealInterop(key string, doc []byte) ([]byte, error)
+	// OpenInterop decrypts stored bytes back into the document.
+	OpenInterop(key string, data []byte) ([]byte, error)
+}
+
 // Pipeline encodes and decodes values in one Mode.
 type Pipeline struct {
 	Mode   Mode
@@ -79,24 +97,30 @@ type Pipeline struct {
 
 // Encode returns the stored bytes for v under key.
 func (p Pipeline) Encode(key string, v any) ([]byte, error) {
-	if p.Mode == Interop {
-		b, err := interop.EncodeValue(v)
-		if err != nil {
-			return nil, fmt.Errorf("entry: encode interop value: %w", err)
-		}
-		return b, nil
-	}
-	raw, err := codec.Marshal(v)
+	raw, err := p.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("entry: encode value: %w", err)
+		return nil, err
 	}
 	return p.Wrap(key, raw)
 }
 
-// Wrap frames already encoded MessagePack for storage (auto modes only).
+// Wrap turns an encoded MessagePack document (Marshal) into the stored bytes:
+// framed (and sealed) in the auto modes; in Interop mode the document itself,
+// or its encryption when there is a Sealer.
 func (p Pipeline) Wrap(key string, raw []byte) ([]byte, error) {
 	if p.Mode == Interop {
-		return raw, nil
+		if p.Sealer == nil {
+			return raw, nil
+		}
+		is, ok := p.Sealer.(InteropSealer)
+		if !ok {
+			return nil, ErrInteropUnsealed
+		}
+		b, err := is.SealInterop(key, raw)
+		if err != nil {
+			return nil, fmt.Errorf("entry: encrypt: %w", err)
+		}
+		return b, nil
 	}
 	payload := raw
 	compressed := p.Mode == Framed
@@ -125,7 +149,18 @@ func (p Pipeline) Wrap(key string, raw []byte) ([]byte, error) {
 // Open returns the MessagePack document inside stored bytes.
 func (p Pipeline) Open(key string, data []byte) ([]byte, error) {
 	if p.Mode == Interop {
-		return data, nil
+		if p.Sealer == nil {
+			return data, nil
+		}
+		is, ok := p.Sealer.(InteropSealer)
+		if !ok {
+			return nil, ErrInteropUnsealed
+		}
+		doc, err := is.OpenInterop(key, data)
+		if err != nil {
+			return nil, fmt.Errorf("entry: decrypt: %w", err)
+		}
+		return doc, nil
 	}
 	switch frame.Classify(data) {
 	case frame.KindFrame:

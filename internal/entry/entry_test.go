@@ -256,3 +256,47 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// fakeInteropSealer also seals interop documents.
+type fakeInteropSealer struct{ fakeSealer }
+
+func (fakeInteropSealer) SealInterop(_ string, doc []byte) ([]byte, error) {
+	return append([]byte("sealed:"), doc...), nil
+}
+
+func (fakeInteropSealer) OpenInterop(_ string, data []byte) ([]byte, error) {
+	if !bytes.HasPrefix(data, []byte("sealed:")) {
+		return nil, errors.New("bad seal")
+	}
+	return data[len("sealed:"):], nil
+}
+
+// Interop values are sealed as a whole by an InteropSealer; a Sealer that
+// cannot seal them refuses to write or read rather than store plaintext.
+func TestInteropSealerHook(t *testing.T) {
+	t.Parallel()
+	sealed := Pipeline{Mode: Interop, Sealer: fakeInteropSealer{}}
+	stored, err := sealed.Encode("k", map[string]any{"a": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainDoc, _ := (Pipeline{Mode: Interop}).Encode("k", map[string]any{"a": 1})
+	if want := append([]byte("sealed:"), plainDoc...); !bytes.Equal(stored, want) {
+		t.Fatalf("stored % x, want % x", stored, want)
+	}
+	var got map[string]int
+	if err := sealed.Decode("k", stored, &got); err != nil || got["a"] != 1 {
+		t.Fatalf("%v %v", got, err)
+	}
+	if err := sealed.Decode("k", plainDoc, &got); err == nil {
+		t.Fatal("sealed interop reader accepted a plain document")
+	}
+
+	noInterop := Pipeline{Mode: Interop, Sealer: fakeSealer{}}
+	if _, err := noInterop.Encode("k", 1); !errors.Is(err, ErrInteropUnsealed) {
+		t.Fatalf("encode: %v", err)
+	}
+	if _, err := noInterop.Open("k", plainDoc); !errors.Is(err, ErrInteropUnsealed) {
+		t.Fatalf("open: %v", err)
+	}
+}
