@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/blake2b"
 
+	"github.com/cachekit-go/cachekit/internal/msgpack"
 	"github.com/cachekit-go/cachekit/protocol/codec"
 	"github.com/cachekit-go/cachekit/protocol/key"
 )
@@ -377,4 +378,149 @@ func ExampleBuild_unsupported() {
 	_, err := key.Build("", "pkg.F", []any{make(chan int)}, nil, true)
 	fmt.Println(errors.Is(err, key.ErrUnsupportedType))
 	// Output: true
+}
+
+// TestPreimageRules pins the MessagePack rules of PROTOCOL.md section 1 one
+// by one, through the Go types a caller passes (each type reaches the writer
+// by its own path: fast type switch, reflection, named types).
+func TestPreimageRules(t *testing.T) {
+	t.Parallel()
+	type myInt int16
+	type myString string
+	type inner struct {
+		B int `msgpack:"b"`
+		A any `msgpack:"a"`
+	}
+	negZero := math.Copysign(0, -1)
+	cases := []struct {
+		name string
+		arg  any
+		want string
+	}{
+		// integers: shortest form at every width boundary, whatever the Go type
+		{"127", int64(127), "7f"}, {"128", uint8(128), "cc80"},
+		{"255", uint8(255), "ccff"}, {"256", int16(256), "cd0100"},
+		{"65535", uint16(65535), "cdffff"}, {"65536", int32(65536), "ce00010000"},
+		{"2^32-1", uint32(math.MaxUint32), "ceffffffff"}, {"2^32", int(1 << 32), "cf0000000100000000"},
+		{"-32", int8(-32), "e0"}, {"-33", int8(-33), "d0df"},
+		{"-128", int16(-128), "d080"}, {"-129", int16(-129), "d1ff7f"},
+		{"-32768", int32(-32768), "d18000"}, {"-32769", int32(-32769), "d2ffff7fff"},
+		{"-2^31", int64(math.MinInt32), "d280000000"}, {"-2^31-1", int64(math.MinInt32 - 1), "d3ffffffff7fffffff"},
+		{"named int", myInt(-129), "d1ff7f"},
+		// floats: always float64, never collapsed to an integer
+		{"float 2.0", 2.0, "cb4000000000000000"},
+		{"float 0.0", 0.0, "cb0000000000000000"},
+		{"nested -0.0", []any{map[string]any{"z": negZero}}, "9181a17acb0000000000000000"},
+		{"nested NaN", map[string]any{"n": math.Float64frombits(0xfff8000000000000)}, "81a16ecb7ff8000000000000"},
+		{"float32 NaN", float32(math.NaN()), "cb7ff8000000000000"},
+		// str versus bin
+		{"empty str", "", "a0"}, {"named str", myString("a"), "a161"},
+		{"empty bytes", []byte{}, "c400"}, {"str 32 bytes", strings.Repeat("x", 32), "d920" + strings.Repeat("78", 32)},
+		// maps sorted at every level, by code point (U+FF61 before U+10000,
+		// which a UTF-16 sort would reverse)
+		{"code point order", map[string]int{"\U00010000": 1, "\uff61": 2}, "82a3efbda102a4f090808001"},
+		{"sorted at every level", map[string]any{"z": map[string]any{"y": 1, "b": map[string]int{"d": 1, "c": 2}}, "a": 0},
+			"82a16100a17a82a16282a16302a16401a17901"},
+		{"struct inside map inside struct", inner{B: 1, A: map[string]any{"q": inner{B: 2}, "p": nil}},
+			"82a16182a170c0a17182a161c0a16202a16201"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := key.AppendPreimage(nil, []any{c.arg}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := hex.EncodeToString(b[2 : len(b)-1]); got != c.want {
+				t.Fatalf("got %s want %s", got, c.want)
+			}
+		})
+	}
+	// The kwargs map is sorted like any other map.
+	b, err := key.AppendPreimage(nil, nil, map[string]any{"b": 1, "a": 2, "B": 3})
+	if err != nil || hex.EncodeToString(b) != "929083a14203a16102a16201" {
+		t.Fatalf("kwargs: %x %v", b, err)
+	}
+}
+
+// TestTimeInKeys: an aware datetime is Python's isoformat() of the time in its
+// own zone, ".ffffff" only when the microseconds are not zero (nanoseconds
+// below a microsecond are dropped, not rounded).
+func TestTimeInKeys(t *testing.T) {
+	t.Parallel()
+	ist := time.FixedZone("IST", 5*3600+30*60)
+	cases := []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Date(2025, 11, 14, 10, 30, 0, 0, time.UTC), "2025-11-14T10:30:00+00:00"},
+		{time.Date(2025, 11, 14, 10, 30, 0, 999, time.UTC), "2025-11-14T10:30:00+00:00"},
+		{time.Date(2025, 11, 14, 10, 30, 0, 1000, time.UTC), "2025-11-14T10:30:00.000001+00:00"},
+		{time.Date(2025, 11, 14, 10, 30, 0, 999999999, time.UTC), "2025-11-14T10:30:00.999999+00:00"},
+		{time.Date(2025, 11, 14, 16, 0, 0, 0, ist), "2025-11-14T16:00:00+05:30"},
+		{time.Date(2025, 11, 14, 2, 0, 0, 500000000, time.FixedZone("", -8*3600)), "2025-11-14T02:00:00.500000-08:00"},
+		{time.Date(2025, 11, 14, 2, 0, 0, 0, time.FixedZone("", -(8*3600 + 30))), "2025-11-14T02:00:00-08:00:30"},
+	}
+	for _, c := range cases {
+		b, err := key.AppendPreimage(nil, []any{c.t}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "9291" + hex.EncodeToString(msgpack.AppendString(nil, c.want)) + "80"
+		if got := hex.EncodeToString(b); got != want {
+			t.Errorf("%v: got %s want %s (%s)", c.t, got, want, c.want)
+		}
+	}
+	// The same instant in two zones gives two keys, as in Python.
+	a, _ := key.ArgsHash([]any{time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}, nil)
+	b, _ := key.ArgsHash([]any{time.Date(2025, 1, 1, 5, 30, 0, 0, ist)}, nil)
+	if a == b {
+		t.Fatal("zone ignored")
+	}
+}
+
+// TestSanitizeOrder: replace, then collapse runs of dots, then truncate to 200
+// (Python's order). Truncating first would give a different identity.
+func TestSanitizeOrder(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ in, want string }{
+		// collapse first: 198 a + "." + "bc" = 201 -> 198 a + ".b"; truncating
+		// first would give 198 a + "." (199).
+		{strings.Repeat("a", 198) + "....bc", strings.Repeat("a", 198) + ".b"},
+		// replacement happens before the collapse: "<" becomes "_" and
+		// separates the dots.
+		{"a.<.b", "a._.b"},
+		{"a..<..b", "a._.b"},
+		{"outer.<locals>.inner", "outer._locals_.inner"},
+		{"...", "."},
+		{strings.Repeat(".", 500), "."},
+		{strings.Repeat("ab.", 100), strings.Repeat("ab.", 66) + "ab"},
+		{"a\u00e9\U0001F600b", "a__b"},
+	}
+	for _, c := range cases {
+		if got := key.SanitizeIdentity(c.in); got != c.want {
+			t.Errorf("SanitizeIdentity(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if got := string(key.AppendSanitizedIdentity([]byte("x:"), c.in)); got != "x:"+c.want {
+			t.Errorf("AppendSanitizedIdentity(%q) = %q", c.in, got)
+		}
+	}
+}
+
+// TestWhitespaceReplacedBeforeShortening: the space/CR/LF rule applies to the
+// assembled key, and the shortening hash is taken over the replaced key.
+func TestWhitespaceReplacedBeforeShortening(t *testing.T) {
+	t.Parallel()
+	ns := strings.Repeat("a b\r\n", 50) // 250 code points
+	k, err := key.Build(ns, "pkg.F", nil, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := key.ArgsHash(nil, nil)
+	replaced := "ns:" + strings.Repeat("a_b__", 50) + ":func:pkg.F:args:" + h + ":1s"
+	sum := blake2b.Sum256([]byte(replaced))
+	want := replaced[:50] + ":" + hex.EncodeToString(sum[:16])
+	if k != want {
+		t.Fatalf("got  %s\nwant %s", k, want)
+	}
 }
