@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -293,5 +294,51 @@ func TestHTTP2Negotiated(t *testing.T) {
 		if r.proto != "HTTP/2.0" {
 			t.Fatalf("server saw %s", r.proto)
 		}
+	}
+}
+
+// TestServiceUnavailableBurst: a burst of 503s (with Retry-After as an HTTP
+// date, the way a load balancer sends it) hits many concurrent callers;
+// every one of them rides it out within its retries.
+func TestServiceUnavailableBurst(t *testing.T) {
+	t.Parallel()
+	var burst atomic.Int32
+	burst.Store(12)
+	s := &script{last: func(w http.ResponseWriter, r *http.Request) {
+		if burst.Add(-1) >= 0 {
+			w.Header().Set("Retry-After", time.Now().Add(-time.Second).UTC().Format(http.TimeFormat))
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}}
+	b := newScripted(t, s, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.Set(context.Background(), "k:burst:"+strconv.Itoa(i), []byte("v"), time.Minute); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		failed++
+		if kindOf(err) != backend.Transient {
+			t.Errorf("err = %v, want Transient", err)
+		}
+	}
+	// 12 rejections over 8 callers with 3 retries each: at most 3 callers
+	// can have used up all 4 attempts, so at least 5 must have succeeded.
+	if failed > 3 {
+		t.Fatalf("%d of 8 callers failed during a 12-answer burst", failed)
+	}
+	if n := len(s.requests()); n != 8+12 && failed == 0 {
+		t.Fatalf("%d requests, want 20 (8 successes after 12 rejections)", n)
 	}
 }
