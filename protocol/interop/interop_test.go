@@ -1,6 +1,7 @@
 package interop_test
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -234,4 +235,171 @@ func ExampleDecodeValue() {
 	_, err := interop.DecodeValue([]byte("CK\x03..."))
 	fmt.Println(errors.Is(err, interop.ErrPythonFrame))
 	// Output: true
+}
+
+// TestIntegralCollapseBoundaries: in the ARGS profile a float with an integral
+// value in [-2^63, 2^64) is written as that integer, in the shortest form; the
+// bounds are exact powers of two (2^64-1 is not a float64).
+func TestIntegralCollapseBoundaries(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		f    float64
+		want string
+	}{
+		{"0.0", 0, "00"},
+		{"-0.0", math.Copysign(0, -1), "00"},
+		{"-1.0", -1, "ff"},
+		{"127.0", 127, "7f"},
+		{"128.0", 128, "cc80"},
+		{"-33.0", -33, "d0df"},
+		{"2^32", 1 << 32, "cf0000000100000000"},
+		{"-2^31-1", -(1 << 31) - 1, "d3ffffffff7fffffff"},
+		{"1e18", 1e18, "cf0de0b6b3a7640000"},
+		{"largest below 2^63", math.Nextafter(1<<63, 0), "cf7ffffffffffffc00"},
+		{"2^63", 1 << 63, "cf8000000000000000"},
+		{"largest below 2^64", math.Nextafter(1<<64, 0), "cffffffffffffff800"},
+		{"2^64 stays float", 1 << 64, "cb43f0000000000000"},
+		{"-2^63", -(1 << 63), "d38000000000000000"},
+		{"below -2^63 stays float", math.Nextafter(-(1 << 63), math.Inf(-1)), "cbc3e0000000000001"},
+		{"max float stays float", math.MaxFloat64, "cb7fefffffffffffff"},
+		{"0.5", 0.5, "cb3fe0000000000000"},
+		{"subnormal", math.SmallestNonzeroFloat64, "cb0000000000000001"},
+		{"-0.5", -0.5, "cbbfe0000000000000"},
+	}
+	for _, c := range cases {
+		b, err := interop.CanonicalArgs([]any{c.f})
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if got := hex.EncodeToString(b[1:]); got != c.want {
+			t.Errorf("%s: got %s want %s", c.name, got, c.want)
+		}
+		// The VALUE profile never collapses.
+		v, err := interop.EncodeValue(c.f)
+		if err != nil || v[0] != 0xcb || math.Float64frombits(binary.BigEndian.Uint64(v[1:])) != c.f {
+			t.Errorf("%s: EncodeValue %x %v", c.name, v, err)
+		}
+	}
+	// Collapse applies inside containers and sets too, so {2, 2.0} and
+	// {0, -0.0} have one element each.
+	b, err := interop.CanonicalArgs([]any{map[string]any{"a": []any{3.0}}, interop.Set{0, math.Copysign(0, -1)}, interop.Set{}})
+	if err != nil || hex.EncodeToString(b) != "9381a1619103910090" {
+		t.Fatalf("nested collapse: %x %v", b, err)
+	}
+}
+
+// TestDatetimeArgs: floor(microseconds since the epoch) / 1e6 as ONE float64
+// division, then the integral collapse. The expected bytes were computed with
+// CPython (micros / 1_000_000.0). At the end of year 9999 the single division
+// rounds to an integral value (and collapses); adding seconds and fractional
+// microseconds separately would not.
+func TestDatetimeArgs(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		t    time.Time
+		want string
+	}{
+		{"epoch", time.Unix(0, 0).UTC(), "00"},
+		{"epoch + 1us", time.Unix(0, 1000), "cb3eb0c6f7a0b5ed8d"},
+		{"epoch + 999ns floors to 0", time.Unix(0, 999), "00"},
+		{"epoch - 1ns floors to -1us", time.Unix(0, -1), "cbbeb0c6f7a0b5ed8d"},
+		{"9999-12-31T23:59:59.999999", time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC), "cf0000003afff44180"},
+		{"0001-01-01T00:00:00.000001", time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC), "d3fffffff1886e0900"},
+		{"same instant, other zone", time.Date(2024, 1, 1, 18, 0, 45, 123456000, time.FixedZone("", 5*3600+30*60)), "cb41d964ac1d47e6b4"},
+	}
+	for _, c := range cases {
+		b, err := interop.CanonicalArgs([]any{c.t})
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if got := hex.EncodeToString(b[1:]); got != c.want {
+			t.Errorf("%s: got %s want %s", c.name, got, c.want)
+		}
+	}
+}
+
+// TestSets: elements are encoded one by one, sorted by their encoded bytes
+// (not by value or type) and de-duplicated after encoding.
+func TestSets(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		set  interop.Set
+		want string
+	}{
+		{"empty", interop.Set{}, "90"},
+		{"bytes order, not numeric", interop.Set{-1, 1, 200, "a"}, "9401a161ccc8ff"},
+		{"dedupe after encoding", interop.Set{"x", "x", 1.0, 1, uint8(1)}, "9201a178"},
+		{"maps are sorted before comparing", interop.Set{map[string]int{"b": 1, "a": 2}, map[string]int{"a": 2, "b": 1}}, "9182a16102a16201"},
+		{"nested set", interop.Set{interop.Set{2, 1}, interop.Set{1, 2}}, "91920102"},
+	}
+	for _, c := range cases {
+		b, err := interop.CanonicalArgs([]any{c.set})
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if got := hex.EncodeToString(b[1:]); got != c.want {
+			t.Errorf("%s: got %s want %s", c.name, got, c.want)
+		}
+	}
+	if _, err := interop.CanonicalArgs([]any{interop.Set{math.NaN()}}); !errors.Is(err, interop.ErrNonFinite) {
+		t.Fatalf("NaN in a set: %v", err)
+	}
+}
+
+// TestMapOrderIsUTF8ByteOrder: keys are sorted by code point, which is UTF-8
+// byte order; a UTF-16 code-unit sort would put U+10000 (D800 DC00) before
+// U+FF61. Struct fields follow the same order.
+func TestMapOrderIsUTF8ByteOrder(t *testing.T) {
+	t.Parallel()
+	type S struct {
+		Hi int `msgpack:"\U00010000"`
+		Lo int `msgpack:"\uff61"`
+		A  int `msgpack:"a"`
+	}
+	m, err := interop.CanonicalArgs([]any{map[string]int{"\U00010000": 1, "\uff61": 2, "a": 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := interop.CanonicalArgs([]any{S{Hi: 1, Lo: 2, A: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "9183a16103a3efbda102a4f090808001"
+	if hex.EncodeToString(m) != want || hex.EncodeToString(s) != want {
+		t.Fatalf("map %x, struct %x, want %s", m, s, want)
+	}
+}
+
+// TestDecodeValueRejects: the VALUE reader takes one document and nothing
+// else.
+func TestDecodeValueRejects(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty", nil, codec.ErrMalformed},
+		{"two documents", []byte{0xc0, 0xc0}, codec.ErrTrailingBytes},
+		{"map then byte", []byte{0x80, 0x00}, codec.ErrTrailingBytes},
+		{"CK alone", []byte("CK"), interop.ErrPythonFrame},
+		{"CK frame prefix", []byte("CK\x03\x00\x00\x00\x02{}\xc0"), interop.ErrPythonFrame},
+		{"invalid UTF-8", []byte{0xa1, 0xff}, codec.ErrInvalidUTF8},
+		{"extension", []byte{0xd4, 0x01, 0x00}, codec.ErrExtension},
+	}
+	for _, c := range cases {
+		if _, err := interop.DecodeValue(c.in); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v want %v", c.name, err, c.want)
+		}
+	}
+	// A lone "C" is the integer 67, not a frame.
+	if v, err := interop.DecodeValue([]byte("C")); err != nil || v != int64(67) {
+		t.Fatalf("C: %v %v", v, err)
+	}
 }
