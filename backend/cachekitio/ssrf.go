@@ -228,7 +228,6 @@ func checkURL(raw string, allowCustomHost, allowPrivate bool) (checkedURL, error
 		}
 	}
 	base := &url.URL{Scheme: "https", Host: u.Host, Path: strings.TrimRight(u.Path, "/")}
-	base.RawPath = ""
 	return checkedURL{base: base, host: host}, nil
 }
 
