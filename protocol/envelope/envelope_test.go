@@ -457,3 +457,64 @@ func TestErrorMessages(t *testing.T) {
 		t.Fatalf("message %v", err)
 	}
 }
+
+// TestCheckOrder: when an envelope has several faults, the first check of the
+// reference order reports (PROTOCOL.md section 4).
+func TestCheckOrder(t *testing.T) {
+	t.Parallel()
+	data := []byte(strings.Repeat("order ", 50))
+	good := valid(t, data)
+	with := func(mod func(p *envParts)) []byte {
+		p := good
+		mod(&p)
+		return p.array()
+	}
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"parse before the size limits", append(with(func(p *envParts) { p.size = msgpack.AppendUint(nil, MaxUncompressedSize+1) }), 0), ErrTrailingBytes},
+		{"original_size limit before empty data", with(func(p *envParts) {
+			p.compressed = []byte{}
+			p.size = msgpack.AppendUint(nil, MaxUncompressedSize+1)
+		}), ErrTooLarge},
+		{"empty data before ratio", with(func(p *envParts) { p.compressed = []byte{}; p.size = msgpack.AppendUint(nil, 5) }), ErrBomb},
+		{"ratio before LZ4 and checksum", with(func(p *envParts) {
+			p.compressed = []byte{0x1f, 0x41, 0xff, 0xff} // corrupt block
+			p.sum ^= 1
+			p.size = msgpack.AppendUint(nil, 4001)
+		}), ErrBomb},
+		{"legacy array ratio", with(func(p *envParts) {
+			p.compRaw = []byte{0x91, 0x00}
+			p.sum ^= 1
+			p.size = msgpack.AppendUint(nil, 1001)
+		}), ErrBomb},
+		{"LZ4 before checksum", with(func(p *envParts) { p.compressed = []byte{0x1f, 0x41, 0xff, 0xff}; p.sum ^= 1 }), ErrDecompress},
+		{"checksum before length", with(func(p *envParts) {
+			p.sum ^= 1
+			p.size = msgpack.AppendUint(nil, uint64(len(data)+1))
+		}), ErrChecksum},
+	}
+	for _, tc := range tests {
+		if _, err := Unpack(tc.in); !errors.Is(err, tc.want) {
+			t.Errorf("%s: Unpack = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestEnvelopeSizeLimitFirst: an input over MaxEnvelopeSize is refused before
+// it is parsed. The 512 MiB buffer is never written, so the OS backs it with
+// shared zero pages.
+func TestEnvelopeSizeLimitFirst(t *testing.T) {
+	huge := make([]byte, MaxEnvelopeSize+1) // 0x00 is a fixint: parsing would say ErrMalformed
+	if _, err := Unpack(huge); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Unpack = %v, want ErrTooLarge", err)
+	}
+	if IsShape(huge) {
+		t.Fatal("IsShape accepted an oversized input")
+	}
+	if _, err := Pack(huge[:MaxUncompressedSize+1]); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Pack = %v, want ErrTooLarge", err)
+	}
+}
