@@ -4,6 +4,7 @@ import (
 	cryptorand "crypto/rand"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cachekit-go/cachekit/backend"
 	"github.com/cachekit-go/cachekit/backend/backendtest"
@@ -23,19 +24,24 @@ func open(t testing.TB, opts redis.Options) *redis.Backend {
 	return b
 }
 
+// testTimeout replaces DefaultTimeout in tests: the test machine is shared
+// and loaded (race detector, parallel packages), and no test is about the
+// default bound itself.
+const testTimeout = 20 * time.Second
+
 func standaloneOptions(t testing.TB) redis.Options {
-	return redis.Options{Addrs: []string{testenv.Require(t, "CACHEKIT_TEST_REDIS_ADDR")}}
+	return redis.Options{Addrs: []string{testenv.Require(t, "CACHEKIT_TEST_REDIS_ADDR")}, Timeout: testTimeout}
 }
 
 func clusterOptions(t testing.TB) redis.Options {
 	addrs := testenv.Require(t, "CACHEKIT_TEST_REDIS_CLUSTER_ADDRS")
-	return redis.Options{Addrs: strings.Split(addrs, ","), Mode: redis.ModeCluster}
+	return redis.Options{Addrs: strings.Split(addrs, ","), Mode: redis.ModeCluster, Timeout: testTimeout}
 }
 
 func sentinelOptions(t testing.TB) redis.Options {
 	addrs := testenv.Require(t, "CACHEKIT_TEST_REDIS_SENTINEL_ADDRS")
 	master := testenv.Require(t, "CACHEKIT_TEST_REDIS_SENTINEL_MASTER")
-	return redis.Options{Addrs: strings.Split(addrs, ","), MasterName: master}
+	return redis.Options{Addrs: strings.Split(addrs, ","), MasterName: master, Timeout: testTimeout}
 }
 
 func aclOptions(t testing.TB) redis.Options {
@@ -43,6 +49,7 @@ func aclOptions(t testing.TB) redis.Options {
 	if err != nil {
 		t.Fatalf("ParseURL(CACHEKIT_TEST_REDIS_ACL_URL): %v", err)
 	}
+	o.Timeout = testTimeout
 	return o
 }
 

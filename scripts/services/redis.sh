@@ -100,6 +100,7 @@ start_redis() {
 	ok=
 	for i in $(seq 1 100); do
 		if redis-cli -h 127.0.0.1 -p "$s" sentinel get-master-addr-by-name mymaster 2>/dev/null | grep -qx "$m" &&
+			redis-cli -h 127.0.0.1 -p "$s" sentinel replicas mymaster 2>/dev/null | grep -qx "$r" &&
 			redis-cli -h 127.0.0.1 -p "$r" info replication 2>/dev/null | grep -q '^master_link_status:up'; then
 			ok=1
 			break
