@@ -257,3 +257,22 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderLengthCountsBytes: the u32 is the header's UTF-8 byte length
+// (Python measures the encoded bytes), not its character count.
+func TestHeaderLengthCountsBytes(t *testing.T) {
+	t.Parallel()
+	const fp = "00112233445566778899aabbccddeeff"
+	got, err := Encode(SecureHeader("tenant-é😀", fp), []byte{0xc0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := `{"s": "default", "m": {"format": "msgpack", "encoding": "utf-8", "compressed": true, "original_type": "msgpack", ` +
+		`"encrypted": true, "tenant_id": "tenant-é😀", "encryption_algorithm": "AES-256-GCM", "key_fingerprint": "` + fp + `"}, "v": "2.0"}`
+	if want := frameOf(header, []byte{0xc0}); !bytes.Equal(got, want) {
+		t.Fatalf("Encode:\n got %q\nwant %q", got, want)
+	}
+	if n := binary.BigEndian.Uint32(got[3:7]); int(n) != len(header) || len(header) == len([]rune(header)) {
+		t.Fatalf("length prefix %d, header has %d bytes", n, len(header))
+	}
+}

@@ -17,6 +17,8 @@ func FuzzFrameDecode(f *testing.F) {
 	f.Add([]byte("CK\x03\xff\xff\xff\xff{}"))
 	f.Add([]byte("CK\x03\x00\x00\x00\x0b{\"m\": null}"))
 	f.Add([]byte{})
+	f.Add([]byte("CK\x03\x00\x00\x00\x0f{\"s\": \"\\ud800\"}"))
+	f.Add([]byte("CK\x03\x00\x01\x00\x00"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		_ = Classify(in)
 		h, payload, err := Decode(in)
@@ -32,6 +34,11 @@ func FuzzFrameDecode(f *testing.F) {
 		}
 		again, err := Encode(h, payload)
 		if err != nil {
+			// Encode writes every known field, so a header that was close
+			// to MaxHeaderSize may legitimately grow past it.
+			if hdrLen := len(in) - len(payload) - PrefixSize; errors.Is(err, ErrMalformedHeader) && hdrLen > MaxHeaderSize-512 {
+				return
+			}
 			t.Fatalf("re-encode of a decoded header: %v", err)
 		}
 		if !h.Encrypted { // Encode writes the encryption fields only when Encrypted
