@@ -227,7 +227,15 @@ func checkURL(raw string, allowCustomHost, allowPrivate bool) (checkedURL, error
 			return fail("host %q is not api.cachekit.io, api.staging.cachekit.io or a subdomain; set AllowCustomHost / %s for a self-hosted server", host, EnvAllowCustomHost)
 		}
 	}
-	base := &url.URL{Scheme: "https", Host: u.Host, Path: strings.TrimRight(u.Path, "/")}
+	// Requests, TLS server name and dial all use the normalised host:
+	// lowercase, no trailing dot.
+	hostPort := host
+	if p := u.Port(); p != "" {
+		hostPort = net.JoinHostPort(host, p)
+	} else if strings.Contains(host, ":") {
+		hostPort = "[" + host + "]"
+	}
+	base := &url.URL{Scheme: "https", Host: hostPort, Path: strings.TrimRight(u.Path, "/")}
 	return checkedURL{base: base, host: host}, nil
 }
 

@@ -155,6 +155,8 @@ func TestCheckURLBase(t *testing.T) {
 		{"https://api.cachekit.io/", "https://api.cachekit.io"},
 		{"https://api.cachekit.io:8443/prefix/", "https://api.cachekit.io:8443/prefix"},
 		{"HTTPS://api.cachekit.io/p%20q", "https://api.cachekit.io/p%20q"},
+		{"https://API.CacheKit.io.:443/", "https://api.cachekit.io:443"},
+		{"https://v2.API.cachekit.io.", "https://v2.api.cachekit.io"},
 	}
 	for _, tt := range tests {
 		cu, err := checkURL(tt.in, false, false)
@@ -163,6 +165,17 @@ func TestCheckURLBase(t *testing.T) {
 		}
 		if got := cu.base.String(); got != tt.base {
 			t.Errorf("%s: base %q, want %q", tt.in, got, tt.base)
+		}
+	}
+	for in, want := range map[string]string{
+		"https://[2606:4700::1111]":      "https://[2606:4700::1111]",
+		"https://[2606:4700::1111]:8443": "https://[2606:4700::1111]:8443",
+		"https://[::ffff:8.8.8.8]":       "https://[::ffff:8.8.8.8]",
+		"https://8.8.8.8:443/x/":         "https://8.8.8.8:443/x",
+	} {
+		cu, err := checkURL(in, true, false)
+		if err != nil || cu.base.String() != want {
+			t.Errorf("%s: base %v, %v, want %q", in, cu.base, err, want)
 		}
 	}
 }
