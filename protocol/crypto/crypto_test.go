@@ -2,6 +2,8 @@ package crypto
 
 import (
 	"bytes"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -291,5 +293,32 @@ func TestParseMasterKey(t *testing.T) {
 		if strings.Contains(err.Error(), "zz") || strings.Contains(err.Error(), "c3c3") || strings.Contains(err.Error(), "abab") {
 			t.Errorf("%s: error echoes the key: %v", name, err)
 		}
+	}
+}
+
+// TestDeriveTenantKeySaltLayout rebuilds the HKDF salt byte by byte:
+// "cachekit_v1_" || u8(len("encryption")) || "encryption" || u16be(len(tenant))
+// || tenant, with info "encryption". A 300-byte tenant needs both length bytes
+// (a u8 length or a little-endian u16 would differ), a 1-byte tenant the
+// smallest form.
+func TestDeriveTenantKeySaltLayout(t *testing.T) {
+	t.Parallel()
+	master := bytes.Repeat([]byte{0x5a}, 48)
+	for _, tenant := range []string{"t", strings.Repeat("x", 300), strings.Repeat("é", 512)} {
+		salt := []byte("cachekit_v1_\x0aencryption")
+		salt = append(salt, byte(len(tenant)>>8), byte(len(tenant)))
+		salt = append(salt, tenant...)
+		want, err := hkdf.Key(sha256.New, master, salt, "encryption", 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DeriveTenantKey(master, tenant)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("tenant of %d bytes: %x, %v; want %x", len(tenant), got, err, want)
+		}
+	}
+	// The tenant limit counts bytes: 512 x "é" is 1024 bytes, 513 is too many.
+	if _, err := DeriveTenantKey(master, strings.Repeat("é", 513)); !errors.Is(err, ErrInvalidTenant) {
+		t.Fatalf("1026-byte tenant: %v", err)
 	}
 }
