@@ -21,6 +21,9 @@ func fuzzSeeds(f *testing.F) {
 		"82a85f5f74696d655f5fc3a576616c7565a831303a33303a3030",
 		strings.Repeat("91", 600) + "c0",
 		strings.Repeat("81a0", 300) + "c0",
+		// nested headers that each claim the whole remaining input
+		strings.Repeat("dd00000040", 8) + strings.Repeat("c0", 64),
+		strings.Repeat("df00000020a0", 8) + strings.Repeat("c0", 64),
 	} {
 		b, err := hex.DecodeString(h)
 		if err != nil {

@@ -193,7 +193,7 @@ func ExampleEncodeValue() {
 
 func FuzzInteropDecodeValue(f *testing.F) {
 	for _, h := range []string{"82a36167651ea46e616d65a5616c696365", "cb4000000000000000", "9501a374776fcb400c000000000000c0c3",
-		"434b03", "c1", "dd7fffffff", "db0000ffff6161", strings.Repeat("91", 600) + "c0", "d40100", "0102"} {
+		"434b03", "c1", "dd7fffffff", strings.Repeat("dd00000040", 8) + strings.Repeat("c0", 64), "d90243", "db0000ffff6161", strings.Repeat("91", 600) + "c0", "d40100", "0102"} {
 		b, _ := hex.DecodeString(h)
 		f.Add(b)
 	}
