@@ -269,19 +269,19 @@ func TestLiveFaultRateLimited(t *testing.T) {
 		t.Fatalf("Get behind the rate limit: %q %v %v", v, found, err)
 	}
 	mu.Lock()
-	statuses, retryAfter = append([]int(nil), statuses...), append([]string(nil), retryAfter...)
+	got, gotRA := append([]int(nil), statuses...), append([]string(nil), retryAfter...)
 	mu.Unlock()
 	saw429 := false
-	for i, s := range statuses {
+	for i, s := range got {
 		if s == http.StatusTooManyRequests {
 			saw429 = true
-			if retryAfter[i] == "" {
+			if gotRA[i] == "" {
 				t.Fatal("429 without Retry-After")
 			}
 		}
 	}
-	if !saw429 || statuses[len(statuses)-1] != http.StatusOK {
-		t.Fatalf("statuses %v: want a 429 and then success", statuses)
+	if !saw429 || got[len(got)-1] != http.StatusOK {
+		t.Fatalf("statuses %v: want a 429 and then success", got)
 	}
 	// With a deadline shorter than Retry-After the client gives up at once.
 	short := b.WithTimeout(300 * time.Millisecond).(*Backend)
