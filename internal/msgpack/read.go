@@ -27,6 +27,8 @@ const (
 
 var typeNames = [...]string{"invalid", "nil", "bool", "int", "uint", "float", "str", "bin", "array", "map", "ext"}
 
+// String returns the lowercase name of the type ("map", "uint", ...), as
+// error messages print it.
 func (t Type) String() string {
 	if int(t) < len(typeNames) {
 		return typeNames[t]
@@ -54,6 +56,7 @@ type TypeError struct {
 	Offset    int
 }
 
+// Error names the expected and the found type and the offset of the token.
 func (e *TypeError) Error() string {
 	return fmt.Sprintf("msgpack: expected %s, got %s at offset %d", e.Want, e.Got, e.Offset)
 }
