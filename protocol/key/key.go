@@ -31,7 +31,9 @@
 //
 // Anything else (channels, functions, complex numbers, maps with non-string
 // keys, ...) fails with ErrUnsupportedType; the cache then runs the call
-// uncached, as Python does.
+// uncached, as Python does. Sets (interop.Set) are refused too, as Python
+// refuses set and frozenset in auto-mode keys: their order is arbitrary, so
+// equal sets could give different keys. Pass a sorted slice instead.
 //
 // Keys longer than 250 code points are shortened to their first 50 code points,
 // ":" and the first 32 hex digits of blake2b-256 over the full key. Spaces, CR
@@ -80,6 +82,7 @@ var profile = &encode.Profile{
 	SortStructFields: true,
 	StrictStructs:    true,
 	CanonicalFloats:  true,
+	RejectSets:       true,
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}

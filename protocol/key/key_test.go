@@ -17,6 +17,7 @@ import (
 
 	"github.com/cachekit-go/cachekit/internal/msgpack"
 	"github.com/cachekit-go/cachekit/protocol/codec"
+	"github.com/cachekit-go/cachekit/protocol/interop"
 	"github.com/cachekit-go/cachekit/protocol/key"
 )
 
@@ -212,6 +213,8 @@ func TestUnsupported(t *testing.T) {
 		{"cycle via pointer", loop, key.ErrTooDeep},
 		{"cycle via slice", self, key.ErrTooDeep},
 		{"year 0", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), key.ErrTimeRange},
+		{"set", interop.Set{1, 2}, key.ErrUnsupportedType},
+		{"nested set", map[string]any{"s": []any{interop.Set{}}}, key.ErrUnsupportedType},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

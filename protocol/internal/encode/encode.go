@@ -92,6 +92,9 @@ type Profile struct {
 	// Sets writes values implementing SetLike as a sorted, de-duplicated array
 	// of their encoded elements; otherwise they are encoded as what they are.
 	Sets bool
+	// RejectSets fails on values implementing SetLike (auto-mode keys: Python
+	// rejects sets there) unless Sets is on.
+	RejectSets bool
 }
 
 // SetLike is implemented by set types (interop.Set): their elements are encoded
@@ -362,8 +365,13 @@ func (e *encoder) reflect(b []byte, rv reflect.Value, depth int) ([]byte, error)
 		return b, ErrTooDeep
 	}
 	t := rv.Type()
-	if e.p.Sets && t.Implements(setLikeType) && rv.CanInterface() {
-		return e.set(b, rv.Interface().(SetLike), depth)
+	if t.Implements(setLikeType) {
+		switch {
+		case e.p.Sets && rv.CanInterface():
+			return e.set(b, rv.Interface().(SetLike), depth)
+		case e.p.RejectSets:
+			return b, unsupported(t, "sets have no order; pass a sorted slice")
+		}
 	}
 	switch t.Kind() {
 	case reflect.Bool:
