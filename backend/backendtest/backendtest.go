@@ -83,12 +83,13 @@ const (
 type Option func(*config)
 
 type config struct {
-	maxValueSize  int
-	maxKeyLength  int
-	ttlResolution time.Duration
-	keyPrefix     string
-	plainKeys     bool
-	opTimeout     time.Duration
+	maxValueSize     int
+	maxKeyLength     int
+	ttlResolution    time.Duration
+	keyPrefix        string
+	plainKeys        bool
+	opTimeout        time.Duration
+	zeroTTLIsDefault bool
 }
 
 // WithMaxValueSize declares the largest value (in bytes) the backend stores,
@@ -114,9 +115,16 @@ func WithTTLResolution(d time.Duration) Option { return func(c *config) { c.ttlR
 func WithKeyPrefix(prefix string) Option { return func(c *config) { c.keyPrefix = prefix } }
 
 // WithPlainKeys declares that the backend accepts only keys made of
-// PlainKeyAlphabet (like the CacheKit HTTP API). The unicode and
+// PlainKeyAlphabet, without ".." (like the CacheKit HTTP API). The unicode and
 // special-character key checks then use keys from that alphabet only.
 func WithPlainKeys() Option { return func(c *config) { c.plainKeys = true } }
+
+// WithZeroTTLServerDefault declares that Set with ttl 0 stores the entry
+// with the server's default lifetime rather than without expiry, as the
+// CacheKit HTTP API does (a PUT without a TTL header gets the tenant's
+// default TTL). The no-expiry TTL check then reports the capability as not
+// implemented instead of failing.
+func WithZeroTTLServerDefault() Option { return func(c *config) { c.zeroTTLIsDefault = true } }
 
 // WithOpTimeout changes DefaultOpTimeout, the bound on each operation, for
 // backends that are slow by nature (a remote API across the internet).

@@ -255,7 +255,7 @@ func (s *suite) testOversizedValue(t *testing.T, b backend.Backend) {
 // collisions.
 func (s *suite) variedKeySuffixes() []string {
 	if s.cfg.plainKeys {
-		return []string{"a_b", "a-b", "a.b", "a:b", "A_B", "ab", "a..b", "a::b", "-", "_", ".", "0"}
+		return []string{"a_b", "a-b", "a.b", "a:b", "A_B", "ab", "a.b.c", "a::b", "-", "_", ".", "0"}
 	}
 	return []string{
 		"ключ", "日本語", "🔑", "e\u0301", "\u00e9", // decomposed and composed é are different keys

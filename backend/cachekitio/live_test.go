@@ -131,6 +131,7 @@ func TestLiveBackendtest(t *testing.T) {
 		backendtest.WithTTLResolution(time.Second),
 		backendtest.WithMaxKeyLength(400),
 		backendtest.WithMaxValueSize(2<<20),
+		backendtest.WithZeroTTLServerDefault(),
 	)
 }
 
