@@ -5,7 +5,11 @@
 // A key is "{namespace}:{operation}:{args_hash}" where both segments must fully
 // match ^[a-z0-9][a-z0-9._-]{0,63}$ (a trailing newline is an error, unlike
 // Python's re.match) and args_hash is the lowercase hex blake2b-256 of the
-// canonical MessagePack of the flat argument array. Values are one plain
+// canonical MessagePack of the flat argument array. Segments are checked
+// against that pattern only, as cachekit-py 0.17 does; later Python releases
+// also refuse ".." inside a segment (the CacheKit API server rejects ".." in
+// any key) and the namespaces "ns" and "nsapi", so names shared with them
+// should avoid both. Values are one plain
 // canonical MessagePack document: no envelope, compression, checksum or frame.
 //
 // # Canonical encoding
