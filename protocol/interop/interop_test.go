@@ -403,3 +403,32 @@ func TestDecodeValueRejects(t *testing.T) {
 		t.Fatalf("C: %v %v", v, err)
 	}
 }
+
+type setHolder struct {
+	S interface{ SetElements() []any } `msgpack:"s"`
+}
+
+// TestSetPointersAndInterfaces: a nil *Set or a nil interface that could hold
+// a set is nil (it used to panic); a non-nil one is followed to the set.
+func TestSetPointersAndInterfaces(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"nil *Set", (*interop.Set)(nil), "c0"},
+		{"*Set", &interop.Set{2, 1, 2}, "920102"},
+		{"nil set interface field", setHolder{}, "81a173c0"},
+		{"set in interface field", setHolder{S: interop.Set{"b", "a"}}, "81a17392a161a162"},
+	}
+	for _, c := range cases {
+		b, err := interop.CanonicalArgs([]any{c.v})
+		if err != nil || hex.EncodeToString(b[1:]) != c.want {
+			t.Errorf("%s: CanonicalArgs %x, %v; want %s", c.name, b, err, c.want)
+		}
+		if b, err = interop.EncodeValue(c.v); err != nil || hex.EncodeToString(b) != c.want {
+			t.Errorf("%s: EncodeValue %x, %v; want %s", c.name, b, err, c.want)
+		}
+	}
+}

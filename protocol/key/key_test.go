@@ -166,6 +166,7 @@ func TestNormalization(t *testing.T) {
 		{"hidden tagged dash", hiddenOK{A: 1, b: 2}, "81a14101"},
 		{"pointer", &n, "07"},
 		{"nil pointer", nilPtr, "c0"},
+		{"nil set pointer", (*interop.Set)(nil), "c0"},
 		{"nil slice", []int(nil), "c0"},
 		{"typed slice", []int{1, 2}, "920102"},
 		{"go map sorted", map[string]int{"b": 2, "a": 1}, "82a16101a16202"},
@@ -215,6 +216,7 @@ func TestUnsupported(t *testing.T) {
 		{"year 0", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), key.ErrTimeRange},
 		{"set", interop.Set{1, 2}, key.ErrUnsupportedType},
 		{"nested set", map[string]any{"s": []any{interop.Set{}}}, key.ErrUnsupportedType},
+		{"pointer to set", &interop.Set{1}, key.ErrUnsupportedType},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -365,7 +365,9 @@ func (e *encoder) reflect(b []byte, rv reflect.Value, depth int) ([]byte, error)
 		return b, ErrTooDeep
 	}
 	t := rv.Type()
-	if t.Implements(setLikeType) {
+	// Pointers and interfaces are followed first (a nil one is nil), so the
+	// set check only ever sees a set value.
+	if k := t.Kind(); k != reflect.Pointer && k != reflect.Interface && t.Implements(setLikeType) {
 		switch {
 		case e.p.Sets && rv.CanInterface():
 			return e.set(b, rv.Interface().(SetLike), depth)
