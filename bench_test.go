@@ -58,7 +58,7 @@ func BenchmarkWrapperMiss(b *testing.B) {
 
 // Load with a fixed key. l1-hit: an L1 hit without key derivation. l2-hit:
 // L1 off, so every call reads the memory backend, inspects the TTL and
-// decodes frame, envelope and MessagePack.
+// decodes frame, envelope and MessagePack; encrypted-l2-hit decrypts too.
 func BenchmarkLoad(b *testing.B) {
 	for _, tc := range []struct {
 		name string
@@ -66,6 +66,9 @@ func BenchmarkLoad(b *testing.B) {
 	}{
 		{"l1-hit", []Option{quiet()}},
 		{"l2-hit", []Option{quiet(), WithBackend(memory.New(memory.Options{})), WithL1(false)}},
+		// encrypted-l2-hit: l2-hit plus AES-256-GCM decryption (single tenant).
+		{"encrypted-l2-hit", []Option{quiet(), WithBackend(memory.New(memory.Options{})), WithL1(false),
+			WithEncryption(Encryption{MasterKey: hexKey(0x11), Tenant: "bench"})}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			c, _ := New(tc.opts...)

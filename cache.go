@@ -17,6 +17,7 @@ import (
 	"github.com/cachekit-go/cachekit/internal/entry"
 	"github.com/cachekit-go/cachekit/internal/flight"
 	"github.com/cachekit-go/cachekit/internal/l1"
+	"github.com/cachekit-go/cachekit/internal/secure"
 )
 
 // numStripes is the number of invalidation stripes (generation counters and
@@ -34,6 +35,7 @@ type Cache struct {
 	l1        *l1.Cache[l1Entry] // nil: disabled
 	ttl       time.Duration      // resolved default TTL (NoExpiry possible)
 	pipe      entry.Pipeline
+	enc       *secure.Policy // nil: encryption off
 	log       *slog.Logger
 	clk       clock.Clock
 	flights   flight.Group[loaded]
@@ -102,8 +104,13 @@ func newCache(cfg config) (*Cache, error) {
 	if len(cfg.errs) > 0 {
 		return nil, errors.Join(cfg.errs...)
 	}
-	if cfg.needEncryption && cfg.sealer == nil {
-		return nil, &ConfigError{Reason: "the Secure preset needs an encryption key", Err: ErrEncryptionRequired}
+	log := cfg.logger
+	if log == nil {
+		log = slog.Default()
+	}
+	enc, encFromEnv, err := newEncryption(&cfg, log)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.backendFactory != nil {
 		b, err := cfg.backendFactory()
@@ -117,7 +124,8 @@ func newCache(cfg config) (*Cache, error) {
 		rawBE: cfg.backend,
 		be:    cfg.backend,
 		ttl:   cfg.ttl,
-		log:   cfg.logger,
+		enc:   enc,
+		log:   log,
 		clk:   cfg.clock,
 		sem:   make(chan struct{}, MaxConcurrentRefreshes),
 		seed:  maphash.MakeSeed(),
@@ -125,8 +133,8 @@ func newCache(cfg config) (*Cache, error) {
 	if c.ttl == 0 {
 		c.ttl = DefaultTTL
 	}
-	if c.log == nil {
-		c.log = slog.Default()
+	if encFromEnv {
+		logEncryption(c.log, enc)
 	}
 	if c.be != nil && cfg.backendTimeout > 0 {
 		if ts, ok := c.be.(backend.TimeoutSetter); ok {
@@ -141,7 +149,9 @@ func newCache(cfg config) (*Cache, error) {
 		c.l1 = l1.New[l1Entry](l1.Options{MaxBytes: cfg.l1Size, Now: func() int64 { return clk.Now().UnixNano() }})
 	}
 	c.attachStats()
-	c.pipe = entry.Pipeline{Mode: entry.Framed, Sealer: cfg.sealer}
+	// The pipeline's Sealer is set per call (policy.pipeFor): it is the
+	// call's tenant scope.
+	c.pipe = entry.Pipeline{Mode: entry.Framed}
 	if !cfg.integrity {
 		c.pipe.Mode = entry.FramedRaw
 	}
@@ -222,15 +232,18 @@ func (c *Cache) Backend() backend.Backend { return c.be }
 // Info returns the counters of the whole cache (every wrapper and Load).
 func (c *Cache) Info() Info {
 	i := c.counters.snapshot()
-	c.l1Info(&i)
+	c.sharedInfo(&i)
 	return i
 }
 
-func (c *Cache) l1Info(i *Info) {
+// sharedInfo adds what belongs to the whole cache: the in-process tier and
+// the encryption counters.
+func (c *Cache) sharedInfo(i *Info) {
 	if c.l1 != nil {
 		i.L1Bytes = c.l1.Bytes()
 		i.L1Entries = c.l1.Len()
 	}
+	i.Encryption = c.encryptionInfo()
 }
 
 // HealthCheck probes the backend (healthy, with backend_type "none", when
@@ -268,14 +281,16 @@ func (c *Cache) lookupL1(p *policy, key string) (l1Entry, bool) {
 
 // fill is the body of a shared load: read the backend, else run the function
 // and store its result. It runs detached from the callers (flight.Group).
-func (c *Cache) fill(ctx context.Context, p *policy, key string,
+func (c *Cache) fill(ctx context.Context, p *policy, s slot,
 	load func(context.Context) (any, error), decode func([]byte) (any, error)) (loaded, error) {
+	key := s.key
 	gen := c.generation(key)
 	if c.be != nil {
 		if data, found := c.backendGet(ctx, p, key); found {
-			doc, err := p.pipe.Open(key, data)
+			doc, err := p.pipeFor(s).Open(s.logical, data)
 			var v any
-			if err == nil {
+			decoded := err == nil
+			if decoded {
 				v, err = decode(doc)
 			}
 			if err == nil {
@@ -286,15 +301,40 @@ func (c *Cache) fill(ctx context.Context, p *policy, key string,
 				return loaded{val: v, fromL2: true, stale: refreshAt != 0 && c.nowNano() >= refreshAt}, nil
 			}
 			p.stats.add(decodeErrors)
-			c.log.Warn("cachekit: stored entry cannot be decoded; recomputing it", "key", key, "err", err)
+			if rej := c.rejected(err, decoded); rej != nil {
+				if err := c.reject(ctx, p, key, rej); err != nil {
+					return loaded{}, err
+				}
+			} else {
+				c.log.Warn("cachekit: stored entry cannot be decoded; recomputing it", "key", key, "err", err)
+			}
 		}
 	}
 	v, err := load(ctx)
 	if err != nil {
 		return loaded{}, err
 	}
-	_ = c.store(ctx, p, key, v, gen)
+	_ = c.store(ctx, p, s, v, gen)
 	return loaded{val: v}, nil
+}
+
+// reject applies the failure policy to an entry that failed decryption: fail
+// closed returns the error and leaves the entry as evidence; the default
+// evicts it (the caller then recomputes) and returns nil.
+func (c *Cache) reject(ctx context.Context, p *policy, key string, rej error) error {
+	reason, _ := secure.ReasonOf(rej)
+	if c.enc.FailClosed() {
+		c.log.Warn("cachekit: stored entry failed decryption; failing closed and keeping the entry", "key", key, "reason", reason.String())
+		return fmt.Errorf("cachekit: entry %q: %w", key, rej)
+	}
+	c.log.Warn("cachekit: stored entry failed decryption; evicting and recomputing it", "key", key, "reason", reason.String())
+	start := time.Now()
+	_, err := c.be.Delete(ctx, key)
+	p.stats.backendOp(time.Since(start))
+	if err != nil {
+		c.backendError(p, "delete", key, err)
+	}
+	return nil
 }
 
 func (c *Cache) backendGet(ctx context.Context, p *policy, key string) ([]byte, bool) {
@@ -385,7 +425,8 @@ func (c *Cache) putL1(p *policy, key string, v any, doc []byte, exp, refreshAt i
 // generation moved since gen was taken (an invalidation or Clear happened
 // while v was computed: storing it would undo that). Failures are counted and
 // logged; the error is returned for the direct API.
-func (c *Cache) store(ctx context.Context, p *policy, key string, v any, gen generation) error {
+func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generation) error {
+	key := s.key
 	doc, err := p.pipe.Marshal(v)
 	if err != nil {
 		p.stats.add(encodeErrors)
@@ -405,16 +446,16 @@ func (c *Cache) store(ctx context.Context, p *policy, key string, v any, gen gen
 	}
 	var stored []byte
 	if c.be != nil {
-		if stored, err = p.pipe.Wrap(key, doc); err != nil {
+		if stored, err = p.pipeFor(s).Wrap(s.logical, doc); err != nil {
 			p.stats.add(encodeErrors)
 			c.log.Warn("cachekit: cannot frame the value; not cached", "key", key, "err", err)
 			return err
 		}
 	}
-	s := c.stripeOf(key)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if !c.current(s, gen) {
+	st := c.stripeOf(key)
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if !c.current(st, gen) {
 		p.stats.add(discarded)
 		return nil
 	}
@@ -439,10 +480,11 @@ func (c *Cache) store(ctx context.Context, p *policy, key string, v any, gen gen
 	return nil
 }
 
-// refresh starts one background stale-while-revalidate refresh of key unless
+// refresh starts one background stale-while-revalidate refresh of s unless
 // one (or a load) is already running, all MaxConcurrentRefreshes slots are
 // busy, or the cache is closed.
-func (c *Cache) refresh(ctx context.Context, p *policy, key string, load func(context.Context) (any, error)) {
+func (c *Cache) refresh(ctx context.Context, p *policy, s slot, load func(context.Context) (any, error)) {
+	key := s.key
 	if c.flights.InFlight(key) {
 		return
 	}
@@ -468,7 +510,7 @@ func (c *Cache) refresh(ctx context.Context, p *policy, key string, load func(co
 			c.backoffRefresh(p, key)
 			return loaded{}, err
 		}
-		_ = c.store(ctx, p, key, v, gen)
+		_ = c.store(ctx, p, s, v, gen)
 		p.stats.add(refreshes)
 		return loaded{val: v}, nil
 	})

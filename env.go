@@ -44,6 +44,15 @@ const (
 // "5m"; must be positive), CACHEKIT_MAX_VALUE_SIZE (bytes, a positive integer)
 // and CACHEKIT_NAMESPACE (the default namespace). Empty variables count as
 // unset. A backend FromEnv creates is owned by the Cache and closed by Close.
+//
+// Encryption: when CACHEKIT_MASTER_KEY is set, values are encrypted (logged
+// once, at Info level, when the cache is made) with that key and the
+// decrypt-only keys of CACHEKIT_PREVIOUS_MASTER_KEYS, for the single tenant
+// of CACHEKIT_DEPLOYMENT_UUID (see Encryption). An invalid key is a
+// *ConfigError naming the variable, never the key. An explicit option wins:
+// WithoutEncryption keeps values in clear despite the variable, and
+// WithEncryption configures tenants and the failure policy (with the keys of
+// the environment unless it gives its own).
 func FromEnv(opts ...Option) (*Cache, error) {
 	return fromEnv(os.LookupEnv, opts...)
 }
@@ -56,6 +65,7 @@ func fromEnv(lookup lookupFunc, opts ...Option) (*Cache, error) {
 		return strings.TrimSpace(v)
 	}
 	cfg := defaultConfig()
+	cfg.getenv = get
 	if v := get(EnvDefaultTTL); v != "" {
 		d, err := parseSeconds(v)
 		if err != nil {

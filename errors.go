@@ -31,8 +31,9 @@ var (
 	// ErrTypeMismatch: an entry holds a value of another Go type than the
 	// caller asked for (the same key used with two result types).
 	ErrTypeMismatch = errors.New("cachekit: cached value has another type")
-	// ErrEncryptionRequired: the Secure preset was used without an encryption
-	// key (encryption options arrive with the encryption feature).
+	// ErrEncryptionRequired: encryption is required (the Secure preset or
+	// WithEncryption) but no master key is available (no
+	// Encryption.MasterKey, and no CACHEKIT_MASTER_KEY under FromEnv).
 	ErrEncryptionRequired = errors.New("cachekit: encryption required but not configured")
 	// ErrClosed: the direct API was used after Close. Wrappers and Load keep
 	// working after Close: they call the function uncached.

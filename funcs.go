@@ -30,17 +30,21 @@ func MustWrap0[R any](c *Cache, fn func(context.Context) (R, error), opts ...Fun
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func0[R]) Call(ctx context.Context) (R, error) {
-	k, ok := f.callKey(ctx)
+	s, ok, err := f.callKey(ctx)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
 	if !ok {
 		return f.fn(ctx)
 	}
-	if r, h := lookup[R](f.c, &f.p, k); h != miss {
+	if r, h := lookup[R](f.c, &f.p, s.key); h != miss {
 		if h == stale {
-			f.c.refresh(ctx, &f.p, k, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx) }))
+			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx) }))
 		}
 		return r, nil
 	}
-	return fetch(ctx, f.c, &f.p, k, func(ctx context.Context) (R, error) { return f.fn(ctx) })
+	return fetch(ctx, f.c, &f.p, s, func(ctx context.Context) (R, error) { return f.fn(ctx) })
 }
 
 // Fn returns Call as a plain function value with the wrapped function's
@@ -55,7 +59,8 @@ func (f *Func0[R]) Invalidate(ctx context.Context) error {
 	return f.invalidate(ctx)
 }
 
-// Key returns the cache key Call uses for the arguments.
+// Key returns the cache key Call uses for the arguments. With a multi-tenant
+// encryption it is the logical key; the backend key adds the tenant prefix.
 func (f *Func0[R]) Key() (string, error) {
 	return f.keyFor([]any{})
 }
@@ -86,17 +91,21 @@ func MustWrap1[A, R any](c *Cache, fn func(context.Context, A) (R, error), opts 
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func1[A, R]) Call(ctx context.Context, a A) (R, error) {
-	k, ok := f.callKey(ctx, a)
+	s, ok, err := f.callKey(ctx, a)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
 	if !ok {
 		return f.fn(ctx, a)
 	}
-	if r, h := lookup[R](f.c, &f.p, k); h != miss {
+	if r, h := lookup[R](f.c, &f.p, s.key); h != miss {
 		if h == stale {
-			f.c.refresh(ctx, &f.p, k, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a) }))
+			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a) }))
 		}
 		return r, nil
 	}
-	return fetch(ctx, f.c, &f.p, k, func(ctx context.Context) (R, error) { return f.fn(ctx, a) })
+	return fetch(ctx, f.c, &f.p, s, func(ctx context.Context) (R, error) { return f.fn(ctx, a) })
 }
 
 // Fn returns Call as a plain function value with the wrapped function's
@@ -111,7 +120,8 @@ func (f *Func1[A, R]) Invalidate(ctx context.Context, a A) error {
 	return f.invalidate(ctx, a)
 }
 
-// Key returns the cache key Call uses for the arguments.
+// Key returns the cache key Call uses for the arguments. With a multi-tenant
+// encryption it is the logical key; the backend key adds the tenant prefix.
 func (f *Func1[A, R]) Key(a A) (string, error) {
 	return f.keyFor([]any{a})
 }
@@ -142,17 +152,21 @@ func MustWrap2[A, B, R any](c *Cache, fn func(context.Context, A, B) (R, error),
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func2[A, B, R]) Call(ctx context.Context, a A, b B) (R, error) {
-	k, ok := f.callKey(ctx, a, b)
+	s, ok, err := f.callKey(ctx, a, b)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
 	if !ok {
 		return f.fn(ctx, a, b)
 	}
-	if r, h := lookup[R](f.c, &f.p, k); h != miss {
+	if r, h := lookup[R](f.c, &f.p, s.key); h != miss {
 		if h == stale {
-			f.c.refresh(ctx, &f.p, k, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a, b) }))
+			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a, b) }))
 		}
 		return r, nil
 	}
-	return fetch(ctx, f.c, &f.p, k, func(ctx context.Context) (R, error) { return f.fn(ctx, a, b) })
+	return fetch(ctx, f.c, &f.p, s, func(ctx context.Context) (R, error) { return f.fn(ctx, a, b) })
 }
 
 // Fn returns Call as a plain function value with the wrapped function's
@@ -167,7 +181,8 @@ func (f *Func2[A, B, R]) Invalidate(ctx context.Context, a A, b B) error {
 	return f.invalidate(ctx, a, b)
 }
 
-// Key returns the cache key Call uses for the arguments.
+// Key returns the cache key Call uses for the arguments. With a multi-tenant
+// encryption it is the logical key; the backend key adds the tenant prefix.
 func (f *Func2[A, B, R]) Key(a A, b B) (string, error) {
 	return f.keyFor([]any{a, b})
 }
@@ -198,17 +213,21 @@ func MustWrap3[A, B, C, R any](c *Cache, fn func(context.Context, A, B, C) (R, e
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func3[A, B, C, R]) Call(ctx context.Context, a A, b B, c C) (R, error) {
-	k, ok := f.callKey(ctx, a, b, c)
+	s, ok, err := f.callKey(ctx, a, b, c)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
 	if !ok {
 		return f.fn(ctx, a, b, c)
 	}
-	if r, h := lookup[R](f.c, &f.p, k); h != miss {
+	if r, h := lookup[R](f.c, &f.p, s.key); h != miss {
 		if h == stale {
-			f.c.refresh(ctx, &f.p, k, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a, b, c) }))
+			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a, b, c) }))
 		}
 		return r, nil
 	}
-	return fetch(ctx, f.c, &f.p, k, func(ctx context.Context) (R, error) { return f.fn(ctx, a, b, c) })
+	return fetch(ctx, f.c, &f.p, s, func(ctx context.Context) (R, error) { return f.fn(ctx, a, b, c) })
 }
 
 // Fn returns Call as a plain function value with the wrapped function's
@@ -223,7 +242,8 @@ func (f *Func3[A, B, C, R]) Invalidate(ctx context.Context, a A, b B, c C) error
 	return f.invalidate(ctx, a, b, c)
 }
 
-// Key returns the cache key Call uses for the arguments.
+// Key returns the cache key Call uses for the arguments. With a multi-tenant
+// encryption it is the logical key; the backend key adds the tenant prefix.
 func (f *Func3[A, B, C, R]) Key(a A, b B, c C) (string, error) {
 	return f.keyFor([]any{a, b, c})
 }
@@ -254,17 +274,21 @@ func MustWrap4[A, B, C, D, R any](c *Cache, fn func(context.Context, A, B, C, D)
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func4[A, B, C, D, R]) Call(ctx context.Context, a A, b B, c C, d D) (R, error) {
-	k, ok := f.callKey(ctx, a, b, c, d)
+	s, ok, err := f.callKey(ctx, a, b, c, d)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
 	if !ok {
 		return f.fn(ctx, a, b, c, d)
 	}
-	if r, h := lookup[R](f.c, &f.p, k); h != miss {
+	if r, h := lookup[R](f.c, &f.p, s.key); h != miss {
 		if h == stale {
-			f.c.refresh(ctx, &f.p, k, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a, b, c, d) }))
+			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a, b, c, d) }))
 		}
 		return r, nil
 	}
-	return fetch(ctx, f.c, &f.p, k, func(ctx context.Context) (R, error) { return f.fn(ctx, a, b, c, d) })
+	return fetch(ctx, f.c, &f.p, s, func(ctx context.Context) (R, error) { return f.fn(ctx, a, b, c, d) })
 }
 
 // Fn returns Call as a plain function value with the wrapped function's
@@ -279,7 +303,8 @@ func (f *Func4[A, B, C, D, R]) Invalidate(ctx context.Context, a A, b B, c C, d 
 	return f.invalidate(ctx, a, b, c, d)
 }
 
-// Key returns the cache key Call uses for the arguments.
+// Key returns the cache key Call uses for the arguments. With a multi-tenant
+// encryption it is the logical key; the backend key adds the tenant prefix.
 func (f *Func4[A, B, C, D, R]) Key(a A, b B, c C, d D) (string, error) {
 	return f.keyFor([]any{a, b, c, d})
 }

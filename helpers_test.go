@@ -99,6 +99,28 @@ func (c *counter) fn(_ context.Context, n int) (string, error) {
 	return fmt.Sprintf("v%d:%d", c.version.Load(), n), nil
 }
 
+// newTestCache returns a quiet cache over b (nil: in-process only) with
+// opts, closed when the test ends.
+func newTestCache(t *testing.T, b backend.Backend, opts ...Option) *Cache {
+	t.Helper()
+	c, err := New(append([]Option{WithBackend(b), quiet()}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// wrapCounter wraps cnt.fn in c.
+func wrapCounter(t *testing.T, c *Cache, cnt *counter, opts ...FuncOption) *Func1[int, string] {
+	t.Helper()
+	f, err := Wrap1(c, cnt.fn, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // backendKind names a way to build the backend of a suite run.
 type backendKind struct {
 	name string

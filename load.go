@@ -68,8 +68,9 @@ func anyLoader[R any](fn func(context.Context) (R, error)) func(context.Context)
 
 // fetch is the path after an L1 miss: one shared, detached load per key
 // (backend read, else the function), whose result every waiter receives.
-func fetch[R any](ctx context.Context, c *Cache, p *policy, key string, fn func(context.Context) (R, error)) (R, error) {
+func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
 	var zero R
+	key := s.key
 	load := anyLoader(fn)
 	decode := func(doc []byte) (any, error) {
 		var r R
@@ -77,7 +78,7 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, key string, fn func(
 		return r, err
 	}
 	res, _, err := c.flights.Do(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
-		return c.fill(ctx, p, key, load, decode)
+		return c.fill(ctx, p, s, load, decode)
 	})
 	if err != nil {
 		p.stats.add(misses)
@@ -91,7 +92,7 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, key string, fn func(
 	if res.fromL2 {
 		p.stats.l2Hit()
 		if res.stale {
-			c.refresh(ctx, p, key, load)
+			c.refresh(ctx, p, s, load)
 		}
 	} else {
 		p.stats.add(misses)
@@ -99,15 +100,15 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, key string, fn func(
 	return r, nil
 }
 
-// get is the whole read-through path for one key.
-func get[R any](ctx context.Context, c *Cache, p *policy, key string, fn func(context.Context) (R, error)) (R, error) {
-	if r, h := lookup[R](c, p, key); h != miss {
+// get is the whole read-through path for one entry.
+func get[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
+	if r, h := lookup[R](c, p, s.key); h != miss {
 		if h == stale {
-			c.refresh(ctx, p, key, anyLoader(fn))
+			c.refresh(ctx, p, s, anyLoader(fn))
 		}
 		return r, nil
 	}
-	return fetch(ctx, c, p, key, fn)
+	return fetch(ctx, c, p, s, fn)
 }
 
 // skip reports whether a call must bypass the cache (and counts it).
@@ -126,20 +127,25 @@ func (c *Cache) skip(ctx context.Context, p *policy) bool {
 // fail-open and stale-while-revalidate rules, which are those of the
 // wrappers). opts may set TTL, StaleWhileRevalidate, L1, BypassAlways and
 // Interop (which selects the interop value format; its names are ignored);
-// Name, Namespace and KeyFunc do not apply.
+// Name, Namespace and KeyFunc do not apply. With a multi-tenant encryption
+// the entry is the calling tenant's (see Encryption).
 func Load[R any](ctx context.Context, c *Cache, key string, loader func(context.Context) (R, error), opts ...FuncOption) (R, error) {
+	var zero R
 	p := c.def
 	if len(opts) > 0 {
 		var err error
 		if p, err = c.loadPolicy(opts); err != nil {
-			var zero R
 			return zero, err
 		}
 	}
 	if c.skip(ctx, p) {
 		return loader(ctx)
 	}
-	return get(ctx, c, p, key, loader)
+	s, err := c.slot(ctx, key)
+	if err != nil {
+		return zero, err
+	}
+	return get(ctx, c, p, s, loader)
 }
 
 func (c *Cache) loadPolicy(opts []FuncOption) (*policy, error) {
@@ -154,13 +160,21 @@ func (c *Cache) loadPolicy(opts []FuncOption) (*policy, error) {
 
 // Get returns the value stored under key, decoded into R. Unlike Load and
 // the wrappers, Get reports backend and decoding errors instead of treating
-// them as misses. found is false for a missing key.
+// them as misses. found is false for a missing key. An entry that fails
+// decryption follows the encryption's failure policy: by default it is
+// deleted and reported as missing; a fail-closed cache returns the error
+// (matching ErrDecrypt) and keeps the entry.
 func Get[R any](ctx context.Context, c *Cache, key string) (v R, found bool, err error) {
 	var zero R
 	if c.closed.Load() {
 		return zero, false, ErrClosed
 	}
 	p := c.def
+	s, err := c.slot(ctx, key)
+	if err != nil {
+		return zero, false, err
+	}
+	key = s.key
 	if r, h := lookup[R](c, p, key); h != miss {
 		return r, true, nil
 	}
@@ -180,12 +194,20 @@ func Get[R any](ctx context.Context, c *Cache, key string) (v R, found bool, err
 		p.stats.add(misses)
 		return zero, false, nil
 	}
-	doc, err := p.pipe.Open(key, data)
-	if err == nil {
+	doc, err := p.pipeFor(s).Open(s.logical, data)
+	decoded := err == nil
+	if decoded {
 		err = p.pipe.Unmarshal(doc, &v)
 	}
 	if err != nil {
 		p.stats.add(decodeErrors)
+		if rej := c.rejected(err, decoded); rej != nil {
+			if err := c.reject(ctx, p, key, rej); err != nil {
+				return zero, false, err
+			}
+			p.stats.add(misses)
+			return zero, false, nil
+		}
 		return zero, false, err
 	}
 	if exp, refreshAt, ok := c.l2Expiry(ctx, p, key); ok && p.useL1 {
@@ -196,11 +218,16 @@ func Get[R any](ctx context.Context, c *Cache, key string) (v R, found bool, err
 }
 
 // Set stores value under key (used as given) in both tiers, in the auto-mode
-// format. ttl 0 means the cache's default TTL, NoExpiry no expiry. It returns
-// serialization errors, ErrValueTooLarge and backend errors.
+// format (encrypted when encryption is on). ttl 0 means the cache's default
+// TTL, NoExpiry no expiry. It returns serialization errors, ErrValueTooLarge,
+// tenant errors and backend errors.
 func (c *Cache) Set(ctx context.Context, key string, value any, ttl time.Duration) error {
 	if c.closed.Load() {
 		return ErrClosed
+	}
+	s, err := c.slot(ctx, key)
+	if err != nil {
+		return err
 	}
 	p := c.def
 	switch {
@@ -211,7 +238,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, ttl time.Duratio
 		cp.ttl = backendTTL(ttl)
 		p = &cp
 	}
-	return c.store(ctx, p, key, value, c.generation(key))
+	return c.store(ctx, p, s, value, c.generation(s.key))
 }
 
 // Delete removes key (used as given) from both tiers and reports whether it
@@ -221,7 +248,11 @@ func (c *Cache) Delete(ctx context.Context, key string) (bool, error) {
 	if c.closed.Load() {
 		return false, ErrClosed
 	}
-	return c.invalidate(ctx, c.def, key)
+	s, err := c.slot(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	return c.invalidate(ctx, c.def, s.key)
 }
 
 // Exists reports whether key (used as given) is cached in either tier.
@@ -229,6 +260,11 @@ func (c *Cache) Exists(ctx context.Context, key string) (bool, error) {
 	if c.closed.Load() {
 		return false, ErrClosed
 	}
+	s, err := c.slot(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	key = s.key
 	if _, ok := c.lookupL1(c.def, key); ok {
 		return true, nil
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/cachekit-go/cachekit/backend"
 	"github.com/cachekit-go/cachekit/internal/clock"
-	"github.com/cachekit-go/cachekit/internal/entry"
+	"github.com/cachekit-go/cachekit/internal/secure"
 )
 
 // Defaults. Every default of the user API is one of these constants.
@@ -69,8 +69,11 @@ type config struct {
 	loaderTimeout  time.Duration
 	backendTimeout time.Duration
 	clock          clock.Clock
-	needEncryption bool
-	sealer         entry.Sealer
+	needEncryption bool                // Secure: refuse to run without encryption
+	encState       encState            // WithEncryption / WithoutEncryption
+	enc            Encryption          // valid when encState == encOn
+	getenv         func(string) string // FromEnv: the environment (nil in New)
+	secureHook     func(*secure.Config)
 	errs           []error
 }
 

@@ -39,11 +39,18 @@ func Production() Option {
 		WithBackendTimeout(ProductionBackendTimeout), WithLoaderTimeout(DefaultLoaderTimeout))
 }
 
-// Secure is the preset for sensitive data: Production plus encryption at rest
-// (AES-256-GCM, PROTOCOL.md section 6) and an L1 that holds serialized bytes
-// rather than shared decoded values. Encryption options come with the
-// encryption feature; until one is given, New with Secure fails with
-// ErrEncryptionRequired rather than silently storing plaintext.
+// Secure is the preset for sensitive data: Production plus required
+// encryption (AES-256-GCM before any byte reaches the backend, see
+// Encryption) and an L1 that keeps serialized bytes, so each caller decodes
+// its own copy instead of sharing one decoded value.
+//
+// Secure does not carry a key: FromEnv takes it from CACHEKIT_MASTER_KEY,
+// or WithEncryption gives it (before or after Secure). Without a key, New
+// and FromEnv fail with ErrEncryptionRequired rather than store plaintext.
+// Its failure policy is the Python SDK's default: an entry that fails
+// decryption is counted, evicted and recomputed; add
+// WithEncryption(Encryption{FailClosed: true}) to get errors instead.
+// WithoutEncryption after Secure lifts the requirement.
 //
 //	Production(), WithL1Bytes(true), <encryption required>
 func Secure() Option {

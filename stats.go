@@ -23,7 +23,9 @@ type Info struct {
 	// BackendErrors counts failed backend operations (each served as a miss).
 	BackendErrors uint64
 	// DecodeErrors counts stored entries that could not be decoded (corrupt,
-	// foreign serializer, wrong type); each was treated as a miss.
+	// foreign serializer, wrong type) or decrypted; each was treated as a
+	// miss, except decryption failures of a fail-closed cache, which were
+	// returned as errors.
 	DecodeErrors uint64
 	// EncodeErrors counts results that could not be serialized and were
 	// therefore returned without being stored.
@@ -43,6 +45,10 @@ type Info struct {
 	// (it is shared by all wrappers).
 	L1Bytes   int64
 	L1Entries int
+	// Encryption describes the encryption of the whole cache (also in a
+	// wrapper's Info): whether it is on, the encryptions, the reads per
+	// master key and the rejected reads by reason.
+	Encryption EncryptionInfo
 }
 
 // HitRate returns Hits / (Hits + Misses), or 0 before the first call.

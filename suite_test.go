@@ -29,22 +29,10 @@ func TestCacheSuite(t *testing.T) {
 
 func runCacheSuite(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 	ctx := context.Background()
-	newCache := func(t *testing.T, b backend.Backend, opts ...Option) *Cache {
-		t.Helper()
-		c, err := New(append([]Option{WithBackend(b), quiet()}, opts...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	newCache := newTestCache
 	wrap := func(t *testing.T, c *Cache, cnt *counter, opts ...FuncOption) *Func1[int, string] {
 		t.Helper()
-		f, err := Wrap1(c, cnt.fn, append([]FuncOption{Name(uniq(t))}, opts...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f
+		return wrapCounter(t, c, cnt, append([]FuncOption{Name(uniq(t))}, opts...)...)
 	}
 	call := func(t *testing.T, f *Func1[int, string], n int) string {
 		t.Helper()

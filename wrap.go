@@ -151,6 +151,11 @@ func (c *Cache) newPolicy(fc *funcConfig, owner uint64, name string, warn *warni
 	}
 	if fc.interop {
 		p.pipe.Mode = entry.Interop
+		if c.enc != nil {
+			if err := c.enc.InteropError(); err != nil {
+				return nil, &ConfigError{Reason: "interop values cannot be encrypted under this configuration", Err: err}
+			}
+		}
 	}
 	return p, nil
 }
@@ -202,12 +207,13 @@ func (w *Wrapper) keyFor(args []any) (string, error) {
 	return k, nil
 }
 
-// callKey returns the key for a call, or ok == false when the call must run
-// uncached (bypass, closed cache, or arguments the key layer cannot encode,
-// which is logged once per function).
-func (w *Wrapper) callKey(ctx context.Context, args ...any) (string, bool) {
+// callKey returns where a call's entry lives, or ok == false when the call
+// must run uncached (bypass, closed cache, or arguments the key layer cannot
+// encode, which is logged once per function). An error (the tenant cannot be
+// resolved) fails the call without running the function.
+func (w *Wrapper) callKey(ctx context.Context, args ...any) (s slot, ok bool, err error) {
 	if w.c.skip(ctx, &w.p) {
-		return "", false
+		return slot{}, false, nil
 	}
 	k, err := w.keyFor(args)
 	if err != nil {
@@ -216,9 +222,12 @@ func (w *Wrapper) callKey(ctx context.Context, args ...any) (string, bool) {
 			w.c.log.Warn("cachekit: arguments cannot be encoded into a cache key; calling uncached (logged once per function)",
 				"func", w.identity, "err", err)
 		})
-		return "", false
+		return slot{}, false, nil
 	}
-	return k, true
+	if s, err = w.c.slot(ctx, k); err != nil {
+		return slot{}, false, err
+	}
+	return s, true, nil
 }
 
 func (w *Wrapper) invalidate(ctx context.Context, args ...any) error {
@@ -226,7 +235,11 @@ func (w *Wrapper) invalidate(ctx context.Context, args ...any) error {
 	if err != nil {
 		return err
 	}
-	_, err = w.c.invalidate(ctx, &w.p, k)
+	s, err := w.c.slot(ctx, k)
+	if err != nil {
+		return err
+	}
+	_, err = w.c.invalidate(ctx, &w.p, s.key)
 	return err
 }
 
@@ -240,7 +253,7 @@ func (w *Wrapper) Cache() *Cache { return w.c }
 // whole cache's in-process tier, which all functions share.
 func (w *Wrapper) Info() Info {
 	i := w.counters.snapshot()
-	w.c.l1Info(&i)
+	w.c.sharedInfo(&i)
 	return i
 }
 
@@ -249,7 +262,9 @@ func (w *Wrapper) Info() Info {
 // (int, error) method, as the memory backend has) and the function's keys
 // share one, the backend entries too. Otherwise the backend entries stay and
 // Clear returns ErrClearUnsupported (they expire with their TTL). Loads and
-// refreshes running during Clear do not store their results.
+// refreshes running during Clear do not store their results. With a
+// multi-tenant encryption the backend entries removed are those of the
+// tenant of ctx (in-process entries of every tenant are removed).
 func (w *Wrapper) Clear(ctx context.Context) error {
 	c := w.c
 	c.bumpEpoch()
@@ -268,7 +283,11 @@ func (w *Wrapper) Clear(ctx context.Context) error {
 	if w.prefix == "" {
 		return fmt.Errorf("%w: the function's keys share no prefix", ErrClearUnsupported)
 	}
-	if _, err := pd.DeletePrefix(ctx, w.prefix); err != nil {
+	s, err := c.slot(ctx, w.prefix)
+	if err != nil {
+		return err
+	}
+	if _, err := pd.DeletePrefix(ctx, s.key); err != nil {
 		w.p.stats.add(backendErrors)
 		return err
 	}
