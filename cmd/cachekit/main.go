@@ -9,6 +9,7 @@
 //	cachekit decode --mode auto|interop --key KEY [--no-integrity] [--tenant T] HEX
 //	cachekit envelope pack HEX
 //	cachekit envelope unpack HEX
+//	cachekit inspect --backend URL [--mode auto|interop] [--tenant T] [--raw] KEY
 //
 // Values and arguments are tagged JSON (see internal/taggedjson): {"$bytes":
 // hex}, {"$datetime": iso}, {"$uuid": s}, {"$float": s}, {"$int": s},
@@ -60,6 +61,7 @@ var commands = map[string]command{
 	"encode":      cmdEncode,
 	"decode":      cmdDecode,
 	"envelope":    cmdEnvelope,
+	"inspect":     cmdInspect,
 }
 
 func run(args []string, in io.Reader, out, errOut io.Writer) int {
