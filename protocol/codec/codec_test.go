@@ -625,3 +625,42 @@ func TestNestedClaimsNoAmplification(t *testing.T) {
 		t.Fatalf("nested empty arrays: %v %v", v, err)
 	}
 }
+
+type namedByte uint8
+
+type namedByteUUID [16]namedByte
+
+func (namedByteUUID) String() string { return "" }
+
+// TestNamedByteElements: slices and arrays whose element type is a named
+// byte type are bin (UUIDs: their string) both ways; they used to panic in
+// reflect.Copy, which needs identical element types.
+func TestNamedByteElements(t *testing.T) {
+	t.Parallel()
+	u := namedByteUUID{0x55, 0x0e, 0x84}
+	uuidHex := "d924" + hex.EncodeToString([]byte("550e8400-0000-0000-0000-000000000000"))
+	cases := []struct {
+		name string
+		v    any
+		want string
+		back any // pointer to a zero value of the same type
+	}{
+		{"array", [3]namedByte{1, 2, 3}, "c403010203", new([3]namedByte)},
+		{"slice", []namedByte{1, 2}, "c4020102", new([]namedByte)},
+		{"uuid", u, uuidHex, new(namedByteUUID)},
+	}
+	for _, c := range cases {
+		b, err := codec.Marshal(c.v)
+		if err != nil || hex.EncodeToString(b) != c.want {
+			t.Errorf("%s: Marshal %x, %v; want %s", c.name, b, err, c.want)
+			continue
+		}
+		if err := codec.Unmarshal(b, c.back); err != nil || !reflect.DeepEqual(reflect.ValueOf(c.back).Elem().Interface(), c.v) {
+			t.Errorf("%s: Unmarshal %v, %v", c.name, reflect.ValueOf(c.back).Elem(), err)
+		}
+	}
+	var fromBin namedByteUUID
+	if err := codec.Unmarshal([]byte{0xc4, 16, 0x55, 0x0e, 0x84, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, &fromBin); err != nil || fromBin != u {
+		t.Errorf("uuid from bin: %v %v", fromBin, err)
+	}
+}

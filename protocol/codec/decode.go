@@ -363,7 +363,7 @@ func (d *decoder) decodeInto(v reflect.Value, depth int) error {
 	case reflect.Slice:
 		if typ.Elem().Kind() == reflect.Uint8 && (t.Type == msgpack.TypeBin || t.Type == msgpack.TypeStr) {
 			b := reflect.MakeSlice(typ, len(t.Bytes), len(t.Bytes))
-			reflect.Copy(b, reflect.ValueOf(t.Bytes))
+			encode.CopyToByteArray(b, t.Bytes)
 			v.Set(b)
 			return nil
 		}
@@ -376,7 +376,7 @@ func (d *decoder) decodeInto(v reflect.Value, depth int) error {
 			if len(t.Bytes) != typ.Len() {
 				return fmt.Errorf("%w: %d bytes into %s at offset %d", ErrTypeMismatch, len(t.Bytes), typ, start)
 			}
-			reflect.Copy(v, reflect.ValueOf(t.Bytes))
+			encode.CopyToByteArray(v, t.Bytes)
 			return nil
 		}
 		if t.Type != msgpack.TypeArray {
@@ -570,6 +570,6 @@ func decodeUUID(r *msgpack.Reader, v reflect.Value) error {
 	default:
 		return mismatch(t, v.Type(), start)
 	}
-	reflect.Copy(v, reflect.ValueOf(u[:]))
+	encode.CopyToByteArray(v, u[:])
 	return nil
 }

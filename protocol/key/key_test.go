@@ -529,3 +529,13 @@ func TestWhitespaceReplacedBeforeShortening(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", k, want)
 	}
 }
+
+type keyByte uint8
+
+func TestNamedByteArrayArg(t *testing.T) {
+	t.Parallel()
+	b, err := key.AppendPreimage(nil, []any{[2]keyByte{1, 2}, []keyByte{3}}, nil)
+	if err != nil || hex.EncodeToString(b) != "9292c4020102c4010380" {
+		t.Fatalf("%x %v", b, err)
+	}
+}

@@ -122,6 +122,7 @@ var (
 	stringerType      = reflect.TypeFor[fmt.Stringer]()
 	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
 	setLikeType       = reflect.TypeFor[SetLike]()
+	byteType          = reflect.TypeFor[byte]()
 )
 
 func unsupported(t reflect.Type, why string) error {
@@ -410,13 +411,13 @@ func (e *encoder) reflect(b []byte, rv reflect.Value, depth int) ([]byte, error)
 	case reflect.Array:
 		if IsUUIDType(t) {
 			var u [16]byte
-			reflect.Copy(reflect.ValueOf(&u).Elem(), rv)
+			CopyFromByteArray(u[:], rv)
 			b = append(b, 0xd9, 36)
 			return AppendUUID(b, u), nil
 		}
 		if t.Elem().Kind() == reflect.Uint8 {
 			p := make([]byte, rv.Len())
-			reflect.Copy(reflect.ValueOf(p), rv)
+			CopyFromByteArray(p, rv)
 			return msgpack.AppendBytes(b, p), nil
 		}
 		return e.list(b, rv, depth)
@@ -443,6 +444,31 @@ func (e *encoder) reflect(b []byte, rv reflect.Value, depth int) ([]byte, error)
 		return e.structValue(b, rv, depth)
 	}
 	return b, unsupported(t, "")
+}
+
+// CopyFromByteArray copies the array rv, whose elements are of kind uint8,
+// into dst. reflect.Copy cannot do it when the element type is a named byte
+// type (type B uint8): it requires identical element types and panics.
+func CopyFromByteArray(dst []byte, rv reflect.Value) {
+	if rv.Type().Elem() == byteType {
+		reflect.Copy(reflect.ValueOf(dst), rv)
+		return
+	}
+	for i := range dst {
+		dst[i] = byte(rv.Index(i).Uint())
+	}
+}
+
+// CopyToByteArray copies src into the settable array or slice v, whose
+// elements are of kind uint8 (named byte types included).
+func CopyToByteArray(v reflect.Value, src []byte) {
+	if v.Type().Elem() == byteType {
+		reflect.Copy(v, reflect.ValueOf(src))
+		return
+	}
+	for i, c := range src[:min(len(src), v.Len())] {
+		v.Index(i).SetUint(uint64(c))
+	}
 }
 
 func (e *encoder) text(b []byte, m encoding.TextMarshaler) ([]byte, error) {
