@@ -13,10 +13,12 @@
 // # Creating a cache
 //
 // New with no options caches in process only: no backend, no network, no
-// warning, and nothing is read from the environment (New is hermetic).
-// FromEnv resolves the backend from the environment like the other SDKs
-// (see FromEnv for the order and the conflict rule) and also applies
-// CACHEKIT_DEFAULT_TTL and CACHEKIT_MAX_VALUE_SIZE. Presets (Minimal,
+// warning, and nothing is read from the environment (New is hermetic; only
+// encryption without an explicit tenant reads the deployment UUID, see
+// Encryption). FromEnv resolves the backend from the environment like the
+// other SDKs (see FromEnv for the order and the conflict rule) and also
+// applies CACHEKIT_DEFAULT_TTL, CACHEKIT_MAX_VALUE_SIZE and
+// CACHEKIT_MASTER_KEY (encryption). Presets (Minimal,
 // Production, Secure, Dev, Test, IO) are plain Options bundling other
 // options; options apply left to right, so anything after a preset overrides
 // it.
@@ -90,8 +92,11 @@
 // call run uncached (logged once per function); results that cannot be
 // serialized or exceed WithMaxValueSize (DefaultMaxValueSize) are returned
 // but not stored. A stored entry that cannot be decoded is a miss and is
-// overwritten. The direct API (Get, Set, Delete, Exists) returns errors
-// instead, since its caller asked for the cache itself.
+// overwritten (entries that fail decryption follow the encryption's failure
+// policy, see Encryption). The direct API (Get, Set, Delete, Exists) returns
+// errors instead, since its caller asked for the cache itself; Get applies
+// the encryption's failure policy too (by default a rejected entry is
+// deleted and reported missing).
 //
 // # Stale-while-revalidate
 //
@@ -115,7 +120,43 @@
 //
 // # Encryption
 //
-// The value pipeline (internal/entry) has a Sealer hook that encrypts the
-// envelope and marks the frame, as Python's @cache.secure does; the Secure
-// preset refuses to run until an encryption key can be configured.
+// WithEncryption (or CACHEKIT_MASTER_KEY under FromEnv, or the Secure
+// preset with either) encrypts every value with AES-256-GCM in this process
+// before it reaches the backend, which then stores only ciphertext; the
+// entries are those of Python's @cache.secure (a CK frame marked encrypted
+// around the encrypted envelope) and, for interop functions, the interop
+// encryption every SDK reads (nonce || ciphertext || tag over the plain
+// MessagePack, 4-component AAD). The key and the tenant are bound into each
+// ciphertext, so an entry copied to another key or tenant does not decrypt.
+// The master key is hex, at least 32 bytes, never logged or put in an error;
+// CACHEKIT_PREVIOUS_MASTER_KEYS (or Encryption.PreviousKeys) keeps up to 3
+// old keys readable during a rotation, and Info.Encryption.Reads shows which
+// key serves the reads. FromEnv turns encryption on when CACHEKIT_MASTER_KEY
+// is set and says so once in the log; an explicit WithEncryption or
+// WithoutEncryption wins over the environment. New reads no key from the
+// environment, but without an explicit tenant it resolves the single tenant
+// from the deployment UUID chain that every SDK uses
+// (CACHEKIT_DEPLOYMENT_UUID, then ~/.cachekit/deployment_uuid).
+//
+// Single-tenant caches keep their keys, so Python shares their entries.
+// With Encryption.TenantFunc every call's tenant comes from its context; the
+// backend key, the L1 key, shared loads, Invalidate, Delete and the direct
+// API all use "t:{tenant}:{key}", so tenants never share an entry. Key still
+// returns the logical key. A tenant function that fails fails the call
+// (ErrTenant) without running the function.
+//
+// L1 under encryption holds plaintext (decoded values, or MessagePack with
+// WithL1Bytes, which Secure sets) in process memory, inside the trust
+// boundary encryption protects: an L1 hit decrypts nothing. It is keyed by
+// the tenant-prefixed key, never by the logical key.
+//
+// An entry that fails decryption (tampered, moved, written with an unknown
+// key or for another tenant, unencrypted, malformed) is counted by reason
+// in Info.Encryption.Failures. By default it is a miss: the entry is deleted
+// and the function recomputes it, as Python does. With
+// Encryption.FailClosed the call returns an error matching ErrDecrypt and
+// the reason's sentinel (ErrDecryptTamper, ErrDecryptWrongKey,
+// ErrDecryptPlaintext, ErrDecryptWrongTenant, ErrDecryptCorrupt), the
+// function does not run and the entry stays in the backend as evidence.
+// docs/encryption.md has the threat model.
 package cachekit

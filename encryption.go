@@ -178,11 +178,15 @@ func newEncryption(cfg *config, log *slog.Logger) (p *secure.Policy, fromEnv boo
 	}
 	if master == nil {
 		if cfg.encState == encOn || cfg.needEncryption {
-			reason := "encryption needs a master key: pass Encryption.MasterKey (New does not read " + EnvMasterKey + ")"
-			if cfg.getenv != nil {
-				reason = "encryption needs a master key: set " + EnvMasterKey + " or pass Encryption.MasterKey"
+			what := "encryption needs a master key"
+			if cfg.encState != encOn {
+				what = "the Secure preset requires encryption, and no master key is configured"
 			}
-			return nil, false, &ConfigError{Reason: reason, Err: ErrEncryptionRequired}
+			how := "pass Encryption.MasterKey, or use FromEnv with " + EnvMasterKey + " (New does not read it)"
+			if cfg.getenv != nil {
+				how = "set " + EnvMasterKey + " or pass Encryption.MasterKey"
+			}
+			return nil, false, &ConfigError{Reason: what + ": " + how, Err: ErrEncryptionRequired}
 		}
 		return nil, false, nil
 	}
@@ -211,6 +215,12 @@ func logEncryption(log *slog.Logger, p *secure.Policy) {
 	attrs := []any{"previous_keys", len(p.Stats().Reads) - 1, "multi_tenant", p.MultiTenant(), "fail_closed", p.FailClosed()}
 	log.Info("cachekit: encryption on ("+EnvMasterKey+" is set): values are encrypted with AES-256-GCM before they reach the backend", attrs...)
 }
+
+// A tenant scope seals both value formats.
+var (
+	_ entry.Sealer        = (*secure.Scope)(nil)
+	_ entry.InteropSealer = (*secure.Scope)(nil)
+)
 
 // slot says where one call's entry lives.
 type slot struct {

@@ -1,6 +1,7 @@
 package cachekit_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -226,4 +227,97 @@ func ExampleCache_Set() {
 	// Output:
 	// hello true
 	// false
+}
+
+type tenantKey struct{}
+
+// tenantFromContext is the tenant function of a multi-tenant cache.
+func tenantFromContext(ctx context.Context) (string, error) {
+	if t, ok := ctx.Value(tenantKey{}).(string); ok {
+		return t, nil
+	}
+	return "", errors.New("request has no tenant")
+}
+
+// Encryption with one key per tenant: the tenant comes from the context,
+// is part of the backend key, and is bound into every ciphertext. In
+// production the master key comes from a secret store (or
+// CACHEKIT_MASTER_KEY with FromEnv), never from source code.
+func ExampleWithEncryption() {
+	mem := memory.New(memory.Options{})
+	c, err := cachekit.New(
+		cachekit.WithBackend(mem),
+		cachekit.WithLogger(slog.New(slog.DiscardHandler)),
+		cachekit.WithEncryption(cachekit.Encryption{
+			MasterKey:  strings.Repeat("5e", 32), // hex, at least 32 bytes
+			TenantFunc: tenantFromContext,
+		}),
+	)
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	getUser := cachekit.MustWrap1(c, getUserFromDB)
+
+	acme := context.WithValue(context.Background(), tenantKey{}, "acme")
+	u, _ := getUser.Call(acme, 42)
+	fmt.Println(u.Name)
+
+	k, _ := getUser.Key(42)
+	stored, found, _ := mem.Get(acme, "t:acme:"+k)
+	fmt.Println("stored for acme:", found, "plaintext visible:", bytes.Contains(stored, []byte(u.Name)))
+
+	_, err = getUser.Call(context.Background(), 42)
+	fmt.Println("no tenant:", errors.Is(err, cachekit.ErrTenant))
+	fmt.Println("encryptions:", c.Info().Encryption.Encryptions)
+	// Output:
+	// user-42
+	// stored for acme: true plaintext visible: false
+	// no tenant: true
+	// encryptions: 1
+}
+
+// The Secure preset requires encryption. Here the key is explicit and the
+// cache fails closed, so a tampered entry is an error instead of a miss.
+func ExampleSecure() {
+	mem := memory.New(memory.Options{})
+	newSecureCache := func() *cachekit.Cache {
+		c, err := cachekit.New(
+			cachekit.Secure(),
+			cachekit.WithBackend(mem),
+			cachekit.WithLogger(slog.New(slog.DiscardHandler)),
+			cachekit.WithEncryption(cachekit.Encryption{
+				MasterKey:      strings.Repeat("5e", 32),
+				DeploymentUUID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", // the single tenant
+				FailClosed:     true,
+			}),
+		)
+		if err != nil {
+			panic(err)
+		}
+		return c
+	}
+	ctx := context.Background()
+	getUser := cachekit.MustWrap1(newSecureCache(), getUserFromDB)
+	u, _ := getUser.Call(ctx, 7)
+	fmt.Println(u.Name)
+
+	// Someone with write access to the backend flips one bit.
+	k, _ := getUser.Key(7)
+	stored, _, _ := mem.Get(ctx, k)
+	tampered := bytes.Clone(stored)
+	tampered[len(tampered)-1] ^= 1
+	_ = mem.Set(ctx, k, tampered, time.Hour)
+
+	other := cachekit.MustWrap1(newSecureCache(), getUserFromDB) // another process: empty L1
+	_, err := other.Call(ctx, 7)
+	fmt.Println(errors.Is(err, cachekit.ErrDecrypt), errors.Is(err, cachekit.ErrDecryptTamper))
+
+	// Without a key Secure refuses to run rather than store plaintext.
+	_, err = cachekit.New(cachekit.Secure())
+	fmt.Println(errors.Is(err, cachekit.ErrEncryptionRequired))
+	// Output:
+	// user-7
+	// true true
+	// true
 }
