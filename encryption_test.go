@@ -801,3 +801,97 @@ func TestEncryptionConfiguration(t *testing.T) {
 		t.Errorf("interop with an explicit deployment UUID: %v", err)
 	}
 }
+
+// A stale-while-revalidate refresh writes the refreshed value encrypted for
+// the calling tenant, and Clear removes the calling tenant's backend entries.
+func TestEncryptedRefreshAndClear(t *testing.T) {
+	t.Parallel()
+	clk := fakeClock()
+	mem := memory.New(memory.Options{Now: clk.Now})
+	enc := WithEncryption(Encryption{MasterKey: keyOne, TenantFunc: tenantOf})
+	c := newTimed(t, clk, mem, enc)
+	var cnt counter
+	name := Name(uniq(t))
+	f, err := Wrap1(c, cnt.fn, name, TTL(100*time.Second), StaleWhileRevalidate(0.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctxA, ctxB := withTenant(context.Background(), "a"), withTenant(context.Background(), "b")
+	for _, ctx := range []context.Context{ctxA, ctxB} {
+		if v, err := f.Call(ctx, 1); err != nil || v != "v0:1" {
+			t.Fatalf("%q %v", v, err)
+		}
+	}
+	cnt.version.Store(1)
+	clk.Advance(60 * time.Second)
+	if v, _ := f.Call(ctxA, 1); v != "v0:1" {
+		t.Fatalf("stale hit got %q", v)
+	}
+	eventually(t, "refresh", func() bool { return f.Info().Refreshes == 1 })
+
+	var rc counter
+	r, _ := Wrap1(newTimed(t, clk, mem, enc), rc.fn, name)
+	if v, err := r.Call(ctxA, 1); err != nil || v != "v1:1" || rc.calls.Load() != 0 {
+		t.Fatalf("refreshed entry read by another process: %q %v", v, err)
+	}
+	logical, _ := f.Key(1)
+	openStoredFrame(t, storedAt(t, mem, secure.PhysicalKey("a", logical)), keyOne, "a", logical)
+
+	if err := f.Clear(ctxA); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := mem.Exists(ctxA, secure.PhysicalKey("a", logical)); ok {
+		t.Fatal("Clear left tenant a's entry")
+	}
+	if ok, _ := mem.Exists(ctxB, secure.PhysicalKey("b", logical)); !ok {
+		t.Fatal("Clear for tenant a removed tenant b's entry")
+	}
+	if c.Info().L1Entries != 0 {
+		t.Fatal("Clear left in-process entries")
+	}
+	if err := f.Clear(context.Background()); !errors.Is(err, ErrTenant) {
+		t.Fatalf("Clear without a tenant: %v", err)
+	}
+}
+
+// Concurrent misses of the same arguments by two tenants are two shared
+// loads, never one: a tenant never receives a result computed for another.
+func TestConcurrentTenantsDoNotShareLoads(t *testing.T) {
+	t.Parallel()
+	c := newTestCache(t, memory.New(memory.Options{}), WithEncryption(Encryption{MasterKey: keyOne, TenantFunc: tenantOf}))
+	release := make(chan struct{})
+	var calls atomic.Int32
+	f, err := Wrap1(c, func(ctx context.Context, n int) (string, error) {
+		calls.Add(1)
+		<-release
+		t, _ := tenantOf(ctx)
+		return fmt.Sprint(t, n), nil
+	}, Name(uniq(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const perTenant = 8
+	type result struct{ tenant, got string }
+	results := make(chan result, 2*perTenant)
+	for i := range 2 * perTenant {
+		tenant := []string{"a", "b"}[i%2]
+		go func() {
+			v, err := f.Call(withTenant(context.Background(), tenant), 1)
+			if err != nil {
+				v = err.Error()
+			}
+			results <- result{tenant, v}
+		}()
+	}
+	eventually(t, "both loads to start", func() bool { return calls.Load() == 2 })
+	close(release)
+	for range 2 * perTenant {
+		r := <-results
+		if r.got != r.tenant+"1" {
+			t.Fatalf("tenant %s got %q", r.tenant, r.got)
+		}
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("function ran %d times", calls.Load())
+	}
+}
