@@ -3,6 +3,8 @@ package codec_test
 import (
 	"bytes"
 	"encoding/hex"
+	"math/big"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -23,6 +25,9 @@ func fuzzSeeds(f *testing.F) {
 		strings.Repeat("81a0", 300) + "c0",
 		// nested headers that each claim the whole remaining input
 		strings.Repeat("dd00000040", 8) + strings.Repeat("c0", 64),
+		// typed fields: overflow, short fixed arrays, a UUID of the wrong length
+		"85a26938cccca56e616d6564c40301020aa26964c403010203a36172729401020304a17005",
+		"81a16d81a17881a16d81a17880",
 		strings.Repeat("df00000020a0", 8) + strings.Repeat("c0", 64),
 	} {
 		b, err := hex.DecodeString(h)
@@ -40,6 +45,10 @@ func FuzzCodecDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var u benchUser
 		_ = codec.Unmarshal(data, &u)
+		var rich fuzzTarget
+		_ = codec.Unmarshal(data, &rich)
+		var list []fuzzTarget
+		_ = codec.Unmarshal(data, &list)
 		var generic any
 		_ = codec.Unmarshal(data, &generic)
 		v, err := codec.Decode(data)
@@ -64,6 +73,31 @@ func FuzzCodecDecode(f *testing.F) {
 			t.Fatalf("encoding not stable: %x vs %x (%v)", b, b2, err)
 		}
 	})
+}
+
+// fuzzTarget has a field of every kind Unmarshal fills, so the fuzzer reaches
+// each typed path (overflow checks, fixed arrays, UUIDs, text, embedding).
+type fuzzTarget struct {
+	*fuzzEmbedded
+	I8    int8                   `msgpack:"i8"`
+	U16   uint16                 `msgpack:"u16"`
+	F32   float32                `msgpack:"f32"`
+	B     bool                   `msgpack:"b"`
+	S     string                 `msgpack:"s"`
+	Bin   []byte                 `msgpack:"bin"`
+	Arr   [3]int                 `msgpack:"arr"`
+	Named [4]namedByte           `msgpack:"named"`
+	ID    codec.UUID             `msgpack:"id"`
+	Addr  netip.Addr             `msgpack:"addr"`
+	Big   *big.Int               `msgpack:"big"`
+	T     time.Time              `msgpack:"t"`
+	Any   any                    `msgpack:"any"`
+	M     map[string]*fuzzTarget `msgpack:"m"`
+	P     **int                  `msgpack:"p"`
+}
+
+type fuzzEmbedded struct {
+	E []map[string][]byte `msgpack:"e"`
 }
 
 // equal is reflect.DeepEqual with NaN == NaN and time.Time compared by instant
