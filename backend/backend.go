@@ -1,6 +1,6 @@
 // Package backend defines the storage contract of cachekit-go: the Backend
 // interface every store satisfies, the optional capabilities a store may add
-// (locks, TTL inspection, per-operation timeouts), and the Error type with which
+// (locks, TTL inspection, per-operation timeouts, deletion by key prefix), and the Error type with which
 // stores report failures.
 //
 // Any Go type with the right methods is a backend; there is nothing to embed or
@@ -14,6 +14,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -66,6 +67,34 @@ type TTLInspector interface {
 type TimeoutSetter interface {
 	WithTimeout(d time.Duration) Backend
 }
+
+// PrefixDeleter is implemented by backends that can remove every entry whose
+// key starts with a prefix; cachekit's per-function Clear uses it to drop one
+// function's entries (their keys share a prefix such as
+// "ns:NS:func:IDENT:args:").
+//
+// Contract:
+//   - DeletePrefix removes the entries whose key (as passed to Set, without
+//     any prefix the backend adds on its own) starts with prefix, and
+//     returns how many it removed. Keys that merely share a shorter prefix
+//     stay.
+//   - prefix "" is refused with an error matching ErrEmptyPrefix, and
+//     nothing is removed: an empty prefix would wipe the whole store, which
+//     is never what a cache Clear means.
+//   - It is best effort under concurrent writes: an entry written while
+//     DeletePrefix runs may survive, and the count may miss entries another
+//     writer removed or expired meanwhile. It is not atomic; callers that
+//     need "nothing older than the Clear survives" must stop writers first.
+//   - Locks taken through Locker are not values and are not removed.
+//   - ctx is honoured between batches: on cancellation it returns the
+//     number removed so far together with the error.
+type PrefixDeleter interface {
+	DeletePrefix(ctx context.Context, prefix string) (removed int, err error)
+}
+
+// ErrEmptyPrefix is matched (errors.Is) by the error a PrefixDeleter returns
+// for prefix "".
+var ErrEmptyPrefix = errors.New("backend: empty prefix refused (it would delete every entry)")
 
 // Health detail keys every backend reports.
 const (

@@ -29,6 +29,14 @@
 //     timeout makes operations either succeed or fail with a Timeout-kind
 //     error (both outcomes are accepted, so the check cannot flake on a fast
 //     machine).
+//   - PrefixDeleter, when implemented: exactly the keys starting with the
+//     prefix are removed (also entries without expiry, and more than one
+//     small batch of them) and counted, keys sharing only a shorter prefix or
+//     holding it elsewhere survive, glob, regexp and LIKE metacharacters in
+//     the prefix match only themselves, a second call removes 0, prefix ""
+//     is refused with backend.ErrEmptyPrefix and removes nothing, locks are
+//     not removed (when the backend is also a Locker), and a cancelled
+//     context returns promptly with an error matching context.Canceled.
 //
 // A capability the backend does not implement is reported by a skipped
 // subtest whose message says "not implemented"; the core contract is never
@@ -170,6 +178,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts ...Op
 		s.locker(t)
 		s.ttlInspector(t)
 		s.timeoutSetter(t)
+		s.prefixDeleter(t)
 	})
 }
 

@@ -135,6 +135,38 @@ func (badHealth) HealthCheck(context.Context) (bool, map[string]any) {
 	return true, map[string]any{backend.DetailBackendType: "mem", backend.DetailLatencyMS: 3}
 }
 
+type emptyPrefixWipes struct{ *MemBackend }
+
+// DeletePrefix forgets to refuse "" (each subtest has its own store, so the
+// wipe stays inside the failing subtest).
+func (e emptyPrefixWipes) DeletePrefix(_ context.Context, prefix string) (int, error) {
+	e.store.mu.Lock()
+	defer e.store.mu.Unlock()
+	n := 0
+	for k := range e.store.entries {
+		if strings.HasPrefix(k, prefix) {
+			delete(e.store.entries, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+type prefixTooShort struct{ *MemBackend }
+
+func (p prefixTooShort) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	return p.MemBackend.DeletePrefix(ctx, prefix[:len(prefix)-1])
+}
+
+type prefixAsGlob struct{ *MemBackend }
+
+func (p prefixAsGlob) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	if i := strings.IndexAny(prefix, "*?["); i >= 0 {
+		prefix = prefix[:i] // a glob wildcard matches anything from here
+	}
+	return p.MemBackend.DeletePrefix(ctx, prefix)
+}
+
 type brokenCase struct {
 	newBackend func() backend.Backend
 	subtest    string // the subtest of "contract" that must fail
@@ -151,6 +183,9 @@ var broken = map[string]brokenCase{
 	"returnsSelf":        {func() backend.Backend { return &returnsSelf{NewMemBackend()} }, "TimeoutSetter/NewInstance"},
 	"wrongTimeoutKind":   {func() backend.Backend { return wrongTimeoutKind{NewMemBackend()} }, "TimeoutSetter/TinyTimeout"},
 	"badHealth":          {func() backend.Backend { return badHealth{NewMemBackend()} }, "HealthCheck"},
+	"emptyPrefixWipes":   {func() backend.Backend { return emptyPrefixWipes{NewMemBackend()} }, "PrefixDeleter/EmptyPrefix"},
+	"prefixTooShort":     {func() backend.Backend { return prefixTooShort{NewMemBackend()} }, "PrefixDeleter/Deletes"},
+	"prefixAsGlob":       {func() backend.Backend { return prefixAsGlob{NewMemBackend()} }, "PrefixDeleter/GlobCharacters"},
 }
 
 const brokenEnv = "BACKENDTEST_BROKEN"

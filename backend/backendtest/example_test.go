@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ type memEntry struct {
 func (e memEntry) live(now time.Time) bool { return e.expires.IsZero() || now.Before(e.expires) }
 
 // MemBackend is a user's backend: an in-memory map with expiry, locks, TTL
-// inspection and per-operation timeouts.
+// inspection, per-operation timeouts and deletion by prefix.
 type MemBackend struct {
 	store   *memStore
 	timeout time.Duration // 0: none
@@ -190,6 +191,29 @@ func (m *MemBackend) RefreshTTL(ctx context.Context, key string, ttl time.Durati
 	e.expires = expiry(ttl)
 	m.store.entries[key] = e
 	return true, nil
+}
+
+func (m *MemBackend) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	cancel, err := m.begin(ctx, "delete_prefix", prefix)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	if prefix == "" {
+		return 0, backend.NewError(backend.Permanent, "mem", "delete_prefix", "", backend.ErrEmptyPrefix)
+	}
+	m.store.mu.Lock()
+	defer m.store.mu.Unlock()
+	now, n := time.Now(), 0
+	for k, e := range m.store.entries {
+		if strings.HasPrefix(k, prefix) {
+			if e.live(now) {
+				n++
+			}
+			delete(m.store.entries, k)
+		}
+	}
+	return n, nil
 }
 
 func (m *MemBackend) WithTimeout(d time.Duration) backend.Backend {

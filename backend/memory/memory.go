@@ -170,13 +170,16 @@ func (b *Backend) Exists(ctx context.Context, key string) (bool, error) {
 }
 
 // DeletePrefix removes every key starting with prefix and returns how many
-// unexpired entries it removed.
+// unexpired entries it removed. prefix "" is refused (backend.ErrEmptyPrefix).
 func (b *Backend) DeletePrefix(ctx context.Context, prefix string) (int, error) {
 	_, cancel, err := b.begin(ctx, "delete_prefix", prefix)
 	if err != nil {
 		return 0, err
 	}
 	defer cancel()
+	if prefix == "" {
+		return 0, backend.NewError(backend.Permanent, Name, "delete_prefix", "", backend.ErrEmptyPrefix)
+	}
 	return b.s.data.DeleteFunc(func(k string, _ []byte) bool { return strings.HasPrefix(k, prefix) }), nil
 }
 

@@ -1,7 +1,7 @@
 // Package redis is the Redis backend of cachekit-go: standalone servers,
 // Redis Cluster and Sentinel-managed masters behind one constructor. It
 // implements backend.Backend and the optional backend.Locker,
-// backend.TTLInspector and backend.TimeoutSetter.
+// backend.TTLInspector, backend.TimeoutSetter and backend.PrefixDeleter.
 //
 // # Connecting
 //
@@ -59,6 +59,19 @@
 // price of locks landing in other Cluster slots than their values. The
 // scheme maps "{x}" and "x" to the same lock "{x}:lock"; that only makes the
 // two keys contend for one lock, it never breaks exclusion.
+//
+// # Deleting by prefix
+//
+// DeletePrefix (what cachekit's per-function Clear uses) walks the keyspace
+// with SCAN MATCH <KeyPrefix+prefix>* and removes each round's keys with
+// UNLINK, never KEYS (which blocks the server for the whole keyspace) and
+// never a Lua loop (which blocks it for the whole deletion). Glob characters
+// in the prefix (* ? [ ] \) are escaped, so it matches only itself. In
+// Cluster mode every master is scanned (replicas hold nothing their master
+// lacks) and each key is unlinked through the cluster client, which routes it
+// to its slot; keys of one function share no slot unless their prefix has a
+// hash tag. Keys ending in ":lock" are skipped: a held lock must stay held.
+// The walk is not atomic; see DeletePrefix.
 //
 // # TTLs and timeouts
 //
