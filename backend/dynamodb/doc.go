@@ -53,6 +53,15 @@
 // error wrapping [ErrItemTooLarge]. Prefer an in-process L1 cache in front of
 // this backend for hot keys: DynamoDB is durable and shared, not fast.
 //
+// # Clearing by prefix
+//
+// [Backend.DeletePrefix] (what cachekit's per-function Clear uses) Scans the
+// whole table with a begins_with filter and deletes the matches with
+// BatchWriteItem. DynamoDB has no cheaper way to find keys by prefix when the
+// key is the partition key: a Scan reads and bills every item of the table,
+// so a Clear costs about the table's size in read units. It needs the Scan
+// and BatchWriteItem methods ([ScanClient]) of the client.
+//
 // # Errors
 //
 // Failures are *backend.Error values. Throttling, 5xx and network failures are

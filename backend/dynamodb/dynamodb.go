@@ -30,8 +30,9 @@ type Client interface {
 var _ Client = (*ddb.Client)(nil)
 
 // Backend stores cache entries in a DynamoDB table. It implements
-// backend.Backend, backend.Locker, backend.TTLInspector and
-// backend.TimeoutSetter, and is safe for concurrent use.
+// backend.Backend, backend.Locker, backend.TTLInspector,
+// backend.TimeoutSetter and backend.PrefixDeleter, and is safe for
+// concurrent use.
 type Backend struct {
 	client  Client
 	opts    Options
