@@ -48,6 +48,7 @@ spawn() {
 	shift
 	"$@" >"$RUN_DIR/$name.log" 2>&1 &
 	echo "$! $name" >>"$RUN_DIR/pids"
+	disown "$!" # stop_all's kills are expected: no "Killed" job notices
 }
 
 # stop_all: stops every process spawn started (and nothing else).
