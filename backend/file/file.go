@@ -43,6 +43,12 @@
 //     reference SDKs' size accounting and eviction.
 //   - Context. Each operation checks its context before it starts and between
 //     its steps; a single disk system call cannot be interrupted.
+//   - No deletion by prefix. The backend does not implement
+//     backend.PrefixDeleter, so a cached function's Clear returns
+//     cachekit.ErrClearUnsupported here (its entries expire or are evicted).
+//     A file's name is a hash of its key and the format shared with Python
+//     and Rust stores no key inside the file, so the keys under a prefix
+//     cannot be found; recording them would break byte compatibility.
 package file
 
 import (

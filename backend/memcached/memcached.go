@@ -45,6 +45,12 @@
 //     the key exists) and an expiry of the hold time; ReleaseLock reads the
 //     token and its cas with mg and deletes with md only on a cas match, so it
 //     never removes a lock that expired and was taken by someone else.
+//   - No deletion by prefix. memcached cannot list its keys (stats cachedump
+//     is partial and deprecated, lru_crawler metadump is not available
+//     everywhere nor through proxies), and hashed keys hide their prefix, so
+//     the backend does not implement backend.PrefixDeleter: a cached
+//     function's Clear returns cachekit.ErrClearUnsupported here and the
+//     entries expire with their TTL.
 package memcached
 
 import (
