@@ -77,3 +77,20 @@ func ExampleParseURL() {
 	// redis.Options{Mode: "standalone", Addrs: ["cache.example.com:6380"], Username: "app", Password: [redacted], DB: 2, TLS: true, KeyPrefix: "myapp:"}
 	// 250ms cache.example.com
 }
+
+// DeletePrefix removes every entry under a key prefix (here all cached
+// results of one function) without blocking the server; cachekit's
+// per-function Clear calls it for you.
+func ExampleBackend_DeletePrefix() {
+	b, err := redis.New(redis.Options{Addrs: []string{"localhost:6379"}, KeyPrefix: "myapp:"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	// Removes myapp:ns:users:func:main.getUser:args:..., nothing else.
+	n, err := b.DeletePrefix(context.Background(), "ns:users:func:main.getUser:args:")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("removed", n)
+}
