@@ -244,7 +244,7 @@ func runCacheSuite(t *testing.T, newBackend func(t *testing.T) backend.Backend) 
 		}
 		call(t, g, 1)
 		err := f.Clear(ctx)
-		_, canPrefix := b.(prefixDeleter)
+		_, canPrefix := b.(backend.PrefixDeleter)
 		switch {
 		case b == nil || canPrefix:
 			if err != nil {

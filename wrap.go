@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/cachekit-go/cachekit/backend"
 	"github.com/cachekit-go/cachekit/internal/entry"
 	"github.com/cachekit-go/cachekit/protocol/interop"
 	"github.com/cachekit-go/cachekit/protocol/key"
@@ -258,9 +259,9 @@ func (w *Wrapper) Info() Info {
 }
 
 // Clear removes this function's entries: every in-process entry it wrote,
-// and, when the backend can delete by prefix (a DeletePrefix(ctx, prefix)
-// (int, error) method, as the memory backend has) and the function's keys
-// share one, the backend entries too. Otherwise the backend entries stay and
+// and, when the backend can delete by prefix (backend.PrefixDeleter: the
+// memory, Redis and DynamoDB backends) and the function's keys share one, the
+// backend entries too. Otherwise the backend entries stay and
 // Clear returns ErrClearUnsupported (they expire with their TTL). Loads and
 // refreshes running during Clear do not store their results. With a
 // multi-tenant encryption the backend entries removed are those of the
@@ -274,9 +275,9 @@ func (w *Wrapper) Clear(ctx context.Context) error {
 	if c.be == nil {
 		return nil
 	}
-	pd, ok := c.be.(prefixDeleter)
+	pd, ok := c.be.(backend.PrefixDeleter)
 	if !ok {
-		if pd, ok = c.rawBE.(prefixDeleter); !ok {
+		if pd, ok = c.rawBE.(backend.PrefixDeleter); !ok {
 			return fmt.Errorf("%w: backend has no prefix deletion", ErrClearUnsupported)
 		}
 	}
@@ -292,11 +293,6 @@ func (w *Wrapper) Clear(ctx context.Context) error {
 		return err
 	}
 	return nil
-}
-
-// prefixDeleter is the optional backend capability Clear uses.
-type prefixDeleter interface {
-	DeletePrefix(ctx context.Context, prefix string) (int, error)
 }
 
 func must[T any](v T, err error) T {
