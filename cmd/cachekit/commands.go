@@ -229,14 +229,26 @@ func cmdDecode(args []string, stdin io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	js, err := decodeStored(p, scope, *pf.key, stored)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "%s\n", js)
+	return err
+}
+
+// decodeStored opens stored bytes with the pipeline (and the encryption
+// scope, when there is one) and returns the value as tagged JSON.
+func decodeStored(p entry.Pipeline, scope *secure.Scope, key string, stored []byte) ([]byte, error) {
+	var err error
 	if scope != nil && p.Mode == entry.Interop {
-		if stored, err = scope.OpenInterop(*pf.key, stored); err != nil {
-			return err
+		if stored, err = scope.OpenInterop(key, stored); err != nil {
+			return nil, err
 		}
 	}
-	doc, err := p.Open(*pf.key, stored)
+	doc, err := p.Open(key, stored)
 	if err != nil {
-		return encryptionHint(err)
+		return nil, encryptionHint(err)
 	}
 	var v any
 	if p.Mode == entry.Interop {
@@ -245,14 +257,9 @@ func cmdDecode(args []string, stdin io.Reader, out io.Writer) error {
 		v, err = codec.Decode(doc)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	js, err := taggedjson.Format(v)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(out, "%s\n", js)
-	return err
+	return taggedjson.Format(v)
 }
 
 func cmdEnvelope(args []string, stdin io.Reader, out io.Writer) error {

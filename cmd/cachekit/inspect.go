@@ -14,12 +14,8 @@ import (
 	"github.com/cachekit-go/cachekit/backend/file"
 	"github.com/cachekit-go/cachekit/backend/memcached"
 	"github.com/cachekit-go/cachekit/backend/redis"
-	"github.com/cachekit-go/cachekit/internal/entry"
-	"github.com/cachekit-go/cachekit/internal/taggedjson"
-	"github.com/cachekit-go/cachekit/protocol/codec"
 	"github.com/cachekit-go/cachekit/protocol/envelope"
 	"github.com/cachekit-go/cachekit/protocol/frame"
-	"github.com/cachekit-go/cachekit/protocol/interop"
 )
 
 // inspectTimeout bounds the whole inspection (connect, read, TTL).
@@ -130,25 +126,7 @@ func cmdInspect(args []string, stdin io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if scope != nil && p.Mode == entry.Interop {
-		if stored, err = scope.OpenInterop(key, stored); err != nil {
-			return err
-		}
-	}
-	doc, err := p.Open(key, stored)
-	if err != nil {
-		return encryptionHint(err)
-	}
-	var v any
-	if p.Mode == entry.Interop {
-		v, err = interop.DecodeValue(doc)
-	} else {
-		v, err = codec.Decode(doc)
-	}
-	if err != nil {
-		return err
-	}
-	js, err := taggedjson.Format(v)
+	js, err := decodeStored(p, scope, key, stored)
 	if err != nil {
 		return err
 	}
