@@ -1,114 +1,34 @@
 package cachekitio
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/cachekit-go/cachekit/internal/testenv/cachekitdtest"
 )
 
 // testHost is the name every test connects to: on the default allowlist, so
 // the host-name SSRF rules stay on in every test. The test resolver maps it
 // to the loopback listener.
-const testHost = "api.cachekit.io"
+const testHost = cachekitdtest.Host
 
 // testAPIKey is the key the tests authenticate with; the leak test searches
 // every output for it.
-const testAPIKey = "ck_test_G7xQ2mV9pL4sR8tK1wZ5"
+const testAPIKey = cachekitdtest.APIKey
 
 // testPKI is a throwaway CA and a server certificate it signed for testHost.
-type testPKI struct {
-	pool    *x509.CertPool
-	cert    tls.Certificate
-	caPEM   []byte
-	certPEM []byte
-	keyPEM  []byte
-}
+type testPKI = cachekitdtest.PKI
 
 func newTestPKI(t testing.TB, names ...string) *testPKI {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "cachekitio test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &testPKI{
-		pool:    x509.NewCertPool(),
-		caPEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	}
-	p.pool.AddCert(caCert)
-	p.cert, err = tls.X509KeyPair(p.certPEM, p.keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// writeFiles writes the server certificate and key into dir.
-func (p *testPKI) writeFiles(t testing.TB, dir string) (certFile, keyFile string) {
-	t.Helper()
-	certFile, keyFile = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
-	if err := os.WriteFile(certFile, p.certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, p.keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
+	return cachekitdtest.NewPKI(t, names...)
 }
 
 // startTLSServer serves h over TLS with HTTP/2 and HTTP/1.1 on a loopback
@@ -122,7 +42,7 @@ func startTLSServer(t testing.TB, pki *testPKI, h http.Handler) int {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{pki.cert}, MinVersion: tls.VersionTLS12},
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{pki.Cert}, MinVersion: tls.VersionTLS12},
 		Protocols:         new(http.Protocols),
 		ErrorLog:          log.New(io.Discard, "", 0), // handshake failures are expected in some tests
 	}
@@ -150,7 +70,7 @@ func newTestBackend(t testing.TB, pki *testPKI, port int, adjust func(*Options))
 		APIKey:               testAPIKey,
 		URL:                  testURL(port),
 		AllowPrivateNetworks: true,
-		RootCAs:              pki.pool,
+		RootCAs:              pki.Pool,
 		Resolver:             loopbackResolver(),
 		Timeout:              5 * time.Second,
 	}

@@ -1,17 +1,10 @@
 package cachekitio
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,7 +12,7 @@ import (
 
 	"github.com/cachekit-go/cachekit/backend"
 	"github.com/cachekit-go/cachekit/backend/backendtest"
-	"github.com/cachekit-go/cachekit/internal/testenv"
+	"github.com/cachekit-go/cachekit/internal/testenv/cachekitdtest"
 )
 
 // The tests in this file run against the real cachekitd binary (built by
@@ -32,89 +25,24 @@ import (
 // resolved 127.0.0.1 through, and TestLiveSSRFOn shows the same connection
 // refused without it.
 
-// daemon is one cachekitd process started by a test.
+// daemon is one cachekitd process started by a test (through the shared
+// harness), with the short method names the tests here use.
 type daemon struct {
-	t    testing.TB
-	bin  string
-	args []string
-	dir  string
+	*cachekitdtest.Daemon
 	addr string // 127.0.0.1:port, kept across restarts
-	cmd  *exec.Cmd
-	done chan struct{}
 }
 
 // startDaemon starts cachekitd with a certificate from pki, the test API key
-// and extra flags.
+// (the harness default) and extra flags.
 func startDaemon(t testing.TB, pki *testPKI, extra ...string) *daemon {
 	t.Helper()
-	bin := testenv.Require(t, "CACHEKIT_TEST_CACHEKITD_BIN")
-	dir := t.TempDir()
-	cert, key := pki.writeFiles(t, dir)
-	d := &daemon{t: t, bin: bin, dir: dir, addr: "127.0.0.1:0"}
-	d.args = append([]string{"--tls-cert", cert, "--tls-key", key, "--log-level", "warn", "--log-format", "text",
-		"--metrics-addr", "off"}, extra...)
-	d.start()
-	t.Cleanup(d.stop)
-	return d
+	d := cachekitdtest.Start(t, cachekitdtest.Config{PKI: pki, Flags: extra})
+	return &daemon{Daemon: d, addr: d.Addr()}
 }
 
-func (d *daemon) start() {
-	t := d.t
-	t.Helper()
-	addrFile := filepath.Join(d.dir, "addr")
-	_ = os.Remove(addrFile)
-	args := append([]string{"--addr", d.addr, "--addr-file", addrFile}, d.args...)
-	cmd := exec.Command(d.bin, args...)
-	// The key travels in the environment, not on the command line.
-	cmd.Env = append(os.Environ(), "CACHEKITD_API_KEYS=gotest="+testAPIKey)
-	logFile, err := os.Create(filepath.Join(d.dir, "cachekitd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	dieWithParent(cmd)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting cachekitd: %v", err)
-	}
-	d.cmd, d.done = cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); logFile.Close(); close(d.done) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if b, err := os.ReadFile(addrFile); err == nil && len(bytes.TrimSpace(b)) > 0 {
-			d.addr = strings.TrimSpace(string(b))
-			return
-		}
-		select {
-		case <-d.done:
-			log, _ := os.ReadFile(filepath.Join(d.dir, "cachekitd.log"))
-			t.Fatalf("cachekitd exited at start: %s", log)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("cachekitd did not write its address")
-		}
-	}
-}
-
-// stop ends the process this test started (and only it).
-func (d *daemon) stop() {
-	if d.cmd == nil || d.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-d.done:
-		return
-	default:
-	}
-	_ = d.cmd.Process.Kill()
-	<-d.done
-}
-
-func (d *daemon) port() int {
-	_, p, _ := net.SplitHostPort(d.addr)
-	n, _ := strconv.Atoi(p)
-	return n
-}
+func (d *daemon) start()    { d.Restart() }
+func (d *daemon) stop()     { d.Stop() }
+func (d *daemon) port() int { return d.Port() }
 
 // liveBackend connects to d (or, with port > 0, to a proxy in front of it).
 func liveBackend(t testing.TB, pki *testPKI, port int, adjust func(*Options)) *Backend {

@@ -1,9 +1,0 @@
-//go:build !linux
-
-package cachekitio
-
-import "os/exec"
-
-// dieWithParent: only Linux can tie a child's life to its parent; elsewhere
-// the test's Cleanup stops the process.
-func dieWithParent(*exec.Cmd) {}
