@@ -122,24 +122,33 @@ type shard[V any] struct {
 }
 
 // ghost is a bounded FIFO set of key hashes evicted from the small queue.
+// A hash taken out of the set (take) leaves a stale slot in the FIFO; slots
+// are bounded too (at most twice the set's limit), so a workload whose
+// ghosts keep returning cannot grow the FIFO without bound.
 type ghost struct {
-	set  map[uint64]struct{}
+	set  map[uint64]uint64 // hash -> sequence number of its newest FIFO slot
 	fifo []uint64
 	head int
+	seq  uint64 // sequence number of fifo[head]
 }
 
 func (g *ghost) add(h uint64, limit int) {
 	if g.set == nil {
-		g.set = make(map[uint64]struct{})
+		g.set = make(map[uint64]uint64)
 	}
 	if _, ok := g.set[h]; ok {
 		return
 	}
-	g.set[h] = struct{}{}
+	g.set[h] = g.seq + uint64(len(g.fifo)-g.head)
 	g.fifo = append(g.fifo, h)
-	for len(g.set) > max(limit, minGhost) {
-		delete(g.set, g.fifo[g.head])
+	limit = max(limit, minGhost)
+	for len(g.set) > limit || len(g.fifo)-g.head > 2*limit {
+		old := g.fifo[g.head]
+		if s, ok := g.set[old]; ok && s == g.seq {
+			delete(g.set, old) // only if this slot is the hash's newest
+		}
 		g.head++
+		g.seq++
 	}
 	if g.head > len(g.fifo)/2 && g.head > minGhost {
 		g.fifo = append(g.fifo[:0], g.fifo[g.head:]...)
@@ -149,7 +158,7 @@ func (g *ghost) add(h uint64, limit int) {
 
 func (g *ghost) take(h uint64) bool {
 	if _, ok := g.set[h]; ok {
-		delete(g.set, h) // its fifo slot stays and is skipped when popped
+		delete(g.set, h) // its FIFO slot stays and is skipped when popped
 		return true
 	}
 	return false

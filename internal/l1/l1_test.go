@@ -2,6 +2,7 @@ package l1
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -309,5 +310,134 @@ func TestLargeEntryStaysWhenFull(t *testing.T) {
 	}
 	if c.Bytes() > 100<<10 {
 		t.Fatalf("over budget: %d", c.Bytes())
+	}
+}
+
+// A cyclic workload slightly larger than the cache sends every evicted key
+// back through the ghost list; the ghost FIFO must stay bounded (it once grew
+// by one slot per eviction, forever).
+func TestGhostFIFOBounded(t *testing.T) {
+	t.Parallel()
+	const per = 100
+	for _, nk := range []int{11, 12, 16, 20} {
+		c, _ := newTest(10 * (per + NodeOverhead + 8))
+		keys := make([]string, nk)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("k-%04d", i)
+		}
+		for range 2_000 {
+			for _, k := range keys {
+				c.Set(k, "v", per, 0)
+			}
+		}
+		for i := range c.shards {
+			g := &c.shards[i].ghost
+			limit := max(len(c.shards[i].m), minGhost)
+			if live := len(g.fifo) - g.head; live > 2*limit || len(g.set) > limit {
+				t.Fatalf("%d keys: ghost holds %d slots, %d hashes (limit %d)", nk, live, len(g.set), limit)
+			}
+			if cap(g.fifo) > 8*limit {
+				t.Fatalf("%d keys: ghost FIFO capacity %d for limit %d", nk, cap(g.fifo), limit)
+			}
+		}
+	}
+}
+
+// A ghost hash taken and added again is not dropped early by its stale slot.
+func TestGhostStaleSlotKeepsNewerEntry(t *testing.T) {
+	t.Parallel()
+	var g ghost
+	g.add(1, 0)
+	for h := uint64(100); h < 100+minGhost-1; h++ {
+		g.add(h, 0)
+	}
+	if !g.take(1) {
+		t.Fatal("take missed")
+	}
+	g.add(1, 0) // the newest slot; its stale slot is the oldest
+	// The set holds minGhost hashes; the next add pops the stale slot of 1
+	// (which must not remove the newer 1) and then hash 100.
+	g.add(999, 0)
+	if _, ok := g.set[100]; ok || len(g.set) != minGhost {
+		t.Fatalf("oldest live hash not dropped: %d hashes", len(g.set))
+	}
+	if _, ok := g.set[1]; !ok {
+		t.Fatal("popping a stale slot removed the hash's newer entry")
+	}
+}
+
+// checkAccounting verifies that the byte and entry counters equal what the
+// shards hold, per queue and in total.
+func checkAccounting[V any](t *testing.T, c *Cache[V], step int) {
+	t.Helper()
+	var sum int64
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		var small, main int64
+		ns, nm := 0, 0
+		for nd := s.small.head; nd != nil; nd = nd.next {
+			small += nd.cost
+			ns++
+			if nd.inMain {
+				t.Fatalf("step %d: main entry in the small queue", step)
+			}
+		}
+		for nd := s.main.head; nd != nil; nd = nd.next {
+			main += nd.cost
+			nm++
+		}
+		if small != s.small.bytes || main != s.main.bytes || ns != s.small.n || nm != s.main.n {
+			t.Fatalf("step %d shard %d: queues count %d/%d bytes %d/%d, walk %d/%d bytes %d/%d",
+				step, i, s.small.n, s.main.n, s.small.bytes, s.main.bytes, ns, nm, small, main)
+		}
+		if ns+nm != len(s.m) {
+			t.Fatalf("step %d shard %d: queues hold %d, map %d", step, i, ns+nm, len(s.m))
+		}
+		if small+main > s.max {
+			t.Fatalf("step %d shard %d: %d bytes over the budget %d", step, i, small+main, s.max)
+		}
+		sum += small + main
+		n += ns + nm
+	}
+	if sum != c.Bytes() || n != c.Len() {
+		t.Fatalf("step %d: accounting drift: held %d bytes / %d entries, counters %d / %d", step, sum, n, c.Bytes(), c.Len())
+	}
+}
+
+// Every operation mix (overwrites with another size, oversized overwrites,
+// expiry on read, on eviction and on SetExpiry, Update, DeleteFunc) keeps the
+// byte and entry counters exact.
+func TestAccountingUnderEveryOperation(t *testing.T) {
+	t.Parallel()
+	c, clk := newTest(4 * (1 << 10))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for step := range 20_000 {
+		k := strconv.Itoa(rng.IntN(64))
+		switch op := rng.IntN(10); op {
+		case 0, 1, 2:
+			var exp int64
+			if rng.IntN(3) == 0 {
+				exp = clk.now() + int64(rng.IntN(50))
+			}
+			c.Set(k, k, int64(rng.IntN(300)), exp)
+		case 3:
+			c.Set(k, k, int64(rng.IntN(8<<10)), 0) // sometimes larger than the shard
+		case 4:
+			c.Get(k)
+		case 5:
+			c.Delete(k)
+		case 6:
+			c.SetExpiry(k, clk.now()+int64(rng.IntN(20)))
+		case 7:
+			c.Update(k, func(v *string) { *v += "!" })
+		case 8:
+			clk.t.Add(int64(rng.IntN(10)))
+		case 9:
+			if rng.IntN(50) == 0 {
+				c.DeleteFunc(func(key string, _ string) bool { return len(key) == 1 })
+			}
+		}
+		checkAccounting(t, c, step)
 	}
 }
