@@ -173,7 +173,7 @@ func memcachedKind() backendKind {
 }
 
 func allKinds() []backendKind {
-	return []backendKind{l1OnlyKind(), memoryKind(), fileKind(), redisKind(), memcachedKind()}
+	return []backendKind{l1OnlyKind(), memoryKind(), fileKind(), redisKind(), memcachedKind(), cachekitioKind()}
 }
 
 // uniq returns a name unique to the test (keys must not collide on a shared
