@@ -11,17 +11,25 @@
 //   - A panic in the shared function is recovered and delivered to every caller
 //     as a *PanicError carrying the panic value (the stack goes to OnPanic, not
 //     into the error message), so one bad loader cannot crash the waiters.
+//   - A shared function that ends its goroutine with runtime.Goexit (for
+//     example t.FailNow in a test loader) gives every caller ErrGoexit rather
+//     than a zero value with a nil error.
 //   - Results are never remembered after the call returns: errors are not
 //     cached here, and successful results are the cache's business.
 package flight
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
 	"time"
 )
+
+// ErrGoexit is returned to every caller when the shared function called
+// runtime.Goexit instead of returning.
+var ErrGoexit = errors.New("cachekit: loader called runtime.Goexit")
 
 // PanicError is returned to every caller when the shared function panicked.
 type PanicError struct {
@@ -29,6 +37,7 @@ type PanicError struct {
 	Value any
 }
 
+// Error describes the panic (without its stack).
 func (e *PanicError) Error() string { return fmt.Sprintf("cachekit: loader panicked: %v", e.Value) }
 
 // Group runs at most one function per key at a time. The zero value is ready
@@ -108,6 +117,7 @@ func (g *Group[V]) run(ctx context.Context, key string, timeout time.Duration, c
 	if timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 	}
+	returned := false
 	defer func() {
 		if r := recover(); r != nil {
 			var zero V
@@ -115,6 +125,9 @@ func (g *Group[V]) run(ctx context.Context, key string, timeout time.Duration, c
 			if g.OnPanic != nil {
 				g.OnPanic(key, r, debug.Stack())
 			}
+		} else if !returned {
+			var zero V
+			c.val, c.err = zero, ErrGoexit
 		}
 		cancel()
 		g.mu.Lock()
@@ -123,4 +136,5 @@ func (g *Group[V]) run(ctx context.Context, key string, timeout time.Duration, c
 		close(c.done)
 	}()
 	c.val, c.err = fn(ctx)
+	returned = true
 }

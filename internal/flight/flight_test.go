@@ -3,6 +3,7 @@ package flight
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -200,5 +201,60 @@ func TestStart(t *testing.T) {
 	<-done
 	if v := <-joined; v != 1 {
 		t.Fatalf("Do joined the background call and got %d, want 1", v)
+	}
+}
+
+// A caller that gives up does not end the shared call, and a caller arriving
+// after that joins the same call instead of starting another.
+func TestLateCallerJoinsAfterCancelledWaiter(t *testing.T) {
+	t.Parallel()
+	var g Group[int]
+	release := make(chan struct{})
+	var runs atomic.Int32
+	fn := func(context.Context) (int, error) { runs.Add(1); <-release; return 7, nil }
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// The first caller's context is already done: it returns at once, the
+	// shared call keeps running.
+	if _, _, err := g.Do(ctx, "k", 0, fn); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller got %v", err)
+	}
+	if !g.InFlight("k") {
+		t.Fatal("the shared call ended with its only caller")
+	}
+	res := make(chan int, 1)
+	go func() {
+		v, shared, _ := g.Do(context.Background(), "k", 0, fn)
+		if !shared {
+			v = -1
+		}
+		res <- v
+	}()
+	for !waiting(&g, "k", 1) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if v := <-res; v != 7 {
+		t.Fatalf("late caller got %d, want the shared result 7", v)
+	}
+	if runs.Load() != 1 {
+		t.Fatalf("function ran %d times", runs.Load())
+	}
+}
+
+// runtime.Goexit in the shared function is an error for every caller, not a
+// zero value with a nil error.
+func TestGoexitBecomesError(t *testing.T) {
+	t.Parallel()
+	var g Group[int]
+	v, _, err := g.Do(context.Background(), "k", 0, func(context.Context) (int, error) {
+		runtime.Goexit()
+		return 1, nil
+	})
+	if !errors.Is(err, ErrGoexit) || v != 0 {
+		t.Fatalf("got %d, %v", v, err)
+	}
+	if g.InFlight("k") {
+		t.Fatal("call not removed after Goexit")
 	}
 }
