@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,10 +41,13 @@ type MemoryOptions struct {
 	Now func() time.Time
 }
 
+// never is the freshUntil and expireAt of an entry without expiry.
+const never = math.MaxInt64
+
 type memEntry struct {
 	key        string
 	value      []byte
-	freshUntil int64 // unix ns
+	freshUntil int64 // unix ns; never for an entry without expiry
 	expireAt   int64 // unix ns; freshUntil + stale window
 	size       int64
 	prev, next *memEntry
@@ -162,6 +166,9 @@ func (m *Memory) lookup(p *partition, key string, now int64) *memEntry {
 }
 
 func info(e *memEntry, now int64) Info {
+	if e.freshUntil == never {
+		return Info{Size: len(e.value), NoExpiry: true}
+	}
 	in := Info{Size: len(e.value), HasStaleWindow: e.expireAt > e.freshUntil}
 	if now >= e.freshUntil {
 		in.Stale = true
@@ -232,8 +239,11 @@ func (m *Memory) Set(ctx context.Context, tenant, key string, value []byte, ttl,
 	v := make([]byte, len(value))
 	copy(v, value)
 	now := m.now().UnixNano()
-	ne := &memEntry{key: key, value: v, freshUntil: now + int64(ttl), size: size}
-	ne.expireAt = ne.freshUntil + int64(max(staleTTL, 0))
+	ne := &memEntry{key: key, value: v, freshUntil: never, expireAt: never, size: size}
+	if ttl > 0 {
+		ne.freshUntil = now + int64(ttl)
+		ne.expireAt = ne.freshUntil + int64(max(staleTTL, 0))
+	}
 	p := m.part(tenant, true)
 	p.mu.Lock()
 	old := m.lookup(p, key, now)

@@ -24,7 +24,8 @@ const DefaultRedisTimeout = 5 * time.Second
 //
 // Layout, for operators: an entry is a hash `<prefix>:{<tenant>:<key>}` with
 // fields v (the value) and s (the stale window in ms), whose Redis TTL is the
-// fresh TTL plus the stale window; its lock is `<prefix>:{<tenant>:<key>}:lock`
+// fresh TTL plus the stale window (no Redis TTL for an entry stored without
+// expiry); its lock is `<prefix>:{<tenant>:<key>}:lock`
 // (SET NX PX with a random id, released by a compare-and-delete script). The
 // hash tag covers tenant and key, so an entry and its lock share a Cluster
 // slot while different keys spread over the cluster. Freshness is computed
@@ -34,8 +35,8 @@ const DefaultRedisTimeout = 5 * time.Second
 // Per-tenant limits are approximate. With a limit set, each tenant has an
 // index in its own slot (`<prefix>:idx:{<tenant>}` write order,
 // `<prefix>:exp:{<tenant>}` expiry, `<prefix>:sz:{<tenant>}` sizes and total)
-// updated after each write; when the tenant is over its limit the oldest
-// writes are evicted. The index and the entries live in different slots, so
+// updated after each write (and TTL refresh); when the tenant is over its
+// limit the oldest writes are evicted. The index and the entries live in different slots, so
 // they are updated in two steps, expiry in the index uses this replica's
 // clock, and concurrent writers may briefly overshoot. Without limits there is
 // no index and no extra round trip. Bound the whole instance with Redis'
@@ -134,16 +135,22 @@ return {r[1], r[2] or '0', redis.call('PTTL', KEYS[1])}`)
 if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
 local s = redis.call('HGET', KEYS[1], 's') or '0'
 return {redis.call('HSTRLEN', KEYS[1], 'v'), s, redis.call('PTTL', KEYS[1])}`)
+	// ARGV: value, lifetime ms (0: no expiry), stale window ms.
 	luaSet = rueidis.NewLuaScript(`
 local existed = redis.call('EXISTS', KEYS[1])
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if tonumber(ARGV[2]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+else
+  redis.call('PERSIST', KEYS[1])
+end
 return existed`)
+	// Returns the entry's stale window in ms, or -1 when it does not exist.
 	luaRefresh = rueidis.NewLuaScript(`
 local s = redis.call('HGET', KEYS[1], 's')
-if not s then return 0 end
+if not s then return -1 end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + tonumber(s))
-return 1`)
+return tonumber(s)`)
 	luaRelease = rueidis.NewLuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
@@ -192,10 +199,10 @@ return 1`)
 // decodeInfo turns the {size-or-value, s, pttl} reply into Info.
 func decodeInfo(size int, s string, pttl int64) Info {
 	window, _ := strconv.ParseInt(s, 10, 64)
-	in := Info{Size: size, HasStaleWindow: window > 0}
-	if pttl < 0 { // no expiry: never written by cachekitd, treat as fresh
-		return in
+	if pttl < 0 { // -1: no expiry (Set with ttl 0)
+		return Info{Size: size, NoExpiry: true}
 	}
+	in := Info{Size: size, HasStaleWindow: window > 0}
 	fresh := pttl - window
 	if fresh <= 0 {
 		in.Stale = true
@@ -263,6 +270,9 @@ func (r *Redis) Set(ctx context.Context, tenant, key string, value []byte, ttl, 
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
 	ttlMS, staleMS := ttl.Milliseconds(), max(staleTTL, 0).Milliseconds()
+	if ttl <= 0 { // no expiry, hence no stale window
+		ttlMS, staleMS = 0, 0
+	}
 	existed, err := luaSet.Exec(ctx, r.c, []string{r.entryKey(tenant, key)},
 		[]string{rueidis.BinaryString(value), strconv.FormatInt(ttlMS+staleMS, 10), strconv.FormatInt(staleMS, 10)}).AsInt64()
 	if err != nil {
@@ -270,8 +280,12 @@ func (r *Redis) Set(ctx context.Context, tenant, key string, value []byte, ttl, 
 	}
 	if r.limited() {
 		now := time.Now().UnixMilli()
+		expireAt := "+inf"
+		if ttlMS > 0 {
+			expireAt = strconv.FormatInt(now+ttlMS+staleMS, 10)
+		}
 		evicted, err := luaIndexAdd.Exec(ctx, r.c, r.indexKeys(tenant), []string{key,
-			strconv.FormatInt(now+ttlMS+staleMS, 10), strconv.FormatInt(size, 10), strconv.FormatInt(now, 10),
+			expireAt, strconv.FormatInt(size, 10), strconv.FormatInt(now, 10),
 			strconv.FormatInt(r.lim.MaxEntries, 10), strconv.FormatInt(r.lim.MaxBytes, 10)}).AsStrSlice()
 		if err != nil {
 			return false, wrap("set: tenant index", err)
@@ -312,11 +326,26 @@ func (r *Redis) Delete(ctx context.Context, tenant, key string) (bool, error) {
 func (r *Redis) RefreshTTL(ctx context.Context, tenant, key string, ttl time.Duration) (bool, error) {
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
-	n, err := luaRefresh.Exec(ctx, r.c, []string{r.entryKey(tenant, key)}, []string{strconv.FormatInt(ttl.Milliseconds(), 10)}).AsInt64()
+	ttlMS := ttl.Milliseconds()
+	window, err := luaRefresh.Exec(ctx, r.c, []string{r.entryKey(tenant, key)}, []string{strconv.FormatInt(ttlMS, 10)}).AsInt64()
 	if err != nil {
 		return false, wrap("refresh ttl", err)
 	}
-	return n == 1, nil
+	if window < 0 {
+		return false, nil
+	}
+	if r.limited() {
+		// Move the entry's expiry in the tenant index too, or the index
+		// would drop it (and stop counting its bytes) at the old expiry
+		// while the entry lives on. XX: never re-add a member evicted
+		// meanwhile.
+		exp := r.indexKeys(tenant)[1]
+		at := float64(time.Now().UnixMilli() + ttlMS + window)
+		if err := r.c.Do(ctx, r.c.B().Zadd().Key(exp).Xx().ScoreMember().ScoreMember(at, key).Build()).Error(); err != nil {
+			return false, wrap("refresh ttl: tenant index", err)
+		}
+	}
+	return true, nil
 }
 
 // AcquireLock implements Store.

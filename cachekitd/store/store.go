@@ -17,6 +17,9 @@
 //     stale window. After the fresh TTL the entry is still returned, marked
 //     stale, until the window ends. TTL inspection reports the remaining fresh
 //     time; RefreshTTL sets a new fresh TTL and keeps the entry's window.
+//   - A TTL of 0 in Set stores the entry without expiry (Info.NoExpiry); it
+//     never turns stale, so a stale window is meaningless and ignored.
+//     RefreshTTL gives such an entry an expiry again.
 //   - Per-tenant limits (entries, bytes) evict the tenant's own entries, so
 //     one tenant filling its quota never pushes out another tenant's data.
 //     The memory store enforces them exactly; the Redis store approximately
@@ -47,8 +50,10 @@ type Info struct {
 	// Size is the value's length in bytes.
 	Size int
 	// TTL is the remaining fresh lifetime, rounded down to the millisecond;
-	// zero when the entry is stale.
+	// zero when the entry is stale or has no expiry.
 	TTL time.Duration
+	// NoExpiry reports an entry stored without expiry (Set with ttl 0).
+	NoExpiry bool
 	// HasStaleWindow reports whether the entry was stored with a stale
 	// window, that is whether freshness is worth reporting for it.
 	HasStaleWindow bool
@@ -91,7 +96,8 @@ type Store interface {
 	// Stat is Get without the value.
 	Stat(ctx context.Context, tenant, key string) (info Info, found bool, err error)
 	// Set stores a copy of value for ttl (> 0), then keeps it available as
-	// stale for staleTTL (>= 0) more. created reports that no entry existed.
+	// stale for staleTTL (>= 0) more. A ttl of 0 stores it without expiry
+	// (staleTTL is then ignored). created reports that no entry existed.
 	Set(ctx context.Context, tenant, key string, value []byte, ttl, staleTTL time.Duration) (created bool, err error)
 	// Delete removes the entry and reports whether one existed.
 	Delete(ctx context.Context, tenant, key string) (deleted bool, err error)
