@@ -32,7 +32,7 @@ type Tenant struct {
 	// ID names the tenant's namespace in the store.
 	ID string
 	// DefaultTTL applies to PUTs without a TTL header (0: the server's
-	// default).
+	// default; NoExpiry: no expiry).
 	DefaultTTL time.Duration
 }
 
@@ -129,8 +129,8 @@ func (k *Keyring) AddHash(tenant, hexDigest string, defaultTTL time.Duration) er
 	if n, err := hex.Decode(d[:], []byte(hexDigest)); err != nil || n != sha256.Size {
 		return fmt.Errorf("%w: key hash for tenant %s is not 64 hex digits", ErrBadKeyring, tenant)
 	}
-	if defaultTTL < 0 || defaultTTL%time.Second != 0 || defaultTTL > MaxTTL {
-		return fmt.Errorf("%w: default TTL of tenant %s must be whole seconds up to %s", ErrBadKeyring, tenant, MaxTTL)
+	if defaultTTL != NoExpiry && (defaultTTL < 0 || defaultTTL%time.Second != 0 || defaultTTL > MaxTTL) {
+		return fmt.Errorf("%w: default TTL of tenant %s must be NoExpiry or whole seconds up to %s", ErrBadKeyring, tenant, MaxTTL)
 	}
 	t, err := k.tenant(tenant, defaultTTL)
 	if err != nil {
@@ -164,7 +164,8 @@ func (k *Keyring) Lookup(apiKey string) (*Tenant, bool) {
 //	# comment
 //	<tenant-id> <sha256-hex-of-api-key> [default_ttl=<seconds>]
 //
-// Blank lines and lines starting with # are ignored. A tenant may have several
+// default_ttl=0 gives the tenant entries without expiry for PUTs without a
+// TTL header (NoExpiry). Blank lines and lines starting with # are ignored. A tenant may have several
 // keys (rotation). `cachekitd hash-key` prints the digest of a key.
 func (k *Keyring) LoadKeysFile(r io.Reader) error {
 	sc := bufio.NewScanner(r)
@@ -185,11 +186,15 @@ func (k *Keyring) LoadKeysFile(r io.Reader) error {
 			if !ok {
 				return fmt.Errorf("%w: keys file line %d: unknown field (want default_ttl=SECONDS)", ErrBadKeyring, line)
 			}
-			secs, err := parseTTLSeconds(v)
-			if err != nil {
-				return fmt.Errorf("%w: keys file line %d: default_ttl: %w", ErrBadKeyring, line, err)
+			if strings.TrimSpace(v) == "0" {
+				ttl = NoExpiry
+			} else {
+				secs, err := parseTTLSeconds(v)
+				if err != nil {
+					return fmt.Errorf("%w: keys file line %d: default_ttl: %w", ErrBadKeyring, line, err)
+				}
+				ttl = secs
 			}
-			ttl = secs
 		}
 		if err := k.AddHash(f[0], f[1], ttl); err != nil {
 			return fmt.Errorf("keys file line %d: %w", line, err)

@@ -21,6 +21,12 @@
 //     header means the tenant's default. X-CacheKit-Stale-TTL (0..2592000)
 //     keeps an entry servable as stale for that long after its TTL, and GET,
 //     HEAD and TTL reads then say X-CacheKit-Freshness: fresh or stale.
+//   - The default TTL may be NoExpiry: PUTs without a TTL header then store
+//     entries that never expire, which is what SDK backends mean by "ttl 0"
+//     (a TTL header of 0 stays a 400, as the API text says). TTL reads answer
+//     {"ttl": null} for such an entry, the form SDKs read as "no expiry".
+//     The default stays one hour, so a client that forgets its TTL does not
+//     fill the store forever unless the operator chose that.
 //   - A contested lock answers 200 {"lock_id": null} (the current text), and
 //     releases take the id from X-CacheKit-Lock-Id or the older ?lock_id=.
 //   - Errors are JSON {"error": "..."} with fixed messages that never echo a
@@ -65,6 +71,9 @@ const (
 	// DefaultTTL applies to PUTs without a TTL header when neither the tenant
 	// nor the server configures another default.
 	DefaultTTL = time.Hour
+	// NoExpiry as Config.DefaultTTL or Tenant.DefaultTTL stores PUTs without
+	// a TTL header with no expiry at all.
+	NoExpiry time.Duration = -1
 	// MaxKeyLen is the longest cache key, in bytes.
 	MaxKeyLen = 400
 	// DefaultMaxValueBytes bounds a PUT body (413 beyond).
@@ -89,7 +98,7 @@ type Config struct {
 	// Keys maps API keys to tenants.
 	Keys *Keyring
 	// DefaultTTL for PUTs without a TTL header, unless the tenant has its own
-	// (DefaultTTL when 0).
+	// (DefaultTTL when 0; NoExpiry for entries that never expire).
 	DefaultTTL time.Duration
 	// MaxValueBytes bounds a value (DefaultMaxValueBytes when 0).
 	MaxValueBytes int64
@@ -136,8 +145,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DefaultTTL == 0 {
 		cfg.DefaultTTL = DefaultTTL
 	}
-	if cfg.DefaultTTL < time.Second || cfg.DefaultTTL > MaxTTL || cfg.DefaultTTL%time.Second != 0 {
-		return nil, errors.Join(ErrConfig, errors.New("default TTL must be whole seconds between 1s and 720h"))
+	if cfg.DefaultTTL != NoExpiry && (cfg.DefaultTTL < time.Second || cfg.DefaultTTL > MaxTTL || cfg.DefaultTTL%time.Second != 0) {
+		return nil, errors.Join(ErrConfig, errors.New("default TTL must be NoExpiry or whole seconds between 1s and 720h"))
 	}
 	if cfg.MaxValueBytes == 0 {
 		cfg.MaxValueBytes = DefaultMaxValueBytes
@@ -222,9 +231,11 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) (op, int, string)
 	if !ok {
 		return opOther, writeError(w, http.StatusNotFound, "no such route"), ""
 	}
-	rawKey, sub, _ := strings.Cut(rest, "/")
+	rawKey, sub, slash := strings.Cut(rest, "/")
 	o := opFor(sub, r.Method)
-	if sub != "" && sub != "lock" && sub != "ttl" {
+	if slash && sub != "lock" && sub != "ttl" {
+		// Includes a trailing slash: "k/" is not another name for "k" (nor
+		// a way to store the reserved key "health").
 		return opOther, writeError(w, http.StatusNotFound, "no such route"), ""
 	}
 	t, code := s.authenticate(w, r)
@@ -531,6 +542,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, t *Tenant, key stri
 		}
 		stale = time.Duration(n) * time.Second
 	}
+	if ttl == NoExpiry {
+		ttl, stale = 0, 0 // the store's "no expiry"; such an entry is never stale
+	}
 	if r.ContentLength > s.cfg.MaxValueBytes {
 		return writeError(w, http.StatusRequestEntityTooLarge, "value too large")
 	}
@@ -676,6 +690,9 @@ func (s *Server) ttlGet(w http.ResponseWriter, r *http.Request, t *Tenant, key s
 	}
 	if !found {
 		return writeError(w, http.StatusNotFound, "not found")
+	}
+	if in.NoExpiry {
+		return writeJSONBytes(w, http.StatusOK, []byte(`{"ttl":null}`))
 	}
 	setFreshness(w.Header(), in)
 	secs := int64(math.Ceil(in.TTL.Seconds()))

@@ -116,7 +116,7 @@ func flags(fs *flag.FlagSet) *config {
 	fs.BoolVar(&c.redisTLS, "redis-tls", false, "connect to Redis over TLS (system roots)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", store.DefaultRedisPrefix, "`prefix` of every Redis key cachekitd writes")
 
-	fs.DurationVar(&c.defaultTTL, "default-ttl", server.DefaultTTL, "TTL of PUTs without a TTL header, unless the tenant's keys-file line sets default_ttl (`duration`, whole seconds)")
+	fs.DurationVar(&c.defaultTTL, "default-ttl", server.DefaultTTL, "TTL of PUTs without a TTL header, unless the tenant's keys-file line sets default_ttl (`duration`, whole seconds up to 720h; 0 = no expiry, what SDKs mean by ttl 0)")
 	c.maxValueBytes = server.DefaultMaxValueBytes
 	fs.Var(&c.maxValueBytes, "max-value-bytes", "largest value a PUT may store, 413 beyond (`size`)")
 	fs.Int64Var(&c.tenantMaxEntries, "tenant-max-entries", 0, "entries per tenant before its own entries are evicted (`n`, 0 = unlimited)")
@@ -245,5 +245,16 @@ func (c *config) check() error {
 	if c.maxValueBytes < 1 {
 		return errors.New("--max-value-bytes must be positive")
 	}
+	if c.defaultTTL != 0 && (c.defaultTTL < time.Second || c.defaultTTL > server.MaxTTL || c.defaultTTL%time.Second != 0) {
+		return errors.New("--default-ttl must be 0 (no expiry) or whole seconds from 1s to 720h")
+	}
 	return nil
+}
+
+// serverDefaultTTL is --default-ttl for server.Config: 0 means no expiry.
+func (c *config) serverDefaultTTL() time.Duration {
+	if c.defaultTTL == 0 {
+		return server.NoExpiry
+	}
+	return c.defaultTTL
 }

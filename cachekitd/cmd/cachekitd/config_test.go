@@ -58,6 +58,11 @@ func TestConfigFromEnvironment(t *testing.T) {
 		{"bad size", []string{"--max-value-bytes", "lots"}, nil, "size", nil},
 		{"header limit", []string{"--max-header-bytes", "10"}, nil, "max-header-bytes", nil},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument", nil},
+		{"default ttl 0 is no expiry", []string{"--default-ttl", "0"}, nil, "", func(c *config) bool { return c.serverDefaultTTL() == server.NoExpiry }},
+		{"default ttl from env", nil, map[string]string{"CACHEKITD_DEFAULT_TTL": "10m"}, "", func(c *config) bool { return c.serverDefaultTTL() == 600e9 }},
+		{"default ttl negative", []string{"--default-ttl", "-5s"}, nil, "--default-ttl", nil},
+		{"default ttl fraction", []string{"--default-ttl", "1500ms"}, nil, "--default-ttl", nil},
+		{"default ttl too long", []string{"--default-ttl", "721h"}, nil, "--default-ttl", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := parseConfig(tc.args, io.Discard, envMap(tc.env))

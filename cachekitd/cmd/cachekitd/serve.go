@@ -164,7 +164,7 @@ func serve(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 	srvCfg := server.Config{
 		Store:              st,
 		Keys:               keys,
-		DefaultTTL:         c.defaultTTL,
+		DefaultTTL:         c.serverDefaultTTL(),
 		MaxValueBytes:      int64(c.maxValueBytes),
 		DefaultLockTimeout: c.lockDefaultTimeout,
 		MaxLockTimeout:     c.lockMaxTimeout,
