@@ -44,6 +44,10 @@ const (
 	EnvPoolSize             = "CACHEKIT_CONNECTION_POOL_SIZE"
 	EnvAllowCustomHost      = "CACHEKIT_ALLOW_CUSTOM_HOST"
 	EnvAllowPrivateNetworks = "CACHEKIT_ALLOW_PRIVATE_NETWORKS"
+	// EnvCAFile names a PEM file of CA certificates that replace the
+	// system roots (Options.RootCAs), for a self-hosted cachekitd with a
+	// private CA. cachekit-go only.
+	EnvCAFile = "CACHEKIT_CA_FILE"
 )
 
 // Secret holds the API key. Every way of printing it (fmt verbs, slog,
@@ -120,8 +124,8 @@ type Options struct {
 	// reserved addresses all stay in force.
 	AllowPrivateNetworks bool
 	// RootCAs, when set, replaces the system roots for verifying the server
-	// certificate (a self-hosted server with a private CA). Verification can
-	// not be switched off.
+	// certificate (a self-hosted server with a private CA; CACHEKIT_CA_FILE
+	// in the environment). Verification can not be switched off.
 	RootCAs *x509.CertPool
 	// Resolver resolves the URL's host name (net.DefaultResolver when nil).
 	// The addresses it returns pass the same checks as DNS answers.
@@ -170,6 +174,7 @@ func FromEnv() (*Backend, error) {
 //	CACHEKIT_CONNECTION_POOL_SIZE    default 10
 //	CACHEKIT_ALLOW_CUSTOM_HOST       true/false, default false
 //	CACHEKIT_ALLOW_PRIVATE_NETWORKS  true/false, default false (cachekit-go only)
+//	CACHEKIT_CA_FILE                 PEM file of CA certificates replacing the system roots (cachekit-go only)
 //
 // Error messages name the variable, never its value.
 func OptionsFromEnv() (Options, error) { return optionsFromLookup(os.LookupEnv) }
@@ -215,6 +220,11 @@ func optionsFromLookup(lookup func(string) (string, bool)) (Options, error) {
 	}
 	if opts.AllowPrivateNetworks, err = parseBool(get(EnvAllowPrivateNetworks)); err != nil {
 		return Options{}, envError(EnvAllowPrivateNetworks, "want true or false")
+	}
+	if v := get(EnvCAFile); v != "" {
+		if opts.RootCAs, err = loadCAFile(v); err != nil {
+			return Options{}, fmt.Errorf("%w: %s: want a readable PEM file of CA certificates: %w", ErrInvalidOption, EnvCAFile, err)
+		}
 	}
 	return opts, nil
 }
