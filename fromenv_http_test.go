@@ -31,14 +31,7 @@ func TestFromEnvCacheKitAPI(t *testing.T) {
 	}
 	// The reader is configured by hand, by host name through the test
 	// resolver: a different client, the same server.
-	reader, err := cachekitio.New(cachekitio.Options{
-		APIKey: cachekitio.Secret(d.APIKey()), URL: d.URL(), AllowPrivateNetworks: true,
-		RootCAs: d.RootCAs(), Resolver: d.Resolver(), Timeout: 5 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = reader.Close() })
+	reader := cachekitdClient(t, d)
 	ctx := context.Background()
 
 	for name, build := range map[string]func() (*Cache, error){

@@ -16,21 +16,28 @@ import (
 // private-network opt-in is set, because the name resolves to 127.0.0.1.
 func cachekitioKind() backendKind {
 	return backendKind{"cachekitio", func(t *testing.T) backend.Backend {
-		d := cachekitdtest.Start(t, cachekitdtest.Config{})
-		b, err := cachekitio.New(cachekitio.Options{
-			APIKey:               cachekitio.Secret(d.APIKey()),
-			URL:                  d.URL(),
-			AllowPrivateNetworks: true,
-			RootCAs:              d.RootCAs(),
-			Resolver:             d.Resolver(),
-			Timeout:              5 * time.Second,
-		})
-		if err != nil {
-			t.Fatalf("cachekitio: %v", err)
-		}
-		t.Cleanup(func() { _ = b.Close() })
-		return b
+		return cachekitdClient(t, cachekitdtest.Start(t, cachekitdtest.Config{}))
 	}}
+}
+
+// cachekitdClient connects to d by its allowlisted host name through the
+// test resolver, with the test CA and the private-network opt-in. It is
+// closed when the test ends.
+func cachekitdClient(t *testing.T, d *cachekitdtest.Daemon) *cachekitio.Backend {
+	t.Helper()
+	b, err := cachekitio.New(cachekitio.Options{
+		APIKey:               cachekitio.Secret(d.APIKey()),
+		URL:                  d.URL(),
+		AllowPrivateNetworks: true,
+		RootCAs:              d.RootCAs(),
+		Resolver:             d.Resolver(),
+		Timeout:              5 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("cachekitio: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
 }
 
 // zeroTTLServerDefault names the backends whose server stores an entry
