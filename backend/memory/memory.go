@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -111,11 +112,18 @@ func (b *Backend) begin(ctx context.Context, op, key string) (context.Context, c
 	return ctx, cancel, nil
 }
 
+// expiry returns the Unix-nanosecond expiry of an entry written now with
+// ttl: 0 (never) for ttl 0 and for lifetimes past the year 2262, which
+// UnixNano cannot represent (a TTL of centuries means no expiry).
 func (b *Backend) expiry(ttl time.Duration) int64 {
 	if ttl == 0 {
 		return 0
 	}
-	return b.s.now().Add(ttl).UnixNano()
+	now := b.s.now().UnixNano()
+	if int64(ttl) > math.MaxInt64-now {
+		return 0
+	}
+	return now + int64(ttl)
 }
 
 // Get returns a copy of the value stored under key.
@@ -142,7 +150,11 @@ func (b *Backend) Set(ctx context.Context, key string, value []byte, ttl time.Du
 	if ttl < 0 {
 		return backend.NewError(backend.Permanent, Name, "set", key, errors.New("negative ttl"))
 	}
-	if !b.s.data.Set(key, append([]byte(nil), value...), int64(len(value)), b.expiry(ttl)) {
+	// Set also refuses an entry that is expired by the time it is written
+	// (a TTL of a few nanoseconds): that is a write that expired at once,
+	// not an error.
+	if !b.s.data.Set(key, append([]byte(nil), value...), int64(len(value)), b.expiry(ttl)) &&
+		int64(len(value))+int64(len(key))+l1.NodeOverhead > b.s.data.ShardBytes() {
 		return backend.NewError(backend.Permanent, Name, "set", key, ErrValueTooLarge)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"testing"
@@ -213,4 +214,26 @@ func Example() {
 	v, found, _ := b.Get(ctx, "greeting")
 	fmt.Println(string(v), found)
 	// Output: hello true
+}
+
+// TTLs at the edges: a lifetime past what Unix nanoseconds can hold is no
+// expiry (it once overflowed into the past and failed as "too large"), and a
+// lifetime that is over before the write lands is a write that expired, not
+// an error.
+func TestTTLEdges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, _ := newFake()
+	for _, ttl := range []time.Duration{math.MaxInt64, 250 * 365 * 24 * time.Hour} {
+		if err := b.Set(ctx, "long", []byte("v"), ttl); err != nil {
+			t.Fatalf("Set with TTL %v: %v", ttl, err)
+		}
+		if rem, ok, err := b.TTL(ctx, "long"); err != nil || !ok || rem != 0 {
+			t.Fatalf("TTL after a %v write = %v %v %v, want no expiry", ttl, rem, ok, err)
+		}
+	}
+	real := memory.New(memory.Options{})
+	if err := real.Set(ctx, "blink", []byte("v"), time.Nanosecond); err != nil {
+		t.Fatalf("Set with a 1ns TTL: %v", err)
+	}
 }
