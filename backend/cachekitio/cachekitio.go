@@ -51,6 +51,9 @@ type client struct {
 	sessionID    string
 	sessionStart string
 
+	// maxValue bounds a value read by GET (maxValueBody; tests lower it).
+	maxValue int64
+
 	// onResponse, when set (tests only), sees every response received.
 	onResponse func(*http.Response)
 }
@@ -120,6 +123,7 @@ func New(opts Options) (*Backend, error) {
 		metrics:      !opts.DisableMetricsHeaders,
 		sessionID:    newSessionID(),
 		sessionStart: strconv.FormatInt(time.Now().UnixMilli(), 10),
+		maxValue:     maxValueBody,
 	}
 	if opts.Stats != nil {
 		f := opts.Stats

@@ -26,8 +26,11 @@
 // and other 4xx are never retried. 404 is a miss, not an error.
 //
 // Errors. Every failure is a *backend.Error (Backend "cachekitio") whose
-// Kind is Authentication for 401/403, Permanent for other 4xx, Transient for
-// 408/429/5xx and connection errors, Timeout for a passed deadline. Its cause
+// Kind is Authentication for 401/403, Permanent for other 4xx and for
+// answers the API does not allow (ErrProtocol: an unexpected status, a
+// malformed or oversized body; a value body is read up to 64 MiB, never
+// further), Transient for 408/429/5xx and connection errors, Timeout for a
+// passed deadline. Its cause
 // is a *StatusError (status, Retry-After) or the transport error; sentinels
 // (ErrValueTooLarge, ErrInvalidKey, ErrInvalidTTL, ErrBlockedAddress, ...)
 // work with errors.Is. Response bodies are not copied into errors.
@@ -57,10 +60,14 @@
 // outside A-Za-z0-9-._~ encoded), so no key can change the route; the keys
 // "", ".", "..", "health", "ttl" and "lock" are refused before any request.
 //
-// TTLs. Set with ttl 0 stores without expiry (no X-CacheKit-TTL header), as
-// the backend contract says; negative and above-30-day TTLs are refused
-// client-side; sub-second and fractional TTLs round up to whole seconds, so
-// nothing is ever sent as 0.
+// TTLs. Set with ttl 0 sends no TTL header, and the API gives such a write
+// the tenant's default lifetime. The backend contract means "no expiry" by
+// ttl 0; a cachekitd started with --default-ttl 0 (or a tenant with
+// default_ttl=0) stores exactly that, and TTL then reports (0, true). A
+// server with a finite default (cachekitd's is one hour) expires the entry
+// after it. Negative and above-30-day TTLs are refused client-side;
+// sub-second and fractional TTLs round up to whole seconds, so nothing is
+// ever sent as 0, which the API refuses.
 //
 // Metrics headers. Every request carries X-CacheKit-L1-Status ("disabled"
 // unless statistics are attached), and, unless DisableMetricsHeaders, a

@@ -87,11 +87,12 @@ func kindOfTransportError(err error) backend.Kind {
 		return backend.Timeout
 	case errors.Is(err, context.Canceled):
 		return backend.Unknown
-	case errors.Is(err, ErrBlockedAddress),
+	case errors.Is(err, ErrBlockedAddress), errors.Is(err, ErrProtocol),
 		errors.As(err, &certErr), errors.As(err, &unknownAuth),
 		errors.As(err, &hostErr), errors.As(err, &invalidCert):
-		// Refused by policy, or the server is not who it claims to be:
-		// retrying can not help.
+		// Refused by policy, the server is not who it claims to be, or it
+		// answered what the API does not allow (a body over the limit):
+		// retrying can not help, and would fetch the oversized body again.
 		return backend.Permanent
 	}
 	var dnsErr *net.DNSError

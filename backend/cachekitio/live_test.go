@@ -52,14 +52,14 @@ func liveBackend(t testing.TB, pki *testPKI, port int, adjust func(*Options)) *B
 func TestLiveBackendtest(t *testing.T) {
 	t.Parallel()
 	pki := newTestPKI(t, testHost)
-	d := startDaemon(t, pki, "--max-value-bytes", "2MiB", "--default-ttl", "1h")
+	// --default-ttl 0: writes without a TTL never expire, the contract's ttl 0.
+	d := startDaemon(t, pki, "--max-value-bytes", "2MiB", "--default-ttl", "0")
 	b := liveBackend(t, pki, d.port(), nil)
 	backendtest.Run(t, func(t *testing.T) backend.Backend { return b },
 		backendtest.WithPlainKeys(),
 		backendtest.WithTTLResolution(time.Second),
 		backendtest.WithMaxKeyLength(400),
 		backendtest.WithMaxValueSize(2<<20),
-		backendtest.WithZeroTTLServerDefault(),
 	)
 }
 

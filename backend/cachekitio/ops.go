@@ -66,7 +66,7 @@ func (b *Backend) GetEntry(ctx context.Context, key string) (Entry, bool, error)
 		return Entry{}, false, err
 	}
 	c.accept = codeIn(http.StatusOK, http.StatusNotFound)
-	c.bodyMax = maxValueBody
+	c.bodyMax = b.c.maxValue
 	resp, err := b.do(ctx, c)
 	if err != nil {
 		return Entry{}, false, err
@@ -95,9 +95,11 @@ func (b *Backend) GetEntry(ctx context.Context, key string) (Entry, bool, error)
 	return e, true, nil
 }
 
-// Set stores value under key. ttl == 0 stores the entry without expiry;
-// sub-second TTLs round up to one second; a negative TTL or one above MaxTTL
-// is ErrInvalidTTL.
+// Set stores value under key. ttl == 0 sends no TTL header: the server
+// applies the tenant's default lifetime, which is no expiry on a cachekitd
+// started with --default-ttl 0 and the configured default otherwise
+// (cachekitd: one hour). Sub-second TTLs round up to one second; a negative
+// TTL or one above MaxTTL is ErrInvalidTTL.
 func (b *Backend) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	return b.set(ctx, key, value, ttl, 0)
 }
@@ -242,9 +244,10 @@ func (b *Backend) ReleaseLock(ctx context.Context, key, lockID string) (bool, er
 	return resp.code == http.StatusOK || resp.code == http.StatusNoContent, nil
 }
 
-// TTL returns the remaining lifetime of key (until eviction, stale window
-// included), rounded by the server to whole seconds. An entry without expiry
-// is (0, true, nil); a missing key (0, false, nil).
+// TTL returns the remaining lifetime of key as the server reports it, in
+// whole seconds (cachekitd reports the remaining fresh time, rounded up, and
+// 0 once the entry is in its stale window). An entry without expiry
+// ({"ttl": null}) is (0, true, nil); a missing key (0, false, nil).
 func (b *Backend) TTL(ctx context.Context, key string) (time.Duration, bool, error) {
 	c, err := b.keyCall("ttl", http.MethodGet, key, "/ttl")
 	if err != nil {
@@ -267,8 +270,9 @@ func (b *Backend) TTL(ctx context.Context, key string) (time.Duration, bool, err
 
 // RefreshTTL gives key a new lifetime of ttl (rounded up to whole seconds;
 // zero, negative and above MaxTTL are ErrInvalidTTL). It reports false for
-// 404. An entry already in its stale window can not be refreshed: the server
-// answers 409, returned as a Permanent error.
+// 404. cachekitd keeps the entry's stale window and refreshes an entry that
+// is already stale (it turns fresh again); a server that refuses that with
+// 409 gives a Permanent error.
 func (b *Backend) RefreshTTL(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	c, err := b.keyCall("refresh_ttl", http.MethodPatch, key, "/ttl")
 	if err != nil {

@@ -176,19 +176,56 @@ func (b *Backend) attempt(ctx context.Context, c *call) (*response, error) {
 	if resp.ContentLength > limit {
 		return nil, fmt.Errorf("%w: response body of %d bytes exceeds %d", ErrProtocol, resp.ContentLength, limit)
 	}
-	var buf []byte
-	if resp.ContentLength > 0 {
-		buf = make([]byte, 0, resp.ContentLength)
-	}
-	w := bytes.NewBuffer(buf)
-	n, err := w.ReadFrom(io.LimitReader(resp.Body, limit+1))
+	data, err := readLimited(resp.Body, resp.ContentLength, limit)
 	if err != nil {
-		return nil, fmt.Errorf("reading response: %w", err)
+		return nil, err
 	}
-	if n > limit {
-		return nil, fmt.Errorf("%w: response body exceeds %d bytes", ErrProtocol, limit)
+	return &response{code: resp.StatusCode, header: resp.Header, body: data, proto: resp.Proto}, nil
+}
+
+// maxPrealloc bounds what a declared Content-Length alone can make the
+// client allocate before the bytes arrive.
+const maxPrealloc = 1 << 20
+
+// readLimited reads a whole body of at most limit bytes; a longer one is
+// ErrProtocol, found after reading at most limit+1 bytes. A body whose length
+// is declared and at most maxPrealloc takes exactly one allocation, one byte
+// larger than the body so the final read sees EOF without growing the buffer
+// (bytes.Buffer.ReadFrom would double it there). Larger or undeclared bodies
+// grow by doubling as their bytes arrive, so memory follows what the server
+// actually sent, never what it merely announced.
+func readLimited(r io.Reader, declared, limit int64) ([]byte, error) {
+	end := limit + 1 // capacity that is never exceeded
+	if declared >= 0 && declared < limit {
+		end = declared + 1
 	}
-	return &response{code: resp.StatusCode, header: resp.Header, body: w.Bytes(), proto: resp.Proto}, nil
+	size := int64(512)
+	if declared >= 0 {
+		size = min(end, maxPrealloc+1)
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			if int64(cap(buf)) >= end {
+				// limit+1 bytes read, or more than the declared length.
+				return nil, fmt.Errorf("%w: response body exceeds %d bytes", ErrProtocol, end-1)
+			}
+			grown := make([]byte, len(buf), min(2*int64(cap(buf)), end))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			if int64(len(buf)) > limit {
+				return nil, fmt.Errorf("%w: response body exceeds %d bytes", ErrProtocol, limit)
+			}
+			return buf, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading response: %w", err)
+		}
+	}
 }
 
 const userAgent = "cachekit-go"
