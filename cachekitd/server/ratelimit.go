@@ -10,8 +10,10 @@ import (
 const (
 	limiterShards = 64
 	// maxBucketsPerShard bounds the limiter's memory: past it, idle buckets
-	// are dropped, and if none are idle an arbitrary one is (it restarts
-	// full, so the bound can only make the limiter more lenient).
+	// are dropped, and if too few are idle arbitrary ones are, down to 7/8 of
+	// the bound, so a flood of new keys pays for one scan per many inserts
+	// rather than one per insert (a dropped bucket restarts full, so the
+	// bound can only make the limiter more lenient).
 	maxBucketsPerShard = 1 << 12
 )
 
@@ -30,17 +32,18 @@ type limiterShard struct {
 // limiter is a token bucket per (tenant, key), held in this process: with
 // several replicas each enforces the rate on its own share of the traffic.
 type limiter struct {
-	rate   float64 // tokens per second
-	burst  float64
-	seed   maphash.Seed
-	shards [limiterShards]limiterShard
+	rate     float64 // tokens per second
+	burst    float64
+	seed     maphash.Seed
+	maxShard int // maxBucketsPerShard; tests lower it
+	shards   [limiterShards]limiterShard
 }
 
 func newLimiter(rate float64, burst int) *limiter {
 	if burst < 1 {
 		burst = int(math.Max(1, math.Ceil(rate)))
 	}
-	l := &limiter{rate: rate, burst: float64(burst), seed: maphash.MakeSeed()}
+	l := &limiter{rate: rate, burst: float64(burst), seed: maphash.MakeSeed(), maxShard: maxBucketsPerShard}
 	for i := range l.shards {
 		l.shards[i].buckets = map[bucketKey]*bucket{}
 	}
@@ -62,7 +65,7 @@ func (l *limiter) allow(tenant, key string, now time.Time) (bool, time.Duration)
 	defer s.mu.Unlock()
 	b := s.buckets[k]
 	if b == nil {
-		if len(s.buckets) >= maxBucketsPerShard {
+		if len(s.buckets) >= l.maxShard {
 			l.prune(s, n)
 		}
 		b = &bucket{tokens: l.burst, last: n}
@@ -80,7 +83,8 @@ func (l *limiter) allow(tenant, key string, now time.Time) (bool, time.Duration)
 }
 
 // prune drops buckets that have refilled completely (they carry no state),
-// and if that frees nothing, one arbitrary bucket. s.mu must be held.
+// then, while the shard is above 7/8 of its bound, arbitrary ones. s.mu must
+// be held.
 func (l *limiter) prune(s *limiterShard, now int64) {
 	full := int64(l.burst / l.rate * 1e9)
 	for k, b := range s.buckets {
@@ -88,10 +92,11 @@ func (l *limiter) prune(s *limiterShard, now int64) {
 			delete(s.buckets, k)
 		}
 	}
-	if len(s.buckets) >= maxBucketsPerShard {
-		for k := range s.buckets {
-			delete(s.buckets, k)
+	keep := l.maxShard - l.maxShard/8
+	for k := range s.buckets {
+		if len(s.buckets) <= keep {
 			break
 		}
+		delete(s.buckets, k)
 	}
 }
