@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -72,6 +73,7 @@ type l1Entry struct {
 // loaded is the result of a shared load.
 type loaded struct {
 	val    any
+	fromL1 bool // found in L1 by the shared load (another load just stored it)
 	fromL2 bool
 	stale  bool
 }
@@ -129,6 +131,9 @@ func newCache(cfg config) (*Cache, error) {
 		clk:   cfg.clock,
 		sem:   make(chan struct{}, MaxConcurrentRefreshes),
 		seed:  maphash.MakeSeed(),
+	}
+	if c.ttl == 0 {
+		c.ttl = cfg.envTTL
 	}
 	if c.ttl == 0 {
 		c.ttl = DefaultTTL
@@ -201,8 +206,10 @@ func backendTTL(d time.Duration) time.Duration {
 	return d
 }
 
-// Close stops background refreshes (waiting for running ones) and closes the
-// backend if the Cache created it (FromEnv, IO). A backend passed with
+// Close stops background refreshes and waits for running refreshes and
+// shared loads (each bounded by the loader timeout), so no work of the cache
+// touches the backend after Close returns; then it closes the backend if the
+// Cache created it (FromEnv, IO, Test). A backend passed with
 // WithBackend stays open. After Close, wrappers and Load call their function
 // uncached and the direct API returns ErrClosed.
 func (c *Cache) Close() error {
@@ -213,16 +220,35 @@ func (c *Cache) Close() error {
 		return nil
 	}
 	c.wg.Wait()
-	if !c.cfg.ownsBackend || c.rawBE == nil {
+	if !c.cfg.ownsBackend {
 		return nil
 	}
-	switch b := c.rawBE.(type) {
+	return closeBackend(c.rawBE)
+}
+
+// closeBackend closes b if it has a Close method (with or without an error
+// result, as the Redis backend's).
+func closeBackend(b backend.Backend) error {
+	switch b := b.(type) {
 	case interface{ Close() error }:
 		return b.Close()
 	case interface{ Close() }:
 		b.Close()
 	}
 	return nil
+}
+
+// track registers background work (a shared load or a refresh) with Close,
+// which waits for it. It reports false, registering nothing, once Close has
+// begun.
+func (c *Cache) track() bool {
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	if c.closed.Load() {
+		return false
+	}
+	c.wg.Add(1)
+	return true
 }
 
 // Backend returns the shared backend, or nil when the cache is in-process
@@ -281,10 +307,20 @@ func (c *Cache) lookupL1(p *policy, key string) (l1Entry, bool) {
 
 // fill is the body of a shared load: read the backend, else run the function
 // and store its result. It runs detached from the callers (flight.Group).
-func (c *Cache) fill(ctx context.Context, p *policy, s slot,
+// hitL1 converts an L1 entry into the caller's type (false: unusable).
+func (c *Cache) fill(ctx context.Context, p *policy, s slot, hitL1 func(l1Entry) (any, bool),
 	load func(context.Context) (any, error), decode func([]byte) (any, error)) (loaded, error) {
 	key := s.key
 	gen := c.generation(key)
+	// A caller that missed L1 just before the previous shared load of key
+	// stored its result and left the flight group starts a new shared load:
+	// answer it from L1 rather than read the backend or run the function a
+	// second time.
+	if e, ok := c.lookupL1(p, key); ok {
+		if v, ok := hitL1(e); ok {
+			return loaded{val: v, fromL1: true, stale: e.refreshAt != 0 && c.nowNano() >= e.refreshAt}, nil
+		}
+	}
 	if c.be != nil {
 		if data, found := c.backendGet(ctx, p, key); found {
 			doc, err := p.pipeFor(s).Open(s.logical, data)
@@ -370,13 +406,23 @@ func (c *Cache) l2Expiry(ctx context.Context, p *policy, key string) (exp, refre
 		case !found:
 			return 0, 0, false
 		case rem <= 0:
-			return 0, 0, true
+			// The backend entry never expires (someone wrote it without a
+			// TTL): keep the L1 copy for the function's TTL, as if this
+			// process had written it, so that a delete by another process
+			// is seen within one TTL (never, for NoExpiry functions).
+			if p.ttl > 0 {
+				exp = after(now, p.ttl)
+			}
+			return exp, c.refreshPoint(p, now), true
 		default:
-			exp = now + int64(rem)
+			exp = after(now, rem)
 			if p.swr > 0 && p.ttl > 0 {
 				age := max(p.ttl-rem, 0)
-				refreshAt = now + int64(c.jittered(p)) - int64(age)
-				refreshAt = max(refreshAt, now-1)
+				if d := c.jittered(p) - age; d > 0 {
+					refreshAt = after(now, d)
+				} else {
+					refreshAt = now - 1 // already due
+				}
 			}
 			return exp, refreshAt, true
 		}
@@ -385,13 +431,33 @@ func (c *Cache) l2Expiry(ctx context.Context, p *policy, key string) (exp, refre
 	if p.ttl > 0 {
 		life = min(life, p.ttl)
 	}
-	return now + int64(life), c.refreshPoint(p, now), true
+	return after(now, life), c.refreshPoint(p, now), true
 }
 
+// after returns now + d in Unix nanoseconds for d > 0, or 0 ("never", for
+// expiries and refresh points) when the sum does not fit in an int64
+// (beyond the year 2262: a TTL of centuries means no expiry).
+func after(now int64, d time.Duration) int64 {
+	if int64(d) > math.MaxInt64-now {
+		return 0
+	}
+	return now + int64(d)
+}
+
+// jittered returns the age at which an entry of p becomes stale: ttl*ratio
+// +/- the refresh jitter, at least 1ns, and never more than halfway from the
+// unjittered point to the expiry, so that jitter cannot push the refresh
+// point past the TTL (with a ratio near 1 it otherwise would, and such an
+// entry would expire instead of being refreshed).
 func (c *Cache) jittered(p *policy) time.Duration {
-	d := float64(p.ttl) * p.swr
+	base := float64(p.ttl) * p.swr
+	d := base
 	if j := c.cfg.jitter; j > 0 {
 		d *= 1 + j*(2*rand.Float64()-1)
+	}
+	d = min(d, base+(float64(p.ttl)-base)/2)
+	if d >= math.MaxInt64 { // float64(MaxInt64) is 2^63, which does not convert
+		return math.MaxInt64
 	}
 	return time.Duration(max(d, 1))
 }
@@ -400,7 +466,7 @@ func (c *Cache) refreshPoint(p *policy, now int64) int64 {
 	if p.swr <= 0 || p.ttl <= 0 {
 		return 0
 	}
-	return now + int64(c.jittered(p))
+	return after(now, c.jittered(p))
 }
 
 func (c *Cache) l1Value(p *policy, v any, doc []byte, refreshAt int64) l1Entry {
@@ -436,19 +502,21 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 		})
 		return err
 	}
-	if int64(len(doc)) > c.cfg.maxValueSize {
-		p.stats.add(tooLarge)
-		p.warn.size.Do(func() {
-			c.log.Warn("cachekit: result exceeds the maximum value size; it is returned but not cached (logged once per function)",
-				"func", p.name, "key", key, "size", len(doc), "max", c.cfg.maxValueSize)
-		})
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrValueTooLarge, len(doc), c.cfg.maxValueSize)
+	if err := c.checkSize(p, key, len(doc)); err != nil {
+		return err
 	}
 	var stored []byte
 	if c.be != nil {
 		if stored, err = p.pipeFor(s).Wrap(s.logical, doc); err != nil {
 			p.stats.add(encodeErrors)
 			c.log.Warn("cachekit: cannot frame the value; not cached", "key", key, "err", err)
+			return err
+		}
+		// The limit applies to what the backend would store too (frame,
+		// envelope and encryption add a few dozen bytes; LZ4 may save
+		// more), so a limit set to a backend's maximum keeps every write
+		// within it.
+		if err := c.checkSize(p, key, len(stored)); err != nil {
 			return err
 		}
 	}
@@ -463,7 +531,7 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 	if p.useL1 {
 		var exp int64
 		if p.ttl > 0 {
-			exp = now + int64(p.ttl)
+			exp = after(now, p.ttl)
 		}
 		c.l1.Set(key, c.l1Value(p, v, doc, c.refreshPoint(p, now)), int64(len(doc)), exp)
 	}
@@ -480,6 +548,20 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 	return nil
 }
 
+// checkSize enforces the maximum value size on a serialized value (size
+// bytes), counting and warning (once per function) when it is exceeded.
+func (c *Cache) checkSize(p *policy, key string, size int) error {
+	if int64(size) <= c.cfg.maxValueSize {
+		return nil
+	}
+	p.stats.add(tooLarge)
+	p.warn.size.Do(func() {
+		c.log.Warn("cachekit: result exceeds the maximum value size; it is returned but not cached (logged once per function)",
+			"func", p.name, "key", key, "size", size, "max", c.cfg.maxValueSize)
+	})
+	return fmt.Errorf("%w: %d bytes, limit %d", ErrValueTooLarge, size, c.cfg.maxValueSize)
+}
+
 // refresh starts one background stale-while-revalidate refresh of s unless
 // one (or a load) is already running, all MaxConcurrentRefreshes slots are
 // busy, or the cache is closed.
@@ -488,17 +570,15 @@ func (c *Cache) refresh(ctx context.Context, p *policy, s slot, load func(contex
 	if c.flights.InFlight(key) {
 		return
 	}
-	c.closeMu.RLock()
-	defer c.closeMu.RUnlock()
-	if c.closed.Load() {
-		return
-	}
 	select {
 	case c.sem <- struct{}{}:
 	default:
 		return
 	}
-	c.wg.Add(1)
+	if !c.track() {
+		<-c.sem
+		return
+	}
 	release := func() { <-c.sem; c.wg.Done() }
 	started := c.flights.Start(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
 		defer release()
@@ -510,7 +590,12 @@ func (c *Cache) refresh(ctx context.Context, p *policy, s slot, load func(contex
 			c.backoffRefresh(p, key)
 			return loaded{}, err
 		}
-		_ = c.store(ctx, p, s, v, gen)
+		if err := c.store(ctx, p, s, v, gen); err != nil {
+			// Not stored (too large, not serializable, backend down): the
+			// old entry is still due, so without a backoff every hit would
+			// start another refresh.
+			c.backoffRefresh(p, key)
+		}
 		p.stats.add(refreshes)
 		return loaded{val: v}, nil
 	})
@@ -519,14 +604,19 @@ func (c *Cache) refresh(ctx context.Context, p *policy, s slot, load func(contex
 	}
 }
 
+// backoffRefresh postpones the due refresh point of key's L1 entry by a
+// fraction of its remaining freshness window (at least MinRefreshRetry). An
+// entry whose refresh point is not due (a newer value was stored meanwhile)
+// is left alone.
 func (c *Cache) backoffRefresh(p *policy, key string) {
 	if !p.useL1 {
 		return
 	}
 	wait := max(MinRefreshRetry, time.Duration(float64(p.ttl)*(1-p.swr)/8))
-	next := c.nowNano() + int64(wait)
+	now := c.nowNano()
+	next := after(now, wait)
 	c.l1.Update(key, func(e *l1Entry) {
-		if e.refreshAt != 0 {
+		if e.refreshAt != 0 && e.refreshAt <= now {
 			e.refreshAt = next
 		}
 	})

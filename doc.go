@@ -71,13 +71,17 @@
 // MessagePack bytes instead and decodes a fresh copy on every hit. An entry
 // loaded from the backend is kept in L1 for the backend entry's REMAINING
 // lifetime when the backend can report it (backend.TTLInspector), so an L1
-// copy never outlives the backend entry; otherwise for min(TTL, WithL1MaxTTL).
+// copy never outlives the backend entry (an entry stored without expiry is
+// kept for the function's TTL); otherwise for min(TTL, WithL1MaxTTL). A TTL
+// so long that it ends after the year 2262 means no expiry.
 // Without a backend, L1 is the whole cache.
 //
 // # Misses, stampedes and failures
 //
 // Concurrent misses of one key in a process run the function once
-// (internal/flight). The shared call reads the backend and, on a miss, runs
+// (internal/flight), including a caller that missed just as the previous
+// shared load finished (the shared load checks L1 again first). The shared
+// call reads the backend and, on a miss, runs
 // the function on a context detached from every caller (it keeps the first
 // caller's values, not its cancellation) bounded by WithLoaderTimeout; each
 // caller waits on its own context. Its result or error reaches every waiter;
@@ -90,7 +94,8 @@
 // counted (Info.BackendErrors) and treated as a miss, and the function's
 // result is still returned. Arguments the key layer cannot encode make the
 // call run uncached (logged once per function); results that cannot be
-// serialized or exceed WithMaxValueSize (DefaultMaxValueSize) are returned
+// serialized or exceed WithMaxValueSize (DefaultMaxValueSize, counted on the
+// serialized value and on the bytes the backend would store) are returned
 // but not stored. A stored entry that cannot be decoded is a miss and is
 // overwritten (entries that fail decryption follow the encryption's failure
 // policy, see Encryption). The direct API (Get, Set, Delete, Exists) returns
@@ -104,8 +109,9 @@
 // older than ttl*r (+/- RefreshJitter) is still returned and one background
 // refresh of it starts. Refreshes are deduplicated per key (and with misses),
 // at most MaxConcurrentRefreshes run at once, and they are bounded by the
-// loader timeout. A failed refresh keeps the old value serving until it
-// expires, retrying after a backoff. The age of an entry read from another
+// loader timeout. A failed refresh (or one whose result cannot be stored)
+// keeps the old value serving until it expires, retrying after a backoff.
+// Close waits for running refreshes and shared loads. The age of an entry read from another
 // process is known only with TTL inspection.
 //
 // # Invalidation

@@ -71,7 +71,7 @@ func fromEnv(lookup lookupFunc, opts ...Option) (*Cache, error) {
 		if err != nil {
 			return nil, &ConfigError{Vars: []string{EnvDefaultTTL}, Reason: "not a positive number of seconds or a Go duration", Err: err}
 		}
-		cfg.ttl = d
+		cfg.envTTL = d // WithTTL wins; WithTTL(0) restores it
 	}
 	if v := get(EnvMaxValueSize); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -98,9 +98,7 @@ func fromEnv(lookup lookupFunc, opts ...Option) (*Cache, error) {
 	}
 	c, err := newCache(cfg)
 	if err != nil && cfg.ownsBackend && cfg.backend != nil {
-		if cl, ok := cfg.backend.(interface{ Close() error }); ok {
-			_ = cl.Close()
-		}
+		_ = closeBackend(cfg.backend)
 	}
 	return c, err
 }

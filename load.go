@@ -77,8 +77,19 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 		err := p.pipe.Unmarshal(doc, &r)
 		return r, err
 	}
+	hitL1 := func(e l1Entry) (any, bool) {
+		if c.cfg.l1Bytes {
+			return decodeDoc[R](p, e.doc)
+		}
+		return asR[R](e.val)
+	}
 	res, _, err := c.flights.Do(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
-		return c.fill(ctx, p, s, load, decode)
+		if !c.track() { // closed meanwhile: run uncached
+			v, err := load(ctx)
+			return loaded{val: v}, err
+		}
+		defer c.wg.Done()
+		return c.fill(ctx, p, s, hitL1, load, decode)
 	})
 	if err != nil {
 		p.stats.add(misses)
@@ -89,13 +100,16 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 		p.stats.add(misses)
 		return zero, fmt.Errorf("%w: key %q holds %T, want %T", ErrTypeMismatch, key, res.val, zero)
 	}
-	if res.fromL2 {
+	switch {
+	case res.fromL1:
+		p.stats.l1Hit()
+	case res.fromL2:
 		p.stats.l2Hit()
-		if res.stale {
-			c.refresh(ctx, p, s, load)
-		}
-	} else {
+	default:
 		p.stats.add(misses)
+	}
+	if res.stale {
+		c.refresh(ctx, p, s, load)
 	}
 	return r, nil
 }

@@ -18,7 +18,9 @@ const (
 	// DefaultL1Size is the byte budget of the in-process tier (100 MiB).
 	DefaultL1Size = 100 << 20
 	// DefaultMaxValueSize is the largest serialized value that is stored
-	// (100 MiB); larger results are returned to the caller but not cached.
+	// (100 MiB), counting both the MessagePack document and the bytes written
+	// to the backend; larger results are returned to the caller but not
+	// cached.
 	DefaultMaxValueSize = 100 << 20
 	// DefaultLoaderTimeout bounds the shared call that loads a missing entry
 	// (backend read plus the wrapped function) and every background refresh.
@@ -35,7 +37,8 @@ const (
 	MaxConcurrentRefreshes = 64
 	// RefreshJitter is the relative jitter (+/-10 %) applied to the
 	// stale-while-revalidate refresh point, so entries written together do not
-	// refresh together.
+	// refresh together. It never moves the refresh point more than halfway
+	// to the expiry, so a ratio close to 1 still refreshes before expiry.
 	RefreshJitter = 0.1
 	// MinRefreshRetry is the shortest wait before a failed background refresh
 	// is tried again.
@@ -56,6 +59,7 @@ type config struct {
 	ownsBackend    bool
 	namespace      string
 	ttl            time.Duration // 0 = not set
+	envTTL         time.Duration // CACHEKIT_DEFAULT_TTL (FromEnv); 0 = not set
 	l1             bool
 	l1Size         int64
 	l1Bytes        bool
@@ -179,7 +183,11 @@ func WithL1MaxTTL(d time.Duration) Option {
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithMaxValueSize sets the largest serialized value that is stored (default
-// DefaultMaxValueSize); larger results are returned but not cached.
+// DefaultMaxValueSize); larger results are returned but not cached. Both the
+// MessagePack document (what L1 is charged) and, with a backend, the bytes
+// written to it (frame, envelope and encryption included: about 160 bytes
+// more for small values, less for compressible ones) must fit, so a limit set
+// to a backend's maximum item size keeps every write within it.
 func WithMaxValueSize(bytes int64) Option {
 	return func(c *config) {
 		if bytes <= 0 {
