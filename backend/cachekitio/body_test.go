@@ -166,3 +166,17 @@ func BenchmarkGetValueSizes(b *testing.B) {
 		})
 	}
 }
+
+// TestExistsOnLargeValue: HEAD answers carry the entry's Content-Length
+// (cachekitd sends it) with no body; a large entry exists, it is not an
+// oversized answer.
+func TestExistsOnLargeValue(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{maxJSONBody + 1, 3 << 20, maxValueBody + 1} {
+		s := &script{last: status(http.StatusOK, "Content-Length", strconv.Itoa(n))}
+		b := newScripted(t, s, nil)
+		if ok, err := b.Exists(context.Background(), "k:large"); err != nil || !ok {
+			t.Fatalf("Exists on a %d-byte entry = %v, %v; want true", n, ok, err)
+		}
+	}
+}

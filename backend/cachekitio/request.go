@@ -169,6 +169,11 @@ func (b *Backend) attempt(ctx context.Context, c *call) (*response, error) {
 	if b.c.onResponse != nil {
 		b.c.onResponse(resp)
 	}
+	if c.method == http.MethodHead {
+		// No body; Content-Length is the size of the entry, not of this
+		// answer, so it must not meet the body limits.
+		return &response{code: resp.StatusCode, header: resp.Header, proto: resp.Proto}, nil
+	}
 	limit := c.bodyMax
 	if limit == 0 {
 		limit = maxJSONBody
