@@ -320,3 +320,40 @@ func TestCloseWaitsForBackgroundWork(t *testing.T) {
 		})
 	}
 }
+
+// closer is a backend whose Close has no result, like the Redis backend's.
+type closer struct {
+	backend.Backend
+	closed bool
+}
+
+func (c *closer) Close() { c.closed = true }
+
+// closeBackend (used by Close and by FromEnv when it fails after building a
+// backend) closes backends with either Close signature; FromEnv once closed
+// only those returning an error, leaking a Redis client.
+func TestCloseBackendEitherSignature(t *testing.T) {
+	t.Parallel()
+	plain := &closer{Backend: memory.New(memory.Options{})}
+	rec := &recordingBackend{Backend: memory.New(memory.Options{})}
+	if err := closeBackend(plain); err != nil || !plain.closed {
+		t.Fatalf("Close() not called: %v", err)
+	}
+	if err := closeBackend(rec); err != nil || !rec.closed.Load() {
+		t.Fatalf("Close() error not called: %v", err)
+	}
+	if err := closeBackend(nil); err != nil {
+		t.Fatal(err)
+	}
+	// The cache owns a factory-built backend and closes it; a WithBackend
+	// one stays open.
+	owned := &closer{Backend: memory.New(memory.Options{})}
+	c, _ := New(quiet(), withBackendFactory(func() (backend.Backend, error) { return owned, nil }))
+	_ = c.Close()
+	given := &closer{Backend: memory.New(memory.Options{})}
+	c, _ = New(quiet(), WithBackend(given))
+	_ = c.Close()
+	if !owned.closed || given.closed {
+		t.Fatalf("owned closed %v, given closed %v", owned.closed, given.closed)
+	}
+}
