@@ -220,6 +220,11 @@ func (s *suite) testLargeValue(t *testing.T, b backend.Backend) {
 	if !bytes.Equal(got, v) {
 		t.Fatalf("Get(%q): %d-byte value came back as %d different bytes", k, n, len(got))
 	}
+	// Exists must not depend on the value's size (an HTTP HEAD answer
+	// carries it as Content-Length, for instance).
+	if ok, err := b.Exists(s.ctx(t), k); err != nil || !ok {
+		t.Fatalf("Exists(%q) of a %d-byte value = (%v, %v), want (true, nil)", k, n, ok, err)
+	}
 }
 
 func (s *suite) testOversizedValue(t *testing.T, b backend.Backend) {
