@@ -627,13 +627,16 @@ func (c *Cache) backoffRefresh(p *policy, key string) {
 // the read lock, so it either finished (and its entry is deleted below) or
 // will see the new generation and drop its result. Within one process an
 // invalidation is therefore never undone by a load or refresh that was
-// running. Another process may still write an older result after our delete;
-// that residual race needs backend-side versioning and is not covered.
+// running, and callers arriving after it do not join such a load (it is
+// forgotten by the flight group): they start a new one. Another process may
+// still write an older result after our delete; that residual race needs
+// backend-side versioning and is not covered.
 func (c *Cache) invalidate(ctx context.Context, p *policy, key string) (bool, error) {
 	s := c.stripeOf(key)
 	s.mu.Lock()
 	s.gen.Add(1)
 	s.mu.Unlock()
+	c.flights.Forget(key)
 	deleted := false
 	if c.l1 != nil {
 		deleted = c.l1.Delete(key)
@@ -652,7 +655,8 @@ func (c *Cache) invalidate(ctx context.Context, p *policy, key string) (bool, er
 }
 
 // bumpEpoch invalidates every in-flight load and refresh of the cache (used by
-// Clear), waiting for stores that are already writing.
+// Clear), waiting for stores that are already writing; later callers start
+// new loads instead of joining those.
 func (c *Cache) bumpEpoch() {
 	for i := range c.stripes {
 		c.stripes[i].mu.Lock()
@@ -661,4 +665,5 @@ func (c *Cache) bumpEpoch() {
 	for i := range c.stripes {
 		c.stripes[i].mu.Unlock()
 	}
+	c.flights.ForgetAll()
 }

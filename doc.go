@@ -121,7 +121,8 @@
 // generation when it starts and stores its result only if the generation is
 // unchanged, checked under a lock that Invalidate waits for, so an
 // invalidation is never undone by a computation that was already running in
-// this process. Another process may still write an older result after the
+// this process; callers arriving after the invalidation start a new load
+// instead of joining (and receiving the result of) such a computation. Another process may still write an older result after the
 // delete; closing that race needs versioned writes in the backend.
 //
 // # Encryption

@@ -357,3 +357,49 @@ func TestCloseBackendEitherSignature(t *testing.T) {
 		t.Fatalf("owned closed %v, given closed %v", owned.closed, given.closed)
 	}
 }
+
+// A caller arriving after Invalidate (or Clear) does not join a load that
+// started before it: that load computed from the old source and its result
+// is discarded, so handing it to the new caller would serve data the caller
+// just invalidated.
+func TestCallAfterInvalidateDoesNotJoinOlderLoad(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, how := range []string{"invalidate", "clear"} {
+		c := newTestCache(t, memory.New(memory.Options{}))
+		var version, calls atomic.Int32
+		gate := make(chan struct{})
+		f, _ := Wrap1(c, func(_ context.Context, n int) (int, error) {
+			v := version.Load()
+			if calls.Add(1) == 1 {
+				<-gate // the first load read the old source and is slow
+			}
+			return int(v), nil
+		}, Name(uniq(t)))
+		first := make(chan int, 1)
+		go func() { v, _ := f.Call(ctx, 1); first <- v }()
+		eventually(t, "first load", func() bool { return calls.Load() == 1 })
+		version.Store(1) // the source changes, then the entry is invalidated
+		if how == "invalidate" {
+			if err := f.Invalidate(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := f.Clear(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Bounded: joining the older load would wait for the gate.
+		wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+		v, err := f.Call(wait, 1)
+		cancel()
+		close(gate)
+		if err != nil || v != 1 {
+			t.Fatalf("%s: call after it got %d %v, want the new version 1", how, v, err)
+		}
+		if v := <-first; v != 0 {
+			t.Fatalf("%s: first caller got %d", how, v)
+		}
+		if v, _ := f.Call(ctx, 1); v != 1 {
+			t.Fatalf("%s: the older load overwrote the entry: %d", how, v)
+		}
+	}
+}

@@ -58,6 +58,7 @@ type ConfigError struct {
 	Err    error // ErrConflictingBackends, ErrEncryptionRequired, a parse error, ...
 }
 
+// Error names the variables, the reason and the cause (never a value).
 func (e *ConfigError) Error() string {
 	msg := "cachekit: configuration error"
 	if len(e.Vars) > 0 {
@@ -87,6 +88,7 @@ type IdentityError struct {
 	Reason string
 }
 
+// Error names the symbol and says how to fix it (pass Name).
 func (e *IdentityError) Error() string {
 	return "cachekit: cannot derive a stable identity for " + e.Symbol + " (" + e.Reason +
 		"); pass cachekit.Name(\"...\") to Wrap"

@@ -54,7 +54,8 @@ func (f *Func0[R]) Fn() func(context.Context) (R, error) { return f.Call }
 // Invalidate removes the entry of one argument list from both tiers (with the
 // function's namespace, interop names or KeyFunc, exactly as Call derives
 // it). A load or refresh of that entry running meanwhile does not store its
-// result afterwards.
+// result afterwards, and calls made after Invalidate start a new load rather
+// than receive that result.
 func (f *Func0[R]) Invalidate(ctx context.Context) error {
 	return f.invalidate(ctx)
 }
@@ -115,7 +116,8 @@ func (f *Func1[A, R]) Fn() func(context.Context, A) (R, error) { return f.Call }
 // Invalidate removes the entry of one argument list from both tiers (with the
 // function's namespace, interop names or KeyFunc, exactly as Call derives
 // it). A load or refresh of that entry running meanwhile does not store its
-// result afterwards.
+// result afterwards, and calls made after Invalidate start a new load rather
+// than receive that result.
 func (f *Func1[A, R]) Invalidate(ctx context.Context, a A) error {
 	return f.invalidate(ctx, a)
 }
@@ -176,7 +178,8 @@ func (f *Func2[A, B, R]) Fn() func(context.Context, A, B) (R, error) { return f.
 // Invalidate removes the entry of one argument list from both tiers (with the
 // function's namespace, interop names or KeyFunc, exactly as Call derives
 // it). A load or refresh of that entry running meanwhile does not store its
-// result afterwards.
+// result afterwards, and calls made after Invalidate start a new load rather
+// than receive that result.
 func (f *Func2[A, B, R]) Invalidate(ctx context.Context, a A, b B) error {
 	return f.invalidate(ctx, a, b)
 }
@@ -237,7 +240,8 @@ func (f *Func3[A, B, C, R]) Fn() func(context.Context, A, B, C) (R, error) { ret
 // Invalidate removes the entry of one argument list from both tiers (with the
 // function's namespace, interop names or KeyFunc, exactly as Call derives
 // it). A load or refresh of that entry running meanwhile does not store its
-// result afterwards.
+// result afterwards, and calls made after Invalidate start a new load rather
+// than receive that result.
 func (f *Func3[A, B, C, R]) Invalidate(ctx context.Context, a A, b B, c C) error {
 	return f.invalidate(ctx, a, b, c)
 }
@@ -298,7 +302,8 @@ func (f *Func4[A, B, C, D, R]) Fn() func(context.Context, A, B, C, D) (R, error)
 // Invalidate removes the entry of one argument list from both tiers (with the
 // function's namespace, interop names or KeyFunc, exactly as Call derives
 // it). A load or refresh of that entry running meanwhile does not store its
-// result afterwards.
+// result afterwards, and calls made after Invalidate start a new load rather
+// than receive that result.
 func (f *Func4[A, B, C, D, R]) Invalidate(ctx context.Context, a A, b B, c C, d D) error {
 	return f.invalidate(ctx, a, b, c, d)
 }

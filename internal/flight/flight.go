@@ -104,6 +104,23 @@ func (g *Group[V]) Start(ctx context.Context, key string, timeout time.Duration,
 	return true
 }
 
+// Forget makes later callers of key start a new call instead of joining the
+// running one (whose callers still receive its result). The cache uses it
+// when an entry is invalidated: a result computed before the invalidation
+// must not be handed to callers that arrive after it.
+func (g *Group[V]) Forget(key string) {
+	g.mu.Lock()
+	delete(g.calls, key)
+	g.mu.Unlock()
+}
+
+// ForgetAll is Forget for every key.
+func (g *Group[V]) ForgetAll() {
+	g.mu.Lock()
+	clear(g.calls)
+	g.mu.Unlock()
+}
+
 // InFlight reports whether a call for key is running.
 func (g *Group[V]) InFlight(key string) bool {
 	g.mu.Lock()
@@ -131,7 +148,9 @@ func (g *Group[V]) run(ctx context.Context, key string, timeout time.Duration, c
 		}
 		cancel()
 		g.mu.Lock()
-		delete(g.calls, key)
+		if g.calls[key] == c { // not forgotten and replaced meanwhile
+			delete(g.calls, key)
+		}
 		g.mu.Unlock()
 		close(c.done)
 	}()

@@ -258,3 +258,54 @@ func TestGoexitBecomesError(t *testing.T) {
 		t.Fatal("call not removed after Goexit")
 	}
 }
+
+// After Forget, a new caller starts a new call; the forgotten call still
+// answers its own callers, and its end does not remove the new call.
+func TestForget(t *testing.T) {
+	t.Parallel()
+	var g Group[int]
+	releaseOld, releaseNew := make(chan struct{}), make(chan struct{})
+	oldRes := make(chan int, 1)
+	go func() {
+		v, _, _ := g.Do(context.Background(), "k", 0, func(context.Context) (int, error) { <-releaseOld; return 1, nil })
+		oldRes <- v
+	}()
+	for !g.InFlight("k") {
+		time.Sleep(time.Millisecond)
+	}
+	g.Forget("k")
+	if g.InFlight("k") {
+		t.Fatal("forgotten call still joinable")
+	}
+	newRes := make(chan int, 1)
+	go func() {
+		v, shared, _ := g.Do(context.Background(), "k", 0, func(context.Context) (int, error) { <-releaseNew; return 2, nil })
+		if shared {
+			v = -1
+		}
+		newRes <- v
+	}()
+	for !g.InFlight("k") {
+		time.Sleep(time.Millisecond)
+	}
+	close(releaseOld)
+	if v := <-oldRes; v != 1 {
+		t.Fatalf("forgotten call's caller got %d", v)
+	}
+	if !g.InFlight("k") {
+		t.Fatal("the end of the forgotten call removed the new one")
+	}
+	joined := make(chan int, 1)
+	go func() { v, _, _ := g.Do(context.Background(), "k", 0, func(context.Context) (int, error) { return 3, nil }); joined <- v }()
+	for !waiting(&g, "k", 1) {
+		time.Sleep(time.Millisecond)
+	}
+	close(releaseNew)
+	if a, b := <-newRes, <-joined; a != 2 || b != 2 {
+		t.Fatalf("new call gave %d and %d, want 2 to both", a, b)
+	}
+	g.ForgetAll()
+	if g.InFlight("k") {
+		t.Fatal("ForgetAll left a call")
+	}
+}
