@@ -296,7 +296,10 @@ func TestForget(t *testing.T) {
 		t.Fatal("the end of the forgotten call removed the new one")
 	}
 	joined := make(chan int, 1)
-	go func() { v, _, _ := g.Do(context.Background(), "k", 0, func(context.Context) (int, error) { return 3, nil }); joined <- v }()
+	go func() {
+		v, _, _ := g.Do(context.Background(), "k", 0, func(context.Context) (int, error) { return 3, nil })
+		joined <- v
+	}()
 	for !waiting(&g, "k", 1) {
 		time.Sleep(time.Millisecond)
 	}
