@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"math"
 	"runtime"
 	"sync/atomic"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/cachekit-go/cachekit/backend"
+	"github.com/cachekit-go/cachekit/backend/memcached"
 	"github.com/cachekit-go/cachekit/backend/memory"
+	"github.com/cachekit-go/cachekit/internal/testenv"
 )
 
 // A caller that missed L1 just before the previous shared load stored its
@@ -401,5 +404,77 @@ func TestCallAfterInvalidateDoesNotJoinOlderLoad(t *testing.T) {
 		if v, _ := f.Call(ctx, 1); v != 1 {
 			t.Fatalf("%s: the older load overwrote the entry: %d", how, v)
 		}
+	}
+}
+
+// New with no options: in process only, and silent (nothing logged through
+// the default logger by creating it, using it and closing it). Not
+// parallel: it swaps the default logger.
+func TestNewIsSilentAndInProcess(t *testing.T) {
+	rec := &logRecorder{}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(rec))
+	defer slog.SetDefault(prev)
+	c, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Backend() != nil || c.be != nil {
+		t.Fatalf("New() has a backend: %T", c.Backend())
+	}
+	var cnt counter
+	f := wrapCounter(t, c, &cnt, Name(uniq(t)))
+	for range 2 {
+		if _, err := f.Call(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, details := c.HealthCheck(context.Background()); !ok || details[backend.DetailBackendType] != "none" {
+		t.Fatalf("health %v %v", ok, details)
+	}
+	_ = c.Close()
+	if msgs := rec.all(); msgs != "" || cnt.calls.Load() != 1 {
+		t.Fatalf("calls %d, logged:\n%s", cnt.calls.Load(), msgs)
+	}
+}
+
+// CACHEKIT_REDIS_URL and REDIS_URL name one backend: both set is no
+// conflict, and CACHEKIT_REDIS_URL wins (here REDIS_URL points nowhere).
+func TestFromEnvRedisURLPrecedence(t *testing.T) {
+	addr := testenv.Require(t, "CACHEKIT_TEST_REDIS_ADDR")
+	t.Parallel()
+	c, err := fromEnv(mapEnv(map[string]string{EnvRedisURL: "redis://" + addr, EnvRedisURLFallback: "redis://127.0.0.1:1"}), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if v, err := Load(context.Background(), c, uniq(t), func(context.Context) (int, error) { return 7, nil }); err != nil || v != 7 {
+		t.Fatal(v, err)
+	}
+	if i := c.Info(); i.BackendErrors != 0 {
+		t.Fatalf("REDIS_URL was used: %+v", i)
+	}
+}
+
+// CACHEKIT_MEMCACHED_SERVERS alone selects memcached, which the cache owns.
+func TestFromEnvMemcached(t *testing.T) {
+	servers := testenv.Require(t, "CACHEKIT_TEST_MEMCACHED_SERVERS")
+	t.Parallel()
+	c, err := fromEnv(mapEnv(map[string]string{EnvMemcachedServers: servers}), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Backend().(*memcached.Backend); !ok {
+		t.Fatalf("backend %T", c.Backend())
+	}
+	key := uniq(t)
+	if err := c.Set(context.Background(), key, "v", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.Backend().Exists(context.Background(), key); !ok || err != nil {
+		t.Fatalf("entry not in memcached: %v %v", ok, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
