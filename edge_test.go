@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"runtime"
@@ -476,5 +477,60 @@ func TestFromEnvMemcached(t *testing.T) {
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Interop functions use L1 like the others, in both L1 modes: the second
+// call is an L1 hit with the same value (decoded through the interop codec
+// in byte mode).
+func TestInteropWithL1(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	type user struct {
+		Name string `msgpack:"name"`
+		Age  int    `msgpack:"age"`
+	}
+	for _, bytesMode := range []bool{false, true} {
+		for _, k := range []backendKind{l1OnlyKind(), memoryKind()} {
+			c := newTestCache(t, k.make(t), WithL1Bytes(bytesMode))
+			var calls atomic.Int32
+			f, err := Wrap1(c, func(_ context.Context, id int) (user, error) {
+				calls.Add(1)
+				return user{"alice", id}, nil
+			}, Interop(fmt.Sprintf("edge%d", uniqSeq.Add(1)), "get_user"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if u, err := f.Call(ctx, 30); err != nil || u != (user{"alice", 30}) {
+					t.Fatalf("%s bytes=%v: %+v %v", k.name, bytesMode, u, err)
+				}
+			}
+			if i := f.Info(); calls.Load() != 1 || i.L1Hits != 1 || i.L1Bytes <= 0 {
+				t.Fatalf("%s bytes=%v: calls %d info %+v", k.name, bytesMode, calls.Load(), i)
+			}
+		}
+	}
+}
+
+// Info's average backend latency is the total over the count of backend
+// operations, per wrapper and for the cache.
+func TestAverageBackendLatency(t *testing.T) {
+	t.Parallel()
+	var cache, fn counters
+	st := stats{cache: &cache, fn: &fn}
+	st.backendOp(10 * time.Millisecond)
+	st.backendOp(20 * time.Millisecond)
+	stats{cache: &cache}.backendOp(60 * time.Millisecond)
+	st.backendOp(-time.Millisecond) // a clock step backwards counts as 0
+	if got := fn.snapshot().AvgBackendLatency; got != 10*time.Millisecond {
+		t.Fatalf("wrapper average %v, want 10ms", got)
+	}
+	if got := cache.snapshot().AvgBackendLatency; got != 22500*time.Microsecond {
+		t.Fatalf("cache average %v, want 22.5ms", got)
+	}
+	var none counters
+	if got := none.snapshot().AvgBackendLatency; got != 0 {
+		t.Fatalf("average without operations %v", got)
 	}
 }
