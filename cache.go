@@ -538,8 +538,12 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 	if c.be == nil {
 		return nil
 	}
+	ttl := p.ttl
+	if ttl > 0 && after(now, ttl) == 0 {
+		ttl = 0 // ends after 2262: no expiry, as in L1 (backends may refuse such TTLs)
+	}
 	start := time.Now()
-	err = c.be.Set(ctx, key, stored, p.ttl)
+	err = c.be.Set(ctx, key, stored, ttl)
 	p.stats.backendOp(time.Since(start))
 	if err != nil {
 		c.backendError(p, "set", key, err)

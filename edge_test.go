@@ -54,27 +54,31 @@ func TestLateMissAfterSharedLoad(t *testing.T) {
 
 // TTLs so long that now+TTL does not fit in Unix nanoseconds mean "no
 // expiry" everywhere (they once overflowed into the past: L1 refused every
-// entry and the memory backend failed every write).
+// entry, the memory backend failed every write and Redis refused the TTL).
 func TestHugeTTL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	for _, k := range []backendKind{l1OnlyKind(), memoryKind()} {
-		for _, swr := range []float64{0, 0.99} {
-			c := newTestCache(t, k.make(t))
-			var cnt counter
-			f := wrapCounter(t, c, &cnt, Name(uniq(t)), TTL(math.MaxInt64), StaleWhileRevalidate(swr))
-			for range 3 {
-				if v, err := f.Call(ctx, 1); err != nil || v != "v0:1" {
-					t.Fatal(v, err)
+	for _, k := range []backendKind{l1OnlyKind(), memoryKind(), fileKind(), redisKind(), memcachedKind()} {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			b := k.make(t)
+			for _, swr := range []float64{0, 0.99} {
+				c := newTestCache(t, b)
+				var cnt counter
+				f := wrapCounter(t, c, &cnt, Name(uniq(t)), TTL(math.MaxInt64), StaleWhileRevalidate(swr))
+				for range 3 {
+					if v, err := f.Call(ctx, 1); err != nil || v != "v0:1" {
+						t.Fatal(v, err)
+					}
+				}
+				if i := f.Info(); cnt.calls.Load() != 1 || i.L1Hits != 2 || i.BackendErrors != 0 || i.Refreshes != 0 {
+					t.Fatalf("swr=%v: function ran %d times, info %+v", swr, cnt.calls.Load(), i)
+				}
+				if _, exp, ok := c.l1.GetWithExpiry(mustKey(t, f, 1)); !ok || exp != 0 {
+					t.Fatalf("L1 expiry %d, want 0 (never)", exp)
 				}
 			}
-			if i := f.Info(); cnt.calls.Load() != 1 || i.L1Hits != 2 || i.BackendErrors != 0 || i.Refreshes != 0 {
-				t.Fatalf("%s swr=%v: function ran %d times, info %+v", k.name, swr, cnt.calls.Load(), i)
-			}
-			if _, exp, ok := c.l1.GetWithExpiry(mustKey(t, f, 1)); !ok || exp != 0 {
-				t.Fatalf("%s: L1 expiry %d, want 0 (never)", k.name, exp)
-			}
-		}
+		})
 	}
 	if got := after(math.MaxInt64-5, 10); got != 0 {
 		t.Fatalf("after overflowed to %d", got)
