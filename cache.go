@@ -585,15 +585,21 @@ func (c *Cache) refresh(ctx context.Context, p *policy, s slot, load func(contex
 	}
 	release := func() { <-c.sem; c.wg.Done() }
 	started := c.flights.Start(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
-		defer release()
+		failed := true // until the function returned a value; also on a panic
+		defer func() {
+			if failed {
+				p.stats.add(refreshErrors)
+				c.backoffRefresh(p, key)
+			}
+			release()
+		}()
 		gen := c.generation(key)
 		v, err := load(ctx)
 		if err != nil {
-			p.stats.add(refreshErrors)
 			c.log.Warn("cachekit: background refresh failed; serving the current value until it expires", "key", key, "err", err)
-			c.backoffRefresh(p, key)
 			return loaded{}, err
 		}
+		failed = false
 		if err := c.store(ctx, p, s, v, gen); err != nil {
 			// Not stored (too large, not serializable, backend down): the
 			// old entry is still due, so without a backoff every hit would
