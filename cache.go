@@ -207,9 +207,10 @@ func backendTTL(d time.Duration) time.Duration {
 }
 
 // Close stops background refreshes and waits for running refreshes and
-// shared loads (each bounded by the loader timeout), so no work of the cache
-// touches the backend after Close returns; then it closes the backend if the
-// Cache created it (FromEnv, IO, Test). A backend passed with
+// shared loads, so no work of the cache touches the backend after Close
+// returns (it stops waiting after the loader timeout, for functions that
+// ignore their context); then it closes the backend if the Cache created it
+// (FromEnv, IO, Test). A backend passed with
 // WithBackend stays open. After Close, wrappers and Load call their function
 // uncached and the direct API returns ErrClosed.
 func (c *Cache) Close() error {
@@ -219,11 +220,29 @@ func (c *Cache) Close() error {
 	if already {
 		return nil
 	}
-	c.wg.Wait()
+	c.waitBackground()
 	if !c.cfg.ownsBackend {
 		return nil
 	}
 	return closeBackend(c.rawBE)
+}
+
+// waitBackground waits for running refreshes and shared loads, at most for
+// the loader timeout: work that outlives its own deadline ignores its
+// context, and Close must not hang on it.
+func (c *Cache) waitBackground() {
+	done := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(c.cfg.loaderTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		c.log.Warn("cachekit: Close: background loads or refreshes are still running after the loader timeout (the function ignores its context); closing anyway")
+	}
 }
 
 // closeBackend closes b if it has a Close method (with or without an error

@@ -565,3 +565,28 @@ func TestPanickingRefreshBacksOff(t *testing.T) {
 		t.Fatalf("function ran %d times; a panicking refresh must back off", n)
 	}
 }
+
+// Close does not hang on a function that ignores its context: it waits for
+// background work at most for the loader timeout, then says so and closes.
+func TestCloseGivesUpOnRunawayLoad(t *testing.T) {
+	t.Parallel()
+	rec := &logRecorder{}
+	c, err := New(WithLogger(slog.New(rec)), WithLoaderTimeout(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	defer close(gate)
+	var started atomic.Bool
+	f, _ := Wrap0(c, func(context.Context) (int, error) { started.Store(true); <-gate; return 1, nil }, Name(uniq(t)))
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = f.Call(gone)
+	eventually(t, "the load to run", started.Load)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rec.count("still running after the loader timeout") != 1 {
+		t.Fatalf("log:\n%s", rec.all())
+	}
+}

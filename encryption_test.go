@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -860,6 +861,8 @@ func TestConcurrentTenantsDoNotShareLoads(t *testing.T) {
 	t.Parallel()
 	c := newTestCache(t, memory.New(memory.Options{}), WithEncryption(Encryption{MasterKey: keyOne, TenantFunc: tenantOf}))
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // before Close, which waits for the loads
 	var calls atomic.Int32
 	f, err := Wrap1(c, func(ctx context.Context, n int) (string, error) {
 		calls.Add(1)
@@ -884,7 +887,7 @@ func TestConcurrentTenantsDoNotShareLoads(t *testing.T) {
 		}()
 	}
 	eventually(t, "both loads to start", func() bool { return calls.Load() == 2 })
-	close(release)
+	releaseOnce.Do(func() { close(release) })
 	for range 2 * perTenant {
 		r := <-results
 		if r.got != r.tenant+"1" {
