@@ -539,33 +539,6 @@ func TestAverageBackendLatency(t *testing.T) {
 	}
 }
 
-// A refresh whose function panics counts as a failed refresh and backs off
-// (the panic is recovered and logged); the old value keeps serving.
-func TestPanickingRefreshBacksOff(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	clk := fakeClock()
-	c := newTimed(t, clk, nil)
-	var calls atomic.Int32
-	f, _ := Wrap0(c, func(context.Context) (string, error) {
-		if calls.Add(1) > 1 {
-			panic("refresh blew up")
-		}
-		return "good", nil
-	}, Name(uniq(t)), TTL(100*time.Second), StaleWhileRevalidate(0.5))
-	_, _ = f.Call(ctx)
-	clk.Advance(60 * time.Second)
-	for range 5 {
-		if v, err := f.Call(ctx); err != nil || v != "good" {
-			t.Fatalf("stale hit: %q %v", v, err)
-		}
-		eventually(t, "no refresh running", func() bool { return f.Info().RefreshErrors == 1 && !c.flights.InFlight(mustKey0(t, f)) })
-	}
-	if n := calls.Load(); n != 2 {
-		t.Fatalf("function ran %d times; a panicking refresh must back off", n)
-	}
-}
-
 // Close does not hang on a function that ignores its context: it waits for
 // background work at most for the loader timeout, then says so and closes.
 func TestCloseGivesUpOnRunawayLoad(t *testing.T) {

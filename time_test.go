@@ -195,40 +195,49 @@ func TestRefreshDedupAndInvalidation(t *testing.T) {
 	}
 }
 
-// A failed refresh keeps the old value serving until it expires.
+// A failed refresh (an error, or a panic, which is recovered) keeps the old
+// value serving until it expires, and backs off instead of retrying on every
+// hit.
 func TestFailedRefreshServesOldValue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := fakeClock()
-	c := newTimed(t, clk, nil)
-	var fail atomic.Bool
 	boom := errors.New("source down")
-	f, _ := Wrap0(c, func(context.Context) (string, error) {
-		if fail.Load() {
+	for _, how := range []string{"error", "panic"} {
+		clk := fakeClock()
+		c := newTimed(t, clk, nil)
+		var fail atomic.Bool
+		f, _ := Wrap0(c, func(context.Context) (string, error) {
+			switch {
+			case !fail.Load():
+				return "good", nil
+			case how == "panic":
+				panic("refresh blew up")
+			}
 			return "", boom
+		}, Name(uniq(t)), TTL(100*time.Second), StaleWhileRevalidate(0.5))
+		_, _ = f.Call(ctx)
+		fail.Store(true)
+		clk.Advance(60 * time.Second)
+		if v, err := f.Call(ctx); v != "good" || err != nil {
+			t.Fatalf("%s: stale hit: %q %v", how, v, err)
 		}
-		return "good", nil
-	}, Name(uniq(t)), TTL(100*time.Second), StaleWhileRevalidate(0.5))
-	_, _ = f.Call(ctx)
-	fail.Store(true)
-	clk.Advance(60 * time.Second)
-	if v, err := f.Call(ctx); v != "good" || err != nil {
-		t.Fatalf("stale hit: %q %v", v, err)
-	}
-	eventually(t, "failed refresh", func() bool { return f.Info().RefreshErrors == 1 })
-	eventually(t, "refresh end", func() bool { return !c.flights.InFlight(mustKey0(t, f)) })
-	// Backoff: the next hits do not retry immediately.
-	for range 5 {
-		if v, _ := f.Call(ctx); v != "good" {
-			t.Fatalf("old value not served: %q", v)
+		eventually(t, "failed refresh", func() bool { return f.Info().RefreshErrors == 1 })
+		eventually(t, "refresh end", func() bool { return !c.flights.InFlight(mustKey0(t, f)) })
+		// Backoff: the next hits do not retry immediately.
+		for range 5 {
+			if v, _ := f.Call(ctx); v != "good" {
+				t.Fatalf("%s: old value not served: %q", how, v)
+			}
+			eventually(t, "refresh end", func() bool { return !c.flights.InFlight(mustKey0(t, f)) })
 		}
-	}
-	if f.Info().RefreshErrors != 1 {
-		t.Fatalf("refresh retried without backoff: %+v", f.Info())
-	}
-	clk.Advance(41 * time.Second)
-	if _, err := f.Call(ctx); !errors.Is(err, boom) {
-		t.Fatalf("after expiry: %v", err)
+		if f.Info().RefreshErrors != 1 {
+			t.Fatalf("%s: refresh retried without backoff: %+v", how, f.Info())
+		}
+		clk.Advance(41 * time.Second)
+		var pe *PanicError
+		if _, err := f.Call(ctx); !errors.Is(err, boom) && !errors.As(err, &pe) {
+			t.Fatalf("%s: after expiry: %v", how, err)
+		}
 	}
 }
 
