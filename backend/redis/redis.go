@@ -336,7 +336,11 @@ var errNegativeTTL = errors.New("negative ttl")
 // millis converts d to whole milliseconds, rounding up so that a positive
 // duration never becomes 0 (which Redis rejects or treats as "now").
 func millis(d time.Duration) int64 {
-	return int64((d + time.Millisecond - 1) / time.Millisecond)
+	ms := int64(d / time.Millisecond)
+	if d%time.Millisecond != 0 {
+		ms++ // no overflow: d/time.Millisecond is far below MaxInt64
+	}
+	return ms
 }
 
 // newToken returns a random lock id: 128 bits, base32.
