@@ -29,6 +29,7 @@ const (
 
 var kindNames = [...]string{"unknown", "transient", "permanent", "timeout", "authentication"}
 
+// String returns the kind's lowercase name ("transient", "timeout", ...).
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
 		return kindNames[k]
@@ -47,6 +48,8 @@ type Error struct {
 	Err     error  // the underlying cause; must not carry secrets either
 }
 
+// Error names the backend, the operation, the key and the kind, then the
+// cause. It never includes values or credentials.
 func (e *Error) Error() string {
 	msg := e.Backend
 	if msg == "" {

@@ -46,6 +46,7 @@ type StatusError struct {
 	RetryAfter time.Duration // zero when absent
 }
 
+// Error reports the HTTP status and, when the server sent one, its Retry-After.
 func (e *StatusError) Error() string {
 	s := fmt.Sprintf("http %d %s", e.StatusCode, http.StatusText(e.StatusCode))
 	if e.RetryAfter > 0 {
