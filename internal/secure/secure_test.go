@@ -3,6 +3,7 @@ package secure
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cachekit-go/cachekit/internal/entry"
@@ -269,7 +271,20 @@ func TestTamper(t *testing.T) {
 
 func TestTamperInterop(t *testing.T) {
 	t.Parallel()
-	p := newPolicy(t, "tenant-1", key32(0x61))
+	// Nonces starting with 0xc1, a byte MessagePack never uses, so no
+	// tampered ciphertext below can pass for a plaintext document by chance
+	// (with random nonces some runs did, counting "plaintext").
+	var n atomic.Uint32
+	p, err := New(Config{MasterKey: key32(0x61), Tenant: "tenant-1", Getenv: noEnv, Logger: quiet,
+		NonceSource: func() [crypto.NonceSize]byte {
+			var nonce [crypto.NonceSize]byte
+			nonce[0] = 0xc1
+			binary.BigEndian.PutUint32(nonce[8:], n.Add(1))
+			return nonce
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := bind(t, p, context.Background())
 	const key = "users:get_user:abc"
 	doc := []byte{0x82, 0xa1, 'a', 0x01, 0xa1, 'b', 0x02}
