@@ -187,6 +187,18 @@ func (m *Memory) check(ctx context.Context) error {
 
 // Get implements Store. The returned value is shared and must not be modified.
 func (m *Memory) Get(ctx context.Context, tenant, key string) (Entry, bool, error) {
+	return m.find(ctx, tenant, key, true)
+}
+
+// Stat implements Store. It does not count as a use for the LRU order.
+func (m *Memory) Stat(ctx context.Context, tenant, key string) (Info, bool, error) {
+	e, ok, err := m.find(ctx, tenant, key, false)
+	return e.Info, ok, err
+}
+
+// find looks key up for Get and Stat; use moves the entry to the front of
+// its tenant's LRU list.
+func (m *Memory) find(ctx context.Context, tenant, key string, use bool) (Entry, bool, error) {
 	if err := m.check(ctx); err != nil {
 		return Entry{}, false, err
 	}
@@ -201,30 +213,11 @@ func (m *Memory) Get(ctx context.Context, tenant, key string) (Entry, bool, erro
 	if e == nil {
 		return Entry{}, false, nil
 	}
-	if p.lru.next != e {
+	if use && p.lru.next != e {
 		p.unlink(e)
 		p.pushFront(e)
 	}
 	return Entry{Info: info(e, now), Value: e.value}, true, nil
-}
-
-// Stat implements Store. It does not count as a use for the LRU order.
-func (m *Memory) Stat(ctx context.Context, tenant, key string) (Info, bool, error) {
-	if err := m.check(ctx); err != nil {
-		return Info{}, false, err
-	}
-	p := m.part(tenant, false)
-	if p == nil {
-		return Info{}, false, nil
-	}
-	now := m.now().UnixNano()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	e := m.lookup(p, key, now)
-	if e == nil {
-		return Info{}, false, nil
-	}
-	return info(e, now), true, nil
 }
 
 // Set implements Store.
