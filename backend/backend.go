@@ -1,6 +1,7 @@
 // Package backend defines the storage contract of cachekit-go: the Backend
 // interface every store satisfies, the optional capabilities a store may add
-// (locks, TTL inspection, per-operation timeouts, deletion by key prefix), and the Error type with which
+// (locks, TTL inspection, one-round-trip value-plus-TTL reads, per-operation
+// timeouts, deletion by key prefix), and the Error type with which
 // stores report failures.
 //
 // Any Go type with the right methods is a backend; there is nothing to embed or
@@ -59,6 +60,18 @@ type TTLInspector interface {
 	// RefreshTTL sets a new lifetime on an existing key and reports whether
 	// the key existed.
 	RefreshTTL(ctx context.Context, key string, ttl time.Duration) (bool, error)
+}
+
+// TTLGetter is implemented by backends that can return a value together with
+// its remaining lifetime in one round trip. The cache reads through it when it
+// is available, so that an L2 hit costs one round trip instead of a Get and a
+// TTL.
+type TTLGetter interface {
+	// GetWithTTL is Get plus the entry's remaining lifetime, read atomically
+	// with the value. found is false for a missing or expired key (and then
+	// value is nil and remaining 0). An entry without expiry reports
+	// remaining == 0, as TTLInspector.TTL does.
+	GetWithTTL(ctx context.Context, key string) (value []byte, remaining time.Duration, found bool, err error)
 }
 
 // TimeoutSetter is implemented by backends that can bound every operation by
