@@ -78,6 +78,7 @@ type config struct {
 	enc            Encryption          // valid when encState == encOn
 	getenv         func(string) string // FromEnv: the environment (nil in New)
 	secureHook     func(*secure.Config)
+	pythonLayout   bool // WithPythonLayout
 	errs           []error
 }
 
@@ -242,6 +243,34 @@ func WithBackendTimeout(d time.Duration) Option {
 	}
 }
 
+// PythonKeyPrefix is the prefix cachekit-py's default Redis provider puts in
+// front of every key it writes for a single-tenant process ("t:" + the
+// URL-quoted tenant "default" + ":"). See WithPythonLayout.
+const PythonKeyPrefix = "t:default:"
+
+// WithPythonLayout lays out wrapped functions' entries in the backend exactly
+// as a cachekit-py service does, so that one Cache over one backend shares
+// both kinds of entry with it:
+//
+//   - auto-mode entries (Python's @cache and @cache.secure on its default
+//     Redis provider) live under PythonKeyPrefix + key, e.g.
+//     "t:default:ns:users:func:app.get_user:args:...:1s" (KeyFunc keys get
+//     the prefix too: Python's provider prefixes every key it is given);
+//   - interop entries (Python's @cache(interop=..., backend=RedisBackend()))
+//     live under their bare key "users:get_user:<hash>", as Python refuses
+//     a prefixing backend in interop mode.
+//
+// With a multi-tenant encryption (Encryption.TenantFunc) auto-mode keys
+// already start with the tenant's "t:{quoted tenant}:" prefix, which is what
+// Python's provider writes when the Python service sets its tenant_context
+// to the same tenant; no second prefix is added.
+//
+// The switch applies to wrappers only: Load, Get, Set, Delete and Exists use
+// their key as given. Use it with a backend that adds no prefix of its own
+// (leave redis.Options.KeyPrefix empty, or keys get the prefix twice). Off by
+// default; see docs/python.md.
+func WithPythonLayout(on bool) Option { return func(c *config) { c.pythonLayout = on } }
+
 // withClock replaces the clock (tests).
 func withClock(clk clock.Clock) Option { return func(c *config) { c.clock = clk } }
 
@@ -259,6 +288,7 @@ type funcConfig struct {
 	interop   bool
 	name      string
 	keyFunc   func(args []any) (string, error)
+	keywords  []string // Keywords
 	swr       *float64
 	l1        *bool
 	bypass    bool
@@ -301,10 +331,32 @@ func Name(identity string) FuncOption { return func(f *funcConfig) { f.name = id
 
 // KeyFunc replaces key derivation: fn receives the call's arguments (without
 // the context) and returns the complete backend key, used as-is (no
-// namespace, prefix or hashing is added; include what you need). Invalidate
+// namespace, prefix or hashing is added; include what you need; only
+// WithPythonLayout puts PythonKeyPrefix in front, as Python's provider does). Invalidate
 // uses the same function. An error from fn makes that call run uncached.
 func KeyFunc(fn func(args []any) (string, error)) FuncOption {
 	return func(f *funcConfig) { f.keyFunc = fn }
+}
+
+// Keywords makes the last len(names) arguments of every call travel as
+// Python keyword arguments, named by names in order, in the auto-mode key:
+// Python's key hashes [args, kwargs] as the call passed them, so
+// search("foo", limit=5) and search("foo", 5) are two entries, and a Go
+// wrapper reaches the first only with
+//
+//	cachekit.Wrap2(c, search, cachekit.Name("app.search"), cachekit.Keywords("limit"))
+//
+// Name the arguments the Python callers pass by keyword, in the order of the
+// Go signature (Python sorts keyword arguments by name before hashing, so the
+// order does not change the key). Python callers must pass those keywords on
+// every call: a keyword they leave out (its default used) is absent from
+// Python's hash but present in Go's. Interop mode binds keywords to their
+// positions, so Keywords is refused with Interop, and with KeyFunc, which
+// replaces key derivation. Names must be distinct and not empty, and there
+// must be at most as many as the function has arguments (checked at wrap
+// time).
+func Keywords(names ...string) FuncOption {
+	return func(f *funcConfig) { f.keywords = append([]string(nil), names...) }
 }
 
 // StaleWhileRevalidate sets this function's stale-while-revalidate ratio (see
