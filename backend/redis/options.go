@@ -30,7 +30,8 @@ const (
 	// ReferenceKeyPrefix is the prefix under which cachekit-py's default
 	// Redis provider stores every entry (tenant "default"). Set
 	// Options.KeyPrefix to it to share entries with Python processes that
-	// use that provider.
+	// use that provider. Python keeps interop entries unprefixed; to share
+	// both kinds over one backend use cachekit.WithPythonLayout instead.
 	ReferenceKeyPrefix = "t:default:"
 )
 
