@@ -266,7 +266,8 @@ const PythonKeyPrefix = "t:default:"
 // to the same tenant; no second prefix is added.
 //
 // The switch applies to wrappers only: Load, Get, Set, Delete and Exists use
-// their key as given. Use it with a backend that adds no prefix of its own
+// their key as given. A wrapper's Key still returns the key Python computes
+// (its cache key); the backend key is PythonKeyPrefix + Key. Use it with a backend that adds no prefix of its own
 // (leave redis.Options.KeyPrefix empty, or keys get the prefix twice). Off by
 // default; see docs/python.md.
 func WithPythonLayout(on bool) Option { return func(c *config) { c.pythonLayout = on } }

@@ -384,3 +384,34 @@ func TestPythonLayoutMultiTenant(t *testing.T) {
 		t.Fatal("entry under t:default:")
 	}
 }
+
+// KeyFunc keys get the prefix too (Python's provider prefixes every key it
+// is given), Invalidate deletes the prefixed entry, and without the switch
+// keys stay as they are.
+func TestPythonLayoutKeyFuncInvalidate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	fn := func(_ context.Context, n int) (int, error) { return n, nil }
+	keyFn := KeyFunc(func(args []any) (string, error) { return "custom:" + strings.Repeat("x", args[0].(int)), nil })
+	for _, on := range []bool{true, false} {
+		mem := memory.New(memory.Options{})
+		c := newTestCache(t, mem, WithPythonLayout(on), WithL1(false))
+		f := MustWrap1(c, fn, Name("app.f"), keyFn)
+		if _, err := f.Call(ctx, 2); err != nil {
+			t.Fatal(err)
+		}
+		want := "custom:xx"
+		if on {
+			want = PythonKeyPrefix + want
+		}
+		if ok, _ := mem.Exists(ctx, want); !ok {
+			t.Fatalf("layout %v: no entry under %q", on, want)
+		}
+		if err := f.Invalidate(ctx, 2); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := mem.Exists(ctx, want); ok {
+			t.Fatalf("layout %v: Invalidate left %q", on, want)
+		}
+	}
+}
