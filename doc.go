@@ -47,8 +47,8 @@
 //
 // Per-function options: TTL, Namespace, Interop (cross-SDK keys and values),
 // Name, KeyFunc (the returned key is used as-is), Keywords (trailing
-// arguments hashed as Python keyword arguments), StaleWhileRevalidate, L1
-// and BypassAlways. Bypass(ctx) skips the cache for one call.
+// arguments hashed as Python keyword arguments), Integrity,
+// StaleWhileRevalidate, L1 and BypassAlways. Bypass(ctx) skips the cache for one call.
 //
 // # Keys and values
 //

@@ -290,6 +290,7 @@ type funcConfig struct {
 	name      string
 	keyFunc   func(args []any) (string, error)
 	keywords  []string // Keywords
+	integrity *bool    // Integrity
 	swr       *float64
 	l1        *bool
 	bypass    bool
@@ -359,6 +360,14 @@ func KeyFunc(fn func(args []any) (string, error)) FuncOption {
 func Keywords(names ...string) FuncOption {
 	return func(f *funcConfig) { f.keywords = append([]string(nil), names...) }
 }
+
+// Integrity overrides the cache's WithIntegrity for this function: the
+// envelope (LZ4 + checksum) and the ":1s" key suffix, or raw MessagePack in
+// the frame and ":0s". It is the Go form of Python's per-decorator
+// integrity_checking, so one cache can share functions of both kinds with a
+// Python service. For Load it selects the value format only (the key is
+// given). Interop values have no envelope either way.
+func Integrity(on bool) FuncOption { return func(f *funcConfig) { f.integrity = &on } }
 
 // StaleWhileRevalidate sets this function's stale-while-revalidate ratio (see
 // WithStaleWhileRevalidate); 0 turns it off for the function.

@@ -145,14 +145,19 @@ func TestKeywordsRefused(t *testing.T) {
 // written.
 type pythonEntries struct {
 	master, tenant string
+	raw            bool // integrity_checking=False: raw MessagePack, ":0s" keys
 }
 
-// envelope is the ByteStorage envelope of v's MessagePack document.
-func (pythonEntries) envelope(t *testing.T, v any) []byte {
+// envelope is the ByteStorage envelope of v's MessagePack document (the
+// document itself with integrity off).
+func (p pythonEntries) envelope(t *testing.T, v any) []byte {
 	t.Helper()
 	doc, err := codec.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || p.raw {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc
 	}
 	env, err := envelope.Pack(doc)
 	if err != nil {
@@ -164,7 +169,7 @@ func (pythonEntries) envelope(t *testing.T, v any) []byte {
 // plain is a @cache value: CK frame around a ByteStorage envelope.
 func (p pythonEntries) plain(t *testing.T, v any) []byte {
 	t.Helper()
-	out, err := frame.Encode(frame.DefaultHeader(true), p.envelope(t, v))
+	out, err := frame.Encode(frame.DefaultHeader(!p.raw), p.envelope(t, v))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +180,10 @@ func (p pythonEntries) plain(t *testing.T, v any) []byte {
 func (p pythonEntries) secure(t *testing.T, logicalKey string, v any) []byte {
 	t.Helper()
 	a := p.aead(t)
-	ct := a.Seal(p.envelope(t, v), crypto.AAD(p.tenant, logicalKey, "msgpack", true, "msgpack"))
-	out, err := frame.Encode(frame.SecureHeader(p.tenant, a.Fingerprint()), ct)
+	ct := a.Seal(p.envelope(t, v), crypto.AAD(p.tenant, logicalKey, "msgpack", !p.raw, "msgpack"))
+	h := frame.SecureHeader(p.tenant, a.Fingerprint())
+	h.Compressed = !p.raw
+	out, err := frame.Encode(h, ct)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,10 +248,15 @@ func TestPythonLayoutSharesEveryMode(t *testing.T) {
 		t.Run(dep.name, func(t *testing.T) {
 			t.Parallel()
 			raw := rawRedis(t, dep.env)
-			t.Run("plain+interop", func(t *testing.T) { runPythonLayout(t, raw, pythonEntries{}) })
-			t.Run("secure+encrypted-interop", func(t *testing.T) {
-				runPythonLayout(t, raw, pythonEntries{master: hexKey(0x61), tenant: "6ba7b810-9dad-11d1-80b4-00c04fd430c8"})
-			})
+			const tenant = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+			for name, py := range map[string]pythonEntries{
+				"plain+interop":                      {},
+				"plain-integrity-off+interop":        {raw: true},
+				"secure+encrypted-interop":           {master: hexKey(0x61), tenant: tenant},
+				"secure-integrity-off+encrypted-iop": {master: hexKey(0x61), tenant: tenant, raw: true},
+			} {
+				t.Run(name, func(t *testing.T) { runPythonLayout(t, raw, py) })
+			}
 		})
 	}
 }
@@ -266,10 +278,14 @@ func runPythonLayout(t *testing.T, raw backend.Backend, py pythonEntries) {
 		runs++
 		return pyUser{Name: "go", Age: int64(id)}, nil
 	}
-	auto := MustWrap1(c, getUser, Name("__main__.get_user"), Namespace(ns))
+	// The cache keeps integrity on; the function follows Python's decorator.
+	auto := MustWrap1(c, getUser, Name("__main__.get_user"), Namespace(ns), Integrity(!py.raw))
 	iop := MustWrap1(c, getUser, Interop(ns, "get_user"))
 
 	autoKey, _ := auto.Key(42)
+	if suffix := map[bool]string{false: ":1s", true: ":0s"}[py.raw]; !strings.HasSuffix(autoKey, suffix) {
+		t.Fatalf("auto key %q, want suffix %s", autoKey, suffix)
+	}
 	iopKey, _ := iop.Key(42)
 	if want, _ := interop.Key(ns, "get_user", []any{42}); iopKey != want {
 		t.Fatalf("interop key %q, want %q", iopKey, want)
@@ -323,11 +339,13 @@ func runPythonLayout(t *testing.T, raw backend.Backend, py pythonEntries) {
 		doc = openStoredFrame(t, stored, py.master, py.tenant, autoKey7)
 	} else {
 		h, payload, err := frame.Decode(stored)
-		if err != nil || h != frame.DefaultHeader(true) {
+		if err != nil || h != frame.DefaultHeader(!py.raw) {
 			t.Fatalf("frame %+v, %v", h, err)
 		}
-		if doc, err = envelope.Unpack(payload); err != nil {
-			t.Fatal(err)
+		if doc = payload; !py.raw {
+			if doc, err = envelope.Unpack(payload); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	var got pyUser

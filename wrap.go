@@ -96,6 +96,9 @@ func newWrapper(c *Cache, fn any, opts []FuncOption) (*Wrapper, error) {
 	if fc.namespace != nil {
 		w.ns = *fc.namespace
 	}
+	if fc.integrity != nil {
+		w.integrity = *fc.integrity
+	}
 	if v := reflect.ValueOf(fn); v.Kind() != reflect.Func || v.IsNil() {
 		return nil, fmt.Errorf("%w: nil function", ErrInvalidOption)
 	}
@@ -183,6 +186,12 @@ func (c *Cache) newPolicy(fc *funcConfig, owner uint64, name string, warn *warni
 	}
 	if fc.l1 != nil {
 		p.useL1 = *fc.l1 && c.l1 != nil
+	}
+	if fc.integrity != nil {
+		p.pipe.Mode = entry.Framed
+		if !*fc.integrity {
+			p.pipe.Mode = entry.FramedRaw
+		}
 	}
 	if fc.interop {
 		p.pipe.Mode = entry.Interop
