@@ -67,7 +67,9 @@ func TestPythonDocWorkedExample(t *testing.T) {
 }
 
 // The qualname rules of docs/python.md: Python's raw "module.qualname" is
-// sanitized by Go exactly as Python sanitizes it.
+// sanitized by Go exactly as Python sanitizes it. The expected segments are
+// what cachekit-py's CacheKeyGenerator._sanitize_func_name returns for them
+// (run against the reference source).
 func TestPythonQualnames(t *testing.T) {
 	t.Parallel()
 	c := newTestCache(t, nil)
@@ -83,6 +85,31 @@ func TestPythonQualnames(t *testing.T) {
 		k, err := MustWrap1(c, fn, Name(name), Namespace("ns")).Key(1)
 		if err != nil || !strings.HasPrefix(k, "ns:ns:func:"+segment+":args:") {
 			t.Errorf("Name(%q): key %q (%v), want segment %q", name, k, err, segment)
+		}
+	}
+}
+
+// The keyword-argument example of docs/python.md. The expected keys were
+// computed by cachekit-py's own key generator (CacheKeyGenerator.generate_key
+// of the reference source, with msgpack-python 1.0.3) for
+// search("foo", limit=5, exact=True) and search("foo", 5, True) in module
+// app.catalog with namespace "catalog".
+func TestPythonDocKeywordsExample(t *testing.T) {
+	t.Parallel()
+	c := newTestCache(t, nil)
+	searchCatalog := func(_ context.Context, query string, limit int, exact bool) ([]string, error) { return nil, nil }
+	opts := []FuncOption{Name("app.catalog.search"), Namespace("catalog")}
+	kw := MustWrap3(c, searchCatalog, append(opts, Keywords("limit", "exact"))...)
+	pos := MustWrap3(c, searchCatalog, opts...)
+	for _, tc := range []struct {
+		f    *Func3[string, int, bool, []string]
+		want string
+	}{
+		{kw, "ns:catalog:func:app.catalog.search:args:64858ad42c3cdd76830d8466bd91746a62e0d05d288ea8feadaaf7938732ce88:1s"},
+		{pos, "ns:catalog:func:app.catalog.search:args:e3ce47ee81bb7e284f858135ae2fa0b4a1a641932d07d9fe3b587e28e36fcb8f:1s"},
+	} {
+		if k, err := tc.f.Key("foo", 5, true); err != nil || k != tc.want {
+			t.Errorf("key %q (%v), Python's %q", k, err, tc.want)
 		}
 	}
 }
