@@ -254,8 +254,14 @@ func (p *policy) pipeFor(s slot) entry.Pipeline {
 
 // rejected classifies a failed read of an encrypted cache: it returns the
 // (counted) decryption failure, or nil when err is an ordinary decode problem
-// (a frame of another serializer, a value of another Go type) or encryption
+// (authenticated plaintext that decodes to another Go type) or encryption
 // is off. decoded says the error came from decoding authenticated plaintext.
+// With encryption on, every stored entry that is not a valid encrypted entry
+// for this cache is a rejection, including frames naming another serializer
+// or none (an unencrypted one counts as plaintext, an encrypted one as
+// corrupt): authenticating the entry is the only thing that lets the cache
+// trust it, so nothing unauthenticated may quietly become a miss that a
+// fail-closed cache recomputes over.
 func (c *Cache) rejected(err error, decoded bool) error {
 	switch {
 	case c.enc == nil:
@@ -264,8 +270,7 @@ func (c *Cache) rejected(err error, decoded bool) error {
 		return err
 	case errors.Is(err, entry.ErrNotEncrypted):
 		return c.enc.Failure(secure.ReasonPlaintext, err)
-	case errors.Is(err, entry.ErrForeignSerializer), errors.Is(err, secure.ErrEmptyKey),
-		errors.Is(err, ErrInteropTenant):
+	case errors.Is(err, secure.ErrEmptyKey), errors.Is(err, ErrInteropTenant):
 		return nil
 	case decoded && (errors.Is(err, codec.ErrTypeMismatch) || errors.Is(err, codec.ErrOverflow)):
 		return nil

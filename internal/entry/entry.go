@@ -168,6 +168,13 @@ func (p Pipeline) Open(key string, data []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("entry: decode frame: %w", err)
 		}
+		// The encryption check comes first: with a Sealer, a frame that is
+		// not encrypted is ErrNotEncrypted whatever serializer it names, so
+		// an encrypting cache counts it as a rejection (a forged
+		// "CK 03 {}" frame must not pass as a mere foreign entry).
+		if !h.Encrypted && p.Sealer != nil {
+			return nil, ErrNotEncrypted
+		}
 		if h.Serializer != "default" {
 			return nil, ErrForeignSerializer
 		}
@@ -177,8 +184,6 @@ func (p Pipeline) Open(key string, data []byte) ([]byte, error) {
 		switch {
 		case h.Encrypted && p.Sealer == nil:
 			return nil, ErrEncrypted
-		case !h.Encrypted && p.Sealer != nil:
-			return nil, ErrNotEncrypted
 		case h.Encrypted:
 			if payload, err = p.Sealer.Open(key, h, payload); err != nil {
 				return nil, fmt.Errorf("entry: decrypt: %w", err)
