@@ -200,26 +200,6 @@ func TestAnotherUsersEntryIsAMiss(t *testing.T) {
 	}
 }
 
-// entryOps are the operations that open an entry file; each reports whether
-// it found a live entry.
-func entryOps() map[string]func(b *Backend, key string) (bool, error) {
-	return map[string]func(b *Backend, key string) (bool, error){
-		"Get": func(b *Backend, key string) (bool, error) {
-			_, found, err := b.Get(context.Background(), key)
-			return found, err
-		},
-		"Exists": func(b *Backend, key string) (bool, error) { return b.Exists(context.Background(), key) },
-		"TTL": func(b *Backend, key string) (bool, error) {
-			_, found, err := b.TTL(context.Background(), key)
-			return found, err
-		},
-		"RefreshTTL": func(b *Backend, key string) (bool, error) {
-			return b.RefreshTTL(context.Background(), key, time.Hour)
-		},
-		"Delete": func(b *Backend, key string) (bool, error) { return b.Delete(context.Background(), key) },
-	}
-}
-
 // hangBound is how long an operation on a FIFO may take before the test
 // calls it hung. On the code before the fix these operations never return;
 // after it they return at once, so the bound is only a generous backstop.
