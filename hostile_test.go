@@ -13,6 +13,7 @@ import (
 	"github.com/cachekit-go/cachekit/internal/entry"
 	"github.com/cachekit-go/cachekit/protocol/envelope"
 	"github.com/cachekit-go/cachekit/protocol/frame"
+	"github.com/cachekit-go/cachekit/secret"
 )
 
 // hostileShape is bytes a backend may hand back that are not a value of the
@@ -122,7 +123,7 @@ func checkHostile(t *testing.T, b backend.Backend, sh hostileShape) {
 	}
 	var calls atomic.Int32
 	fresh := func(context.Context, int) (string, error) { calls.Add(1); return "fresh", nil }
-	encOne := WithEncryption(Encryption{MasterKey: keyOne, Tenant: "t1"})
+	encOne := WithEncryption(Encryption{MasterKey: secret.String(keyOne), Tenant: "t1"})
 	// Interop namespaces must be lowercase: number them per subtest.
 	interop := func() []FuncOption { return []FuncOption{Interop(fmt.Sprintf("hostile%d", uniqSeq.Add(1)), "op")} }
 	modes := []struct {
@@ -182,7 +183,7 @@ func checkHostile(t *testing.T, b backend.Backend, sh hostileShape) {
 	// Fail closed: with encryption on, every one of these shapes (foreign
 	// serializers and the header-less "CK 03 {}" frame included) is a counted
 	// rejection: an error, the function does not run, the entry is kept.
-	c := newTestCache(t, b, WithEncryption(Encryption{MasterKey: keyOne, Tenant: "t1", FailClosed: true}))
+	c := newTestCache(t, b, WithEncryption(Encryption{MasterKey: secret.String(keyOne), Tenant: "t1", FailClosed: true}))
 	f, _ := Wrap1(c, fresh, Name(uniq(t)))
 	key := mustKey(t, f, 1)
 	plant(t, key)
