@@ -284,6 +284,11 @@ func (c *Cache) rejected(err error, decoded bool) error {
 		return c.enc.Failure(secure.ReasonPlaintext, err)
 	case errors.Is(err, secure.ErrEmptyKey), errors.Is(err, ErrInteropTenant):
 		return nil
+	case errors.Is(err, entry.ErrTooLarge):
+		// Only an authenticated envelope is ever unpacked under
+		// encryption: this one is genuine, just above this cache's
+		// maximum value size (a peer with a larger limit wrote it).
+		return nil
 	case decoded && (errors.Is(err, codec.ErrTypeMismatch) || errors.Is(err, codec.ErrOverflow)):
 		return nil
 	default:

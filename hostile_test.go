@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -199,5 +200,73 @@ func checkHostile(t *testing.T, b backend.Backend, sh hostileShape) {
 		if c.Info().Encryption.Failures.Total() != 1 {
 			t.Fatalf("fail-closed: failures %+v", c.Info().Encryption.Failures)
 		}
+	}
+}
+
+// TestDecompressionBombBoundedOnRead plants a real bomb through the file
+// backend: a genuine entry of about 256 KiB whose envelope inflates to
+// 64 MiB (LZ4 of zeros). A cache whose maximum value size is 1 MiB refuses
+// it before decompressing: the call is a counted miss that runs the
+// function, Get reports it missing, and the reads allocate a few MiB, not
+// the 64 MiB the entry claims. Not parallel: it measures the heap.
+func TestDecompressionBombBoundedOnRead(t *testing.T) {
+	const (
+		inflated = 64 << 20
+		limit    = 1 << 20
+	)
+	b := fileKind().make(t)
+	c := newTestCache(t, b, WithMaxValueSize(limit))
+	var calls atomic.Int32
+	f, err := Wrap1(c, func(context.Context, int) (string, error) { calls.Add(1); return "fresh", nil }, Name(uniq(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := mustKey(t, f, 1)
+	bomb, err := entry.Pipeline{Mode: entry.Framed}.Encode(key, make([]byte, inflated))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bomb) > inflated/200 {
+		t.Fatalf("the bomb is %d bytes, not a bomb", len(bomb))
+	}
+	ctx := context.Background()
+	plant := func() {
+		if err := b.Set(ctx, key, bomb, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var before, after runtime.MemStats
+	plant()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	v, err := f.Call(ctx, 1) // recomputes and overwrites the bomb
+	runtime.ReadMemStats(&after)
+	callAlloc := after.TotalAlloc - before.TotalAlloc
+	plant()
+	runtime.ReadMemStats(&before)
+	_, found, getErr := Get[[]byte](ctx, c, key)
+	runtime.ReadMemStats(&after)
+	getAlloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a %d-byte entry claiming %d MiB: Call allocated %d KiB, Get %d KiB", len(bomb), inflated>>20, callAlloc>>10, getAlloc>>10)
+	// Reading the file costs about its size; inflating it would cost 64 MiB
+	// more.
+	for what, alloc := range map[string]uint64{"Call": callAlloc, "Get": getAlloc} {
+		if alloc > 8<<20 {
+			t.Fatalf("%s over a %d-byte entry allocated %d MiB: the envelope was inflated", what, len(bomb), alloc>>20)
+		}
+	}
+	if err != nil || v != "fresh" || calls.Load() != 1 {
+		t.Fatalf("Call over the bomb = %q, %v (function ran %d times)", v, err, calls.Load())
+	}
+	if i := f.Info(); i.DecodeErrors != 1 || i.Hits != 0 {
+		t.Fatalf("info %+v", i)
+	}
+	if found || !errors.Is(getErr, entry.ErrTooLarge) { // Get returns undecodable entries as errors
+		t.Fatalf("Get of the bomb: found=%v err=%v", found, getErr)
+	}
+	// The limit is the cache's: a cache that allows the size reads the entry.
+	big := newTestCache(t, b, WithMaxValueSize(2*inflated))
+	if got, found, err := Get[[]byte](ctx, big, key); err != nil || !found || len(got) != inflated {
+		t.Fatalf("a cache allowing %d bytes: found=%v len=%d err=%v", 2*inflated, found, len(got), err)
 	}
 }
