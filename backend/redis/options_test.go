@@ -160,7 +160,7 @@ func TestOptionsStringHidesSecrets(t *testing.T) {
 	}
 	// Verbs that bypass String (%d prints the fields) and encoders: the
 	// password fields are secret.String, which redacts itself.
-	js, err := json.Marshal(o)
+	js, err := json.Marshal(struct{ Password, SentinelPassword any }{o.Password, o.SentinelPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
