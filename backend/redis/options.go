@@ -115,10 +115,10 @@ func (o Options) String() string {
 		fmt.Fprintf(&b, ", Username: %q", o.Username)
 	}
 	if o.Password != "" {
-		b.WriteString(", Password: [redacted]")
+		b.WriteString(", Password: " + secret.Redacted)
 	}
 	if o.SentinelPassword != "" {
-		b.WriteString(", SentinelPassword: [redacted]")
+		b.WriteString(", SentinelPassword: " + secret.Redacted)
 	}
 	fmt.Fprintf(&b, ", DB: %d, TLS: %v, KeyPrefix: %q}", o.DB, o.TLSConfig != nil, o.KeyPrefix)
 	return b.String()
