@@ -277,29 +277,36 @@ func TestHungServerHonoursContext(t *testing.T) {
 		t.Fatalf("Set: %v", err)
 	}
 	p.signal(syscall.SIGSTOP)
+	silentFault(t, b, "on a stopped server", func() { p.signal(syscall.SIGCONT) })
+}
+
+// silentFault checks a backend whose server went silent: for 4 s (long
+// enough for the silent connection to be dropped after ConnTimeout and
+// redialed), every Get with a 300 ms context fails within its context plus a
+// dial; after heal, Gets succeed again within seconds.
+func silentFault(t *testing.T, b *redis.Backend, what string, heal func()) {
+	t.Helper()
 	const budget = 300 * time.Millisecond
 	var worst time.Duration
-	// Long enough for the silent connection to be dropped (ConnTimeout)
-	// and redialed against the stopped server.
 	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
 		took, err := getFor(b, budget, "k")
 		if err == nil {
-			t.Fatalf("Get on a stopped server succeeded")
+			t.Fatalf("Get %s succeeded", what)
 		}
 		worst = max(worst, took)
 	}
-	t.Logf("Get with a %v context on a stopped server: worst %v", budget, worst)
+	t.Logf("Get with a %v context %s: worst %v", budget, what, worst)
 	if worst > budget+redis.DefaultDialTimeout+time.Second {
-		t.Errorf("Get with a %v context on a stopped server took %v", budget, worst)
+		t.Errorf("Get with a %v context %s took %v", budget, what, worst)
 	}
-	p.signal(syscall.SIGCONT)
-	back := untilOK(t, 10*time.Second, "Get after SIGCONT", func() error {
+	heal()
+	back := untilOK(t, 10*time.Second, "Get after the fault "+what+" ended", func() error {
 		_, _, err := b.Get(context.Background(), "k")
 		return err
 	})
-	t.Logf("first success %v after SIGCONT", back)
+	t.Logf("first success %v after the fault %s ended", back, what)
 	if back > 5*time.Second {
-		t.Errorf("back %v after SIGCONT", back)
+		t.Errorf("back %v after the fault %s ended", back, what)
 	}
 }
 
@@ -429,28 +436,7 @@ func TestBlackholedConnection(t *testing.T) {
 		t.Fatalf("Set: %v", err)
 	}
 	g.set(false)
-	const budget = 300 * time.Millisecond
-	var worst time.Duration
-	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
-		took, err := getFor(b, budget, "k")
-		if err == nil {
-			t.Fatalf("Get through a blackholed path succeeded")
-		}
-		worst = max(worst, took)
-	}
-	t.Logf("Get with a %v context through a blackholed path: worst %v", budget, worst)
-	if worst > budget+redis.DefaultDialTimeout+time.Second {
-		t.Errorf("Get with a %v context through a blackholed path took %v", budget, worst)
-	}
-	g.set(true)
-	back := untilOK(t, 10*time.Second, "Get after the path healed", func() error {
-		_, _, err := b.Get(context.Background(), "k")
-		return err
-	})
-	t.Logf("first success %v after the path healed", back)
-	if back > 5*time.Second {
-		t.Errorf("back %v after the path healed", back)
-	}
+	silentFault(t, b, "through a blackholed path", func() { g.set(true) })
 }
 
 // TestGetWithTTLOneRoundTrip counts, on a private server, what one
