@@ -531,7 +531,7 @@ type interopVectors struct {
 
 func loadVectors(t *testing.T) interopVectors {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "vectors", "interop-mode.json"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vectors", "interop-mode.json"))
 	if err != nil {
 		t.Fatalf("interop vectors are required: %v", err)
 	}

@@ -34,7 +34,7 @@ type cacheKeyVector struct {
 
 func loadVectors(t *testing.T) []cacheKeyVector {
 	t.Helper()
-	path := filepath.Join("..", "..", "..", "shared", "vectors", "cache-keys.json")
+	path := filepath.Join("..", "..", "testdata", "vectors", "cache-keys.json")
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("vectors are required: %v", err)
