@@ -42,6 +42,23 @@ mapfile -t MODULES < <(find . -name go.mod -not -path './.cache/*' -printf '%h\n
 log "modules: ${MODULES[*]}"
 
 fail=0
+# Generated files (funcs.go, funcs_gen_test.go) must be what `go generate`
+# writes. On CI's clean checkout this is `go generate ./... && git diff
+# --exit-code`; in a working tree with edits it flags only what generate itself
+# changes (and leaves the regenerated files for you to commit).
+tree_state() { { git diff HEAD --binary; git ls-files -z --others --exclude-standard | xargs -0r sha256sum; } | sha256sum; }
+if git rev-parse --git-dir >/dev/null 2>&1; then
+	before=$(tree_state)
+	for m in "${MODULES[@]}"; do (cd "$m" && go generate ./...) || fail=1; done
+	if [ "$(tree_state)" != "$before" ]; then
+		log "go generate changed files: commit what it wrote"
+		git status --short >&2
+		fail=1
+	fi
+else
+	log "not a git checkout: skipping the go generate check"
+fi
+
 for m in "${MODULES[@]}"; do
 	log "== $m: gofmt, vet, staticcheck, vet with $MIN_GO_TOOLCHAIN"
 	unformatted=$(cd "$m" && gofmt -l . | grep -v '^\.cache/' || true)
