@@ -75,7 +75,7 @@ done
 
 for m in "${MODULES[@]}"; do
 	log "== $m: go test -race"
-	(cd "$m" && go test -race -count=1 -timeout 12m "$@" ./...) || fail=1
+	(cd "$m" && go test -race -count=1 -shuffle=on -timeout 12m "$@" ./...) || fail=1
 done
 
 if [ "$fail" != 0 ]; then
