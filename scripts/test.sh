@@ -59,6 +59,15 @@ else
 	log "not a git checkout: skipping the go generate check"
 fi
 
+# Layering: protocol/ is one self-contained layer (the byte-level contract);
+# none of its packages may import anything of this module outside protocol/.
+mod=$(go list -m)
+outside=$(go list -deps ./protocol/... | grep "^$mod/" | grep -v "^$mod/protocol/" || true)
+if [ -n "$outside" ]; then
+	log "protocol/ imports packages outside protocol/: $outside"
+	fail=1
+fi
+
 for m in "${MODULES[@]}"; do
 	log "== $m: gofmt, vet, staticcheck, vet with $MIN_GO_TOOLCHAIN"
 	unformatted=$(cd "$m" && gofmt -l . | grep -v '^\.cache/' || true)

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cachekit-go/cachekit/internal/msgpack"
+	"github.com/cachekit-go/cachekit/protocol/internal/msgpack"
 	"github.com/pierrec/lz4/v4"
 )
 

@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/crypto/blake2b"
 
-	"github.com/cachekit-go/cachekit/internal/msgpack"
 	"github.com/cachekit-go/cachekit/protocol/codec"
+	"github.com/cachekit-go/cachekit/protocol/internal/msgpack"
 	"github.com/cachekit-go/cachekit/protocol/interop"
 	"github.com/cachekit-go/cachekit/protocol/key"
 )
