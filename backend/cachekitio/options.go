@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cachekit-go/cachekit/backend"
 )
 
 // Defaults of Options. Every zero field of Options takes the matching default.
@@ -81,12 +83,11 @@ type Resolver interface {
 }
 
 // Stats is a snapshot of the calling cache's statistics, sent to the API as
-// the optional metrics headers.
-type Stats struct {
-	L1Hits, L2Hits, Misses uint64
-	// L1Status is "hit", "miss" or "disabled"; empty means "miss".
-	L1Status string
-}
+// the optional metrics headers (backend.Stats: the Backend is a
+// backend.StatsReporter).
+type Stats = backend.Stats
+
+var _ backend.StatsReporter = (*Backend)(nil)
 
 // Options configures a Backend. The zero value of every field but APIKey
 // selects its documented default.
