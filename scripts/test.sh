@@ -68,6 +68,52 @@ if [ -n "$outside" ]; then
 	fail=1
 fi
 
+# Satellite modules require a real version of the root module (see
+# docs/releasing.md): not the zero pseudo-version, not a replace, and a
+# pseudo-version must name a commit of this repository that go.work maps to
+# the working tree.
+check_root_requirement() {
+	local gomod=$1 v
+	v=$(awk -v m="$mod" '$1 == m && $2 ~ /^v/ {print $2}' "$gomod")
+	[ -n "$v" ] || return 0 # does not use the root module
+	if grep -Eq "^[[:space:]]*replace[[:space:]]+$mod[[:space:]]|^[[:space:]]+$mod[[:space:]]+=>" "$gomod"; then
+		log "$gomod replaces $mod: require a released version or a pseudo-version (docs/releasing.md)"
+		return 1
+	fi
+	if [ "$v" = v0.0.0-00010101000000-000000000000 ]; then
+		log "$gomod requires $mod at the zero pseudo-version: require a real version (docs/releasing.md)"
+		return 1
+	fi
+	if [[ $v =~ ^v0\.0\.0-([0-9]{14})-([0-9a-f]{12})$ ]]; then
+		local when=${BASH_REMATCH[1]} hash=${BASH_REMATCH[2]} commit
+		if ! commit=$(git rev-parse -q --verify "$hash^{commit}" 2>/dev/null); then
+			if [ "$(git rev-parse --is-shallow-repository 2>/dev/null)" = true ]; then
+				log "shallow clone: cannot check that $gomod's $v names a commit"
+				return 0
+			fi
+			log "$gomod requires $mod $v, but no commit $hash exists (docs/releasing.md)"
+			return 1
+		fi
+		if ! git merge-base --is-ancestor "$commit" HEAD; then
+			log "$gomod requires $mod $v, but commit $hash is not in this branch's history"
+			return 1
+		fi
+		if [ "$(TZ=UTC git log -1 --format=%cd --date=format-local:%Y%m%d%H%M%S "$commit")" != "$when" ]; then
+			log "$gomod requires $mod $v, but commit $hash was not made at $when UTC"
+			return 1
+		fi
+		if ! grep -Eq "^[[:space:]]*replace[[:space:]]+$mod[[:space:]]+$v[[:space:]]+=>" go.work; then
+			log "go.work does not map $mod $v (the version $gomod requires) to the working tree"
+			return 1
+		fi
+	fi
+}
+if git rev-parse --git-dir >/dev/null 2>&1; then
+	for m in "${MODULES[@]}"; do
+		[ "$m" = . ] || check_root_requirement "$m/go.mod" || fail=1
+	done
+fi
+
 for m in "${MODULES[@]}"; do
 	log "== $m: gofmt, vet, staticcheck, vet with $MIN_GO_TOOLCHAIN"
 	unformatted=$(cd "$m" && gofmt -l . | grep -v '^\.cache/' || true)
