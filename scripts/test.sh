@@ -116,10 +116,11 @@ if [ -n "$outside" ]; then
 	fail=1
 fi
 
-# Satellite modules require a real version of the root module (see
-# docs/releasing.md): not the zero pseudo-version, not a replace, and a
-# pseudo-version must name a commit of this repository that go.work maps to
-# the working tree.
+# Satellite modules (the ones go.work lists: they are released) require a
+# real version of the root module (see docs/releasing.md): not the zero
+# pseudo-version, not a replace, and a pseudo-version must name a commit of
+# this repository that go.work maps to the working tree. A module outside
+# go.work is never released and may build against the tree with a replace.
 check_root_requirement() {
 	local gomod=$1 v
 	v=$(awk -v m="$mod" '$1 == m && $2 ~ /^v/ {print $2}' "$gomod")
@@ -157,7 +158,7 @@ check_root_requirement() {
 	fi
 }
 if git rev-parse --git-dir >/dev/null 2>&1; then
-	for m in "${MODULES[@]}"; do
+	for m in "${WORK_MODULES[@]}"; do
 		[ "$m" = . ] || check_root_requirement "$m/go.mod" || fail=1
 	done
 fi
