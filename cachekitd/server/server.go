@@ -1,16 +1,18 @@
 // Package server is the engine of cachekitd, a self-hosted server for the
 // CacheKit HTTP API (the API cachekit.io serves; PROTOCOL.md section 7): the
-// HTTP handler with its routing, authentication, validation, per-key rate
-// limit and metrics, plus helpers to run it (an http.Server with safe
+// HTTP handler (a Go 1.22 http.ServeMux with method and wildcard patterns,
+// and middleware stages for metrics, authentication, key validation and the
+// per-key rate limit; see routes.go), plus helpers to run it (an http.Server with safe
 // timeouts, TLS with HTTP/2 or cleartext h2c, a development certificate).
 // Storage lives behind store.Store.
 //
 // Decisions, and why:
 //
-//   - Keys in paths are read from the escaped path and unescaped per segment,
-//     so raw `:` (the Python SDK) and `%3A` (the Rust SDK) name the same
-//     entry, and an encoded `/` can never split a key. Keys must match
-//     [A-Za-z0-9_.:-]{1,400} without `..`; anything else is a 400.
+//   - Keys in paths are read from the escaped path and unescaped per segment
+//     (the mux's {key} wildcard), so raw `:` (the Python SDK) and `%3A` (the
+//     Rust SDK) name the same entry, and an encoded `/` can never split a
+//     key. Keys must match [A-Za-z0-9_.:-]{1,400} without `..` and must not be
+//     `.`; anything else is a 400.
 //   - Authentication is a Bearer API key (ck_live_... or ck_test_...) mapped to
 //     a tenant through a Keyring that holds only SHA-256 digests. The tenant,
 //     never the client, picks the store namespace, so no request can reach
@@ -133,6 +135,8 @@ var ErrConfig = errors.New("cachekitd: invalid configuration")
 
 // Server is the CacheKit HTTP API as an http.Handler.
 type Server struct {
+	mux     *http.ServeMux
+	unclean http.Handler
 	cfg     Config
 	log     *slog.Logger
 	metrics *Metrics
@@ -181,6 +185,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RateLimit > 0 {
 		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst)
 	}
+	s.mux = s.routes()
+	s.unclean = s.uncleanHandler()
 	return s, nil
 }
 
@@ -206,175 +212,11 @@ const (
 	hLockID    = "X-Cachekit-Lock-Id"
 )
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	s.metrics.inflight.Add(1)
-	o, code, tenant := s.route(w, r)
-	d := time.Since(start)
-	s.metrics.inflight.Add(-1)
-	s.metrics.record(o, code, d)
-	if s.log.Enabled(r.Context(), slog.LevelDebug) {
-		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
-			slog.String("op", opNames[o]), slog.String("method", r.Method), slog.String("tenant", tenant),
-			slog.Int("status", code), slog.Duration("duration", d), slog.String("remote", r.RemoteAddr), slog.String("proto", r.Proto))
-	}
-}
-
-func (s *Server) route(w http.ResponseWriter, r *http.Request) (op, int, string) {
-	switch r.URL.Path {
-	case "/v1/cache/health", "/v1/health", "/health":
-		return opHealth, s.health(w, r), ""
-	case "/metrics":
-		if s.cfg.ServeMetrics {
-			s.metrics.Handler().ServeHTTP(w, r)
-			return opOther, http.StatusOK, ""
-		}
-	}
-	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), CachePrefix)
-	if !ok {
-		return opOther, writeError(w, http.StatusNotFound, "no such route"), ""
-	}
-	rawKey, sub, slash := strings.Cut(rest, "/")
-	o := opFor(sub, r.Method)
-	if slash && sub != "lock" && sub != "ttl" {
-		// Includes a trailing slash: "k/" is not another name for "k" (nor
-		// a way to store the reserved key "health").
-		return opOther, writeError(w, http.StatusNotFound, "no such route"), ""
-	}
-	t, code := s.authenticate(w, r)
-	if t == nil {
-		return o, code, ""
-	}
-	key, ok := parseKey(rawKey)
-	if !ok {
-		return o, writeError(w, http.StatusBadRequest, "invalid key: want 1..400 characters of [A-Za-z0-9_.:-] without '..'"), t.ID
-	}
-	if o == opOther {
-		allow := "GET, HEAD, PUT, DELETE"
-		switch sub {
-		case "lock":
-			allow = "POST, DELETE"
-		case "ttl":
-			allow = "GET, PATCH"
-		}
-		w.Header().Set("Allow", allow)
-		return o, writeError(w, http.StatusMethodNotAllowed, "method not allowed"), t.ID
-	}
-	if s.limiter != nil {
-		if ok, wait := s.limiter.allow(t.ID, key, s.now()); !ok {
-			s.metrics.rateLimited.Add(1)
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait, time.Second).Seconds()))))
-			return o, writeError(w, http.StatusTooManyRequests, "rate limit exceeded for this key"), t.ID
-		}
-	}
-	var c int
-	switch o {
-	case opGet:
-		c = s.get(w, r, t, key)
-	case opHead:
-		c = s.head(w, r, t, key)
-	case opPut:
-		c = s.put(w, r, t, key)
-	case opDelete:
-		c = s.delete(w, r, t, key)
-	case opLock:
-		c = s.lock(w, r, t, key)
-	case opUnlock:
-		c = s.unlock(w, r, t, key)
-	case opTTLGet:
-		c = s.ttlGet(w, r, t, key)
-	case opTTLRefresh:
-		c = s.ttlRefresh(w, r, t, key)
-	}
-	return o, c, t.ID
-}
-
-func opFor(sub, method string) op {
-	switch sub {
-	case "":
-		switch method {
-		case http.MethodGet:
-			return opGet
-		case http.MethodHead:
-			return opHead
-		case http.MethodPut:
-			return opPut
-		case http.MethodDelete:
-			return opDelete
-		}
-	case "lock":
-		switch method {
-		case http.MethodPost:
-			return opLock
-		case http.MethodDelete:
-			return opUnlock
-		}
-	case "ttl":
-		switch method {
-		case http.MethodGet:
-			return opTTLGet
-		case http.MethodPatch:
-			return opTTLRefresh
-		}
-	}
-	return opOther
-}
-
-// parseKey unescapes one path segment and validates it as a cache key.
-func parseKey(raw string) (string, bool) {
-	key := raw
-	if strings.IndexByte(raw, '%') >= 0 {
-		k, err := unescapeSegment(raw)
-		if err != nil {
-			return "", false
-		}
-		key = k
-	}
-	return key, ValidKey(key)
-}
-
-// unescapeSegment decodes %XX escapes (and nothing else: '+' stays '+', which
-// then fails validation).
-func unescapeSegment(s string) (string, error) {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			b = append(b, s[i])
-			continue
-		}
-		if i+2 >= len(s) {
-			return "", errBadEscape
-		}
-		hi, ok1 := unhex(s[i+1])
-		lo, ok2 := unhex(s[i+2])
-		if !ok1 || !ok2 {
-			return "", errBadEscape
-		}
-		b = append(b, hi<<4|lo)
-		i += 2
-	}
-	return string(b), nil
-}
-
-var errBadEscape = errors.New("bad percent escape")
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
-
 // ValidKey reports whether key is a cache key the server accepts:
-// 1..MaxKeyLen characters of [A-Za-z0-9_.:-] and no "..".
+// 1..MaxKeyLen characters of [A-Za-z0-9_.:-], no "..", and not "." (a path
+// segment of its own that URL handling removes).
 func ValidKey(key string) bool {
-	if key == "" || len(key) > MaxKeyLen || strings.Contains(key, "..") {
+	if key == "" || key == "." || len(key) > MaxKeyLen || strings.Contains(key, "..") {
 		return false
 	}
 	for i := 0; i < len(key); i++ {
@@ -467,7 +309,7 @@ func setFreshness(h http.Header, in store.Info) {
 	}
 }
 
-func (s *Server) health(w http.ResponseWriter, r *http.Request) int {
+func (s *Server) health(w http.ResponseWriter, r *http.Request, _ *request) int {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		return writeError(w, http.StatusMethodNotAllowed, "method not allowed")
