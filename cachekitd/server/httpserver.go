@@ -46,12 +46,17 @@ type HTTPOptions struct {
 	H2C bool
 	// Logger receives the server's own errors (TLS handshakes, panics).
 	Logger *slog.Logger
+	// MaxConns caps open connections on a GuardListener (DefaultMaxConns
+	// when 0): at the cap a new connection replaces an idle one, or is
+	// closed when none is idle.
+	MaxConns int
 }
 
 // NewHTTPServer wraps h in an http.Server with the timeouts, header limit and
-// protocols of o. Serve it with ListenAndServe, or Serve/ServeTLS on a
-// listener; when o.TLS is set its certificates are already in TLSConfig, so
-// ServeTLS(l, "", "") is enough.
+// protocols of o. Serve it with Serve/ServeTLS on GuardListener(l, o) (plain
+// listeners work, without the connection cap and with only part of the
+// smuggling defence; see GuardListener); when o.TLS is set its certificates
+// are already in TLSConfig, so ServeTLS(l, "", "") is enough.
 func NewHTTPServer(h http.Handler, o HTTPOptions) *http.Server {
 	def := func(d, v time.Duration) time.Duration {
 		if d == 0 {
@@ -60,13 +65,18 @@ func NewHTTPServer(h http.Handler, o HTTPOptions) *http.Server {
 		return d
 	}
 	srv := &http.Server{
-		Addr:              o.Addr,
-		Handler:           h,
-		ReadHeaderTimeout: def(o.ReadHeaderTimeout, DefaultReadHeaderTimeout),
-		ReadTimeout:       def(o.ReadTimeout, DefaultReadTimeout),
-		WriteTimeout:      def(o.WriteTimeout, DefaultWriteTimeout),
-		IdleTimeout:       def(o.IdleTimeout, DefaultIdleTimeout),
-		MaxHeaderBytes:    o.MaxHeaderBytes,
+		Addr:        o.Addr,
+		Handler:     guardRequests(h),
+		ConnContext: connContext,
+		ConnState:   connState,
+		// OPTIONS * must reach the handler like every other request, so the
+		// smuggling check counts requests on a connection in step.
+		DisableGeneralOptionsHandler: true,
+		ReadHeaderTimeout:            def(o.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:                  def(o.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:                 def(o.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:                  def(o.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:               o.MaxHeaderBytes,
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: DefaultMaxConcurrentStreams,
 			MaxReadFrameSize:     1 << 20,

@@ -58,6 +58,7 @@ type config struct {
 	writeTimeout      time.Duration
 	idleTimeout       time.Duration
 	maxHeaderBytes    byteSize
+	maxConns          int
 	shutdownTimeout   time.Duration
 
 	metricsAddr string
@@ -133,6 +134,7 @@ func flags(fs *flag.FlagSet) *config {
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long an idle keep-alive connection stays open (`duration`)")
 	c.maxHeaderBytes = server.DefaultMaxHeaderBytes
 	fs.Var(&c.maxHeaderBytes, "max-header-bytes", "largest request header block, 431 beyond (`size`)")
+	fs.IntVar(&c.maxConns, "max-conns", server.DefaultMaxConns, "open connections at most; at the cap a new connection replaces an idle one or is refused (`n`)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long in-flight requests may take to finish (`duration`)")
 
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics on this separate `host:port`; empty serves it on the main listener, \"off\" disables it")
@@ -241,6 +243,9 @@ func (c *config) check() error {
 	}
 	if c.maxHeaderBytes < 1024 || c.maxHeaderBytes > 1<<20 {
 		return errors.New("--max-header-bytes must be between 1KiB and 1MiB")
+	}
+	if c.maxConns < 1 {
+		return errors.New("--max-conns must be positive")
 	}
 	if c.maxValueBytes < 1 {
 		return errors.New("--max-value-bytes must be positive")

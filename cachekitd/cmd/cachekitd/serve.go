@@ -186,13 +186,15 @@ func serve(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 		TLS:               tlsConf,
 		H2C:               c.h2c,
 		Logger:            log,
+		MaxConns:          c.maxConns,
 	}
 	srv := server.NewHTTPServer(h, httpOpts)
 
-	ln, err := net.Listen("tcp", addr)
+	rawLn, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln := server.GuardListener(rawLn, httpOpts)
 	var metricsSrv *http.Server
 	if c.metricsAddr != "" && c.metricsAddr != "off" {
 		mln, err := net.Listen("tcp", c.metricsAddr)
