@@ -62,7 +62,9 @@ const (
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	handle := func(pattern string, o op, h stage) { mux.Handle(pattern, s.instrument(o, h)) }
-	guarded := func(h keyHandler) stage { return chain(h.stage, s.authenticated, s.validKey, s.rateLimited) }
+	guarded := func(h keyHandler) stage {
+		return chain(h.stage, s.authenticated, s.validKey, noQuery(""), s.rateLimited)
+	}
 	keyed := func(pattern string, o op, h keyHandler) { handle(pattern, o, guarded(h)) }
 	notAllowed := func(pattern, allow string) {
 		handle(pattern, opOther, chain(methodNotAllowed(allow), s.authenticated, s.validKey))
@@ -81,7 +83,7 @@ func (s *Server) routes() *http.ServeMux {
 	keyed("PUT /v1/cache/{key}", opPut, s.put)
 	keyed("DELETE /v1/cache/{key}", opDelete, s.delete)
 	keyed("POST /v1/cache/{key}/lock", opLock, s.lock)
-	keyed("DELETE /v1/cache/{key}/lock", opUnlock, s.unlock)
+	handle("DELETE /v1/cache/{key}/lock", opUnlock, chain(keyHandler(s.unlock).stage, s.authenticated, s.validKey, noQuery("lock_id"), s.rateLimited))
 	keyed("GET /v1/cache/{key}/ttl", opTTLGet, s.ttlGet)
 	keyed("PATCH /v1/cache/{key}/ttl", opTTLRefresh, s.ttlRefresh)
 	notAllowed("/v1/cache/{key}/lock", allowLock)
@@ -226,6 +228,24 @@ func (s *Server) rateLimited(next stage) stage {
 			return writeError(w, http.StatusTooManyRequests, "rate limit exceeded for this key")
 		}
 		return next(w, r, q)
+	}
+}
+
+// noQuery answers 400 to a query string on a key route, except a single
+// parameter named allowed (when not empty). A client that sends keys
+// unencoded (the Python SDK) would otherwise store a key containing '?'
+// under the part before it, and two keys would share one entry.
+func noQuery(allowed string) middleware {
+	return func(next stage) stage {
+		return func(w http.ResponseWriter, r *http.Request, q *request) int {
+			if r.URL.RawQuery != "" || r.URL.ForceQuery {
+				name, _, _ := strings.Cut(r.URL.RawQuery, "=")
+				if allowed == "" || name != allowed || strings.ContainsAny(r.URL.RawQuery, "&;") {
+					return writeError(w, http.StatusBadRequest, "query strings are not part of the API: percent-encode '?' in keys")
+				}
+			}
+			return next(w, r, q)
+		}
 	}
 }
 
