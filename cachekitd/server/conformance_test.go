@@ -287,8 +287,11 @@ func conformanceSteps(l *lockState) []step {
 		{name: "refresh stale entry", method: "PATCH", path: "/v1/cache/s/ttl", body: []byte(`{"ttl":30}`), want: 204},
 		{name: "fresh again", method: "GET", path: "/v1/cache/s", want: 200, check: both(headerIs("X-CacheKit-Freshness", "fresh"), freshForIn(28, 30))},
 		{name: "health under /health", apiKey: "-", method: "GET", path: "/health", want: 200},
+		{name: "health checks a presented key", method: "GET", path: "/v1/cache/health", want: 200},
+		{name: "health refuses an unknown key", apiKey: "ck_test_unknown0123456789abcd", method: "GET", path: "/v1/cache/health", want: 401, check: isError},
+		{name: "health refuses an unknown key on every path", apiKey: "ck_test_unknown0123456789abcd", method: "GET", path: "/health", want: 401, check: isError},
 		{name: "metrics", apiKey: "-", method: "GET", path: "/metrics", want: 200, check: func(t *testing.T, r reply) {
-			for _, s := range []string{`cachekitd_requests_total{op="get",code="200"}`, `cachekitd_requests_total{op="put",code="400"}`, "cachekitd_auth_failures_total 5", "cachekitd_request_duration_seconds_bucket"} {
+			for _, s := range []string{`cachekitd_requests_total{op="get",code="200"}`, `cachekitd_requests_total{op="put",code="400"}`, "cachekitd_auth_failures_total 7", "cachekitd_request_duration_seconds_bucket"} {
 				if !bytes.Contains(r.body, []byte(s)) {
 					t.Errorf("metrics lack %s", s)
 				}

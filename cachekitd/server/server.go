@@ -17,7 +17,8 @@
 //     a tenant through a Keyring that holds only SHA-256 digests. The tenant,
 //     never the client, picks the store namespace, so no request can reach
 //     another tenant's entries, locks or TTLs. Health answers without a key
-//     (load balancers probe it); everything under /v1/cache/{key} needs one.
+//     (load balancers probe it) but checks a key that is presented (401 for
+//     an unknown one); everything under /v1/cache/{key} needs one.
 //   - TTL headers follow the API text: X-CacheKit-TTL wins over the
 //     deprecated X-TTL; 0, negative, non-integer or > 2592000 is a 400; no
 //     header means the tenant's default. X-CacheKit-Stale-TTL (0..2592000)
@@ -117,8 +118,9 @@ type Config struct {
 	RateLimit float64
 	// RateBurst is the bucket size (ceil(RateLimit), at least 1, when 0).
 	RateBurst int
-	// ServeMetrics also answers GET /metrics on this handler (unauthenticated;
-	// use a separate listener with Metrics.Handler to keep it private).
+	// ServeMetrics also answers GET /metrics on this handler, unauthenticated.
+	// Off by default: serve Metrics.Handler on a separate, private listener
+	// instead (cachekitd --metrics-addr).
 	ServeMetrics bool
 	// Metrics receives the counters (a new set when nil; see Server.Metrics).
 	Metrics *Metrics
@@ -309,10 +311,20 @@ func setFreshness(h http.Header, in store.Info) {
 	}
 }
 
-func (s *Server) health(w http.ResponseWriter, r *http.Request, _ *request) int {
+// health answers liveness without a key (load balancers probe it) and checks
+// a key when one is presented, so an SDK's health check with a wrong key
+// fails (401) instead of reporting a healthy server it cannot use.
+func (s *Server) health(w http.ResponseWriter, r *http.Request, q *request) int {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		return writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+	}
+	if _, presented := r.Header["Authorization"]; presented {
+		t, code := s.authenticate(w, r)
+		if t == nil {
+			return code
+		}
+		q.tenant = t
 	}
 	type health struct {
 		Version string `json:"version"`

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -338,5 +339,38 @@ func waitFor(t *testing.T, p *proc, s string) {
 			t.Fatalf("log never said %q:\n%s", s, p.stderr.String())
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// TestMetricsListener: /metrics is not on the API listener by default, is on
+// --metrics-addr when given (and only there), and on the API listener with
+// --metrics-addr api.
+func TestMetricsListener(t *testing.T) {
+	t.Parallel()
+	c := &http.Client{Timeout: 10 * time.Second}
+	env := []string{"CACHEKITD_API_KEYS=acme=" + testKey}
+	p := start(t, env)
+	if r := do(t, c, "GET", "http://"+p.addr+"/metrics", "", nil); r.status != 404 {
+		t.Errorf("default: /metrics on the API port = %d, want 404", r.status)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	maddr := ln.Addr().String()
+	ln.Close()
+	p = start(t, env, "--metrics-addr", maddr)
+	waitFor(t, p, "metrics listening")
+	if r := do(t, c, "GET", "http://"+maddr+"/metrics", "", nil); r.status != 200 || !bytes.Contains(r.body, []byte("cachekitd_requests_total")) {
+		t.Errorf("--metrics-addr: /metrics = %d", r.status)
+	}
+	if r := do(t, c, "GET", "http://"+p.addr+"/metrics", "", nil); r.status != 404 {
+		t.Errorf("--metrics-addr: /metrics also on the API port (%d)", r.status)
+	}
+
+	p = start(t, env, "--metrics-addr", "api")
+	if r := do(t, c, "GET", "http://"+p.addr+"/metrics", "", nil); r.status != 200 {
+		t.Errorf("--metrics-addr api: /metrics = %d, want 200", r.status)
 	}
 }

@@ -137,7 +137,7 @@ func flags(fs *flag.FlagSet) *config {
 	fs.IntVar(&c.maxConns, "max-conns", server.DefaultMaxConns, "open connections at most; at the cap a new connection replaces an idle one or is refused (`n`)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long in-flight requests may take to finish (`duration`)")
 
-	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics on this separate `host:port`; empty serves it on the main listener, \"off\" disables it")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics (unauthenticated) on this separate `host:port`, e.g. 127.0.0.1:9090; empty or \"off\": no metrics; \"api\": on the API listener (anyone who reaches the API port reads them)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug (adds one line per request), info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log `format`: json or text")
 	return c

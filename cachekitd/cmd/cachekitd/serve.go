@@ -170,7 +170,7 @@ func serve(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 		MaxLockTimeout:     c.lockMaxTimeout,
 		RateLimit:          c.rateLimit,
 		RateBurst:          c.rateBurst,
-		ServeMetrics:       c.metricsAddr == "",
+		ServeMetrics:       c.metricsAddr == "api",
 		Logger:             log,
 	}
 	h, err := server.New(srvCfg)
@@ -196,7 +196,7 @@ func serve(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 	}
 	ln := server.GuardListener(rawLn, httpOpts)
 	var metricsSrv *http.Server
-	if c.metricsAddr != "" && c.metricsAddr != "off" {
+	if c.metricsAddr != "" && c.metricsAddr != "off" && c.metricsAddr != "api" {
 		mln, err := net.Listen("tcp", c.metricsAddr)
 		if err != nil {
 			ln.Close()
