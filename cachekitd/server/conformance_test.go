@@ -239,7 +239,7 @@ func conformanceSteps(l *lockState) []step {
 		bad("other query on lock release", "DELETE", "/v1/cache/ns/lock?id=x", nil),
 		bad("extra query on lock release", "DELETE", "/v1/cache/ns/lock?lock_id=x&y=1", nil),
 		{name: "the ? key was not stored under its prefix", method: "GET", path: "/v1/cache/ns", want: 404},
-				bad("key with ..", "GET", "/v1/cache/a..b", nil),
+		bad("key with ..", "GET", "/v1/cache/a..b", nil),
 		bad("key with space", "GET", "/v1/cache/a%20b", nil),
 		bad("key with encoded slash", "GET", "/v1/cache/a%2Fb", nil),
 		bad("key with plus", "GET", "/v1/cache/a+b", nil),

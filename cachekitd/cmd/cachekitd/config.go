@@ -42,6 +42,7 @@ type config struct {
 	redisDB        int
 	redisTLS       bool
 	redisPrefix    string
+	redisTimeout   time.Duration
 
 	defaultTTL         time.Duration
 	maxValueBytes      byteSize
@@ -114,6 +115,7 @@ func flags(fs *flag.FlagSet) *config {
 	fs.StringVar(&c.redisUsername, "redis-username", "", "Redis ACL `user`")
 	fs.StringVar(&c.redisPassword, "redis-password", "", "Redis `password` (prefer the environment variable)")
 	fs.IntVar(&c.redisDB, "redis-db", 0, "Redis database `number` (standalone only)")
+	fs.DurationVar(&c.redisTimeout, "redis-timeout", store.DefaultRedisTimeout, "deadline of one store operation on Redis, and of connecting; 503 beyond (`duration`; keep it well below clients' request timeout, 5s in the SDKs)")
 	fs.BoolVar(&c.redisTLS, "redis-tls", false, "connect to Redis over TLS (system roots)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", store.DefaultRedisPrefix, "`prefix` of every Redis key cachekitd writes")
 
@@ -243,6 +245,9 @@ func (c *config) check() error {
 	}
 	if c.maxHeaderBytes < 1024 || c.maxHeaderBytes > 1<<20 {
 		return errors.New("--max-header-bytes must be between 1KiB and 1MiB")
+	}
+	if c.redisTimeout <= 0 {
+		return errors.New("--redis-timeout must be positive")
 	}
 	if c.maxConns < 1 {
 		return errors.New("--max-conns must be positive")

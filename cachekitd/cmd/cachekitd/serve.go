@@ -40,6 +40,7 @@ func openStore(ctx context.Context, c *config) (store.Store, error) {
 			DB:       c.redisDB,
 			Prefix:   c.redisPrefix,
 			Tenant:   lim,
+			Timeout:  c.redisTimeout,
 		}
 		if c.redisTLS {
 			o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
