@@ -107,6 +107,11 @@ func TLSConfig(cert tls.Certificate) *tls.Config {
 // SelfSignedCertificate makes a development certificate for hosts (DNS names
 // or IP addresses), valid for validity, PEM encoded. It is its own CA, so a
 // client can trust exactly this certificate (curl --cacert, SSL_CERT_FILE).
+// Because it is a CA, it carries critical name constraints permitting only
+// hosts (a DNS name and its subdomains; each address exactly, all of
+// 127.0.0.0/8 for an IPv4 loopback address): whoever gets hold of its key can
+// mint certificates, but none for another name that a client trusting this
+// one would accept.
 func SelfSignedCertificate(hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -127,12 +132,30 @@ func SelfSignedCertificate(hosts []string, validity time.Duration) (certPEM, key
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
+	tmpl.PermittedDNSDomainsCritical = true
 	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
+		ip := net.ParseIP(h)
+		if ip == nil {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
+			tmpl.PermittedDNSDomains = append(tmpl.PermittedDNSDomains, h)
+			continue
 		}
+		tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		r := &net.IPNet{IP: ip, Mask: net.CIDRMask(8*len(ip), 8*len(ip))}
+		if v4 := ip.To4(); v4 != nil {
+			r = &net.IPNet{IP: v4, Mask: net.CIDRMask(32, 32)}
+			if v4.IsLoopback() {
+				r = &net.IPNet{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)}
+			}
+		}
+		tmpl.PermittedIPRanges = append(tmpl.PermittedIPRanges, r)
+	}
+	// An empty permitted list means "anything": exclude the whole kind.
+	if len(tmpl.PermittedDNSDomains) == 0 {
+		tmpl.ExcludedDNSDomains = []string{""}
+	}
+	if len(tmpl.PermittedIPRanges) == 0 {
+		tmpl.ExcludedIPRanges = []*net.IPNet{{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, {IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
 	if err != nil {

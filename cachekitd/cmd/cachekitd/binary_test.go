@@ -243,6 +243,49 @@ func TestDevMode(t *testing.T) {
 	if r := do(t, c, "PUT", "https://"+p.addr+"/v1/cache/k", key, []byte("v")); r.status != 201 || r.proto != 2 {
 		t.Fatalf("dev PUT = %d over HTTP/%d", r.status, r.proto)
 	}
+
+	// The printed settings, as pasted: the Go SDK's line names the loopback
+	// URL with private networks allowed and the CA file; the Python SDK's
+	// line names the dev hostname, which the certificate covers.
+	certFile := filepath.Join(dir, "dev-cert.pem")
+	_, port, _ := net.SplitHostPort(p.addr)
+	goLine := "export CACHEKIT_API_KEY=" + key + " CACHEKIT_API_URL=https://127.0.0.1:" + port + " CACHEKIT_ALLOW_CUSTOM_HOST=true CACHEKIT_ALLOW_PRIVATE_NETWORKS=true CACHEKIT_CA_FILE=" + certFile
+	pyLine := "export CACHEKIT_API_KEY=" + key + " CACHEKIT_API_URL=https://cachekitd.test:" + port + " CACHEKIT_ALLOW_CUSTOM_HOST=true SSL_CERT_FILE=" + certFile + " REQUESTS_CA_BUNDLE=" + certFile
+	for _, line := range []string{goLine, pyLine} {
+		if !strings.Contains(out, line) {
+			t.Errorf("--dev does not print\n  %s\nin:\n%s", line, out)
+		}
+	}
+	// A client that resolves cachekitd.test to this machine (the hosts line
+	// the printout gives) and trusts only the dev certificate gets through.
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, p.addr)
+		},
+	}
+	named := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	if r := do(t, named, "GET", "https://cachekitd.test:"+port+"/v1/cache/k", key, nil); r.status != 200 || string(r.body) != "v" {
+		t.Fatalf("GET by the dev hostname = %d %q", r.status, r.body)
+	}
+}
+
+// TestDevCertDirMustBePrivate: --dev refuses a certificate directory that
+// others can write (they could plant a key pair) instead of using it.
+func TestDevCertDirMustBePrivate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary(t), "--dev", "--dev-cert-dir", dir, "--addr", "127.0.0.1:0")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "writable by others") {
+		t.Fatalf("--dev with a world-writable directory: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dev-key.pem")); err == nil {
+		t.Fatal("a key was written into the world-writable directory")
+	}
 }
 
 func TestKeysFileAndTenantDefaultTTL(t *testing.T) {

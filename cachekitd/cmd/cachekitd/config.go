@@ -27,6 +27,7 @@ type config struct {
 	dev            bool
 	devCertDir     string
 	devAPIKey      string
+	devHostname    string
 	tlsCert        string
 	tlsKey         string
 	h2c            bool
@@ -101,6 +102,7 @@ func flags(fs *flag.FlagSet) *config {
 	fs.BoolVar(&c.dev, "dev", false, "development mode: memory store, a self-signed certificate unless --tls-cert is given, and a dev tenant with a printed ck_test_ key unless keys are configured")
 	fs.StringVar(&c.devCertDir, "dev-cert-dir", "", "`directory` for the --dev certificate (default: the user cache directory /cachekitd)")
 	fs.StringVar(&c.devAPIKey, "dev-api-key", "", "with --dev: use this ck_test_ `key` for the dev tenant instead of a random one")
+	fs.StringVar(&c.devHostname, "dev-hostname", "cachekitd.test", "with --dev: a DNS `name` for this machine, added to the dev certificate, for clients that refuse localhost and IP addresses (the Python SDK); empty: none")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate chain `file` (PEM); with --tls-key serves HTTPS with HTTP/2")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
 	fs.BoolVar(&c.h2c, "h2c", false, "without TLS, also accept cleartext HTTP/2 (prior knowledge), for a TLS-terminating proxy")
@@ -231,6 +233,9 @@ func (c *config) check() error {
 	}
 	if c.devAPIKey != "" && !server.ValidAPIKey(c.devAPIKey) {
 		return errors.New("--dev-api-key must look like ck_test_ followed by at least 16 characters of [A-Za-z0-9_-]")
+	}
+	if c.devHostname != "" && !validDevHostname(c.devHostname) {
+		return errors.New("--dev-hostname must be a DNS name (letters, digits, '-' and '.'), not an address")
 	}
 	switch c.logLevel {
 	case "debug", "info", "warn", "error":
