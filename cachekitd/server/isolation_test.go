@@ -74,7 +74,7 @@ func TestTenantLimitsEvictOwnEntries(t *testing.T) {
 			l    store.Limits
 		}{
 			{"entries", store.Limits{MaxEntries: 3}},
-			{"bytes", store.Limits{MaxBytes: 3 * (store.EntryOverhead + 100 + 2)}},
+			{"bytes", store.Limits{MaxBytes: 3 * store.EntrySize(2, 100)}},
 		} {
 			t.Run(sc.name+"/"+lim.name, func(t *testing.T) {
 				t.Parallel()
@@ -101,7 +101,7 @@ func TestTenantLimitsEvictOwnEntries(t *testing.T) {
 					t.Errorf("globex's entry was evicted by acme's writes: %d", r.status)
 				}
 				if lim.l.MaxBytes > 0 {
-					if r := call(t, ts, keyAcme, "PUT", "/v1/cache/huge", make([]byte, 600)); r.status != 413 {
+					if r := call(t, ts, keyAcme, "PUT", "/v1/cache/huge", make([]byte, 1000)); r.status != 413 {
 						t.Errorf("value over the tenant byte limit = %d, want 413", r.status)
 					}
 				}

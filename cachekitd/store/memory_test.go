@@ -66,7 +66,7 @@ func TestMemoryLRUEvictionPerTenant(t *testing.T) {
 
 func TestMemoryGlobalBoundEvictsLargestTenant(t *testing.T) {
 	t.Parallel()
-	per := int64(EntryOverhead + 2 + 1000)
+	per := EntrySize(2, 1000)
 	m, _ := newMem(t, MemoryOptions{MaxBytes: 4 * per})
 	for i := range 3 {
 		mustSet(t, m, "big", "k"+strconv.Itoa(i), 1000, time.Hour, 0)
@@ -132,7 +132,7 @@ func TestMemorySweepReclaimsUntouchedEntries(t *testing.T) {
 		m.Sweep()
 	}
 	s := m.Stats()
-	if s.Entries != 1 || s.Expired != 200 || s.Bytes != int64(EntryOverhead+len("keep")+10) {
+	if s.Entries != 1 || s.Expired != 200 || s.Bytes != EntrySize(len("keep"), 10) {
 		t.Fatalf("after sweeping: %+v", s)
 	}
 	p := m.part("a", false)

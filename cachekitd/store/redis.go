@@ -270,7 +270,7 @@ func (r *Redis) limited() bool { return r.lim.MaxEntries > 0 || r.lim.MaxBytes >
 
 // Set implements Store.
 func (r *Redis) Set(ctx context.Context, tenant, key string, value []byte, ttl, staleTTL time.Duration) (bool, error) {
-	size := int64(len(key)+len(value)) + EntryOverhead
+	size := EntrySize(len(key), len(value))
 	if r.lim.MaxBytes > 0 && size > r.lim.MaxBytes {
 		return false, ErrTooLarge
 	}
