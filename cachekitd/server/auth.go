@@ -146,6 +146,9 @@ func (k *Keyring) AddHash(tenant, hexDigest string, defaultTTL time.Duration) er
 // Len returns the number of registered API keys.
 func (k *Keyring) Len() int { return len(k.byHash) }
 
+// Tenants returns the number of tenants the keyring's keys belong to.
+func (k *Keyring) Tenants() int { return len(k.tenants) }
+
 // Lookup returns the tenant an API key belongs to. The key is hashed and the
 // digest looked up in a map: what the lookup's timing could reveal is a
 // prefix of a SHA-256 digest, which says nothing usable about any key, so no

@@ -18,12 +18,14 @@ import (
 
 // Defaults of the HTTP listener. They are chosen so a slow or stalled client
 // cannot hold a connection: headers must arrive within ReadHeaderTimeout and
-// the whole request within ReadTimeout.
+// the whole request within ReadTimeout; a keep-alive connection, or an
+// HTTP/2 connection without streams, closes after IdleTimeout (an idle HTTP/2
+// connection holds two goroutines, so they must not linger for minutes).
 const (
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 30 * time.Second
 	DefaultWriteTimeout      = 30 * time.Second
-	DefaultIdleTimeout       = 120 * time.Second
+	DefaultIdleTimeout       = 30 * time.Second
 	DefaultMaxHeaderBytes    = 16 << 10
 	// DefaultMaxConcurrentStreams bounds HTTP/2 streams per connection.
 	DefaultMaxConcurrentStreams = 250

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -415,5 +416,79 @@ func TestMetricsListener(t *testing.T) {
 	p = start(t, env, "--metrics-addr", "api")
 	if r := do(t, c, "GET", "http://"+p.addr+"/metrics", "", nil); r.status != 200 {
 		t.Errorf("--metrics-addr api: /metrics = %d, want 200", r.status)
+	}
+}
+
+// TestFairShareByDefault: with two tenants and no --tenant-max-bytes, each
+// gets half the memory store. A tenant that wrote more than its half lost
+// its own oldest entries at once; after that, another tenant filling the
+// store with junk evicts none of the entries it still has (without the fair
+// share it would take it down to half by evicting the largest tenant first).
+func TestFairShareByDefault(t *testing.T) {
+	t.Parallel()
+	const other = "ck_live_globex0123456789abcdef"
+	p := start(t, []string{"CACHEKITD_API_KEYS=acme=" + testKey + ",globex=" + other}, "--memory-max-bytes", "256KiB")
+	c := &http.Client{Timeout: 10 * time.Second}
+	base := "http://" + p.addr + "/v1/cache/"
+	value := make([]byte, 1000)
+	const n = 180 // ~210 KiB: more than globex's 128 KiB share
+	for i := range n {
+		if r := do(t, c, "PUT", base+"keep"+strconv.Itoa(i), other, value); r.status != 201 {
+			t.Fatalf("globex PUT = %d", r.status)
+		}
+	}
+	kept := func() map[int]bool {
+		m := map[int]bool{}
+		for i := range n {
+			if r := do(t, c, "HEAD", base+"keep"+strconv.Itoa(i), other, nil); r.status == 200 {
+				m[i] = true
+			}
+		}
+		return m
+	}
+	before := kept()
+	if len(before) == n || len(before) < n/2 {
+		t.Fatalf("globex kept %d of %d entries, want its half of the store", len(before), n)
+	}
+	for i := range 1000 { // ~1 MiB of junk, four times the whole store
+		if r := do(t, c, "PUT", base+"junk"+strconv.Itoa(i), testKey, value); r.status != 201 {
+			t.Fatalf("acme PUT = %d", r.status)
+		}
+	}
+	if after := kept(); len(after) != len(before) {
+		t.Fatalf("another tenant's junk evicted %d of globex's %d entries", len(before)-len(after), len(before))
+	}
+}
+
+// TestIdleConnectionsAreCapped: connections beyond --max-conns replace idle
+// ones (here: connections that never sent a request), so idle connections
+// cannot pile up, and a client with a request still gets served.
+func TestIdleConnectionsAreCapped(t *testing.T) {
+	t.Parallel()
+	p := start(t, []string{"CACHEKITD_API_KEYS=acme=" + testKey}, "--max-conns", "20")
+	var idle []net.Conn
+	for range 60 {
+		conn, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		idle = append(idle, conn)
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	if r := do(t, c, "GET", "http://"+p.addr+"/health", "", nil); r.status != 200 {
+		t.Fatalf("health with 60 idle connections open = %d", r.status)
+	}
+	open := 0
+	for _, conn := range idle {
+		_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, err := conn.Read(make([]byte, 1)); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				open++
+			}
+		}
+	}
+	if open > 20 {
+		t.Fatalf("%d idle connections still open, want at most 20", open)
 	}
 }

@@ -48,7 +48,7 @@ type config struct {
 	defaultTTL         time.Duration
 	maxValueBytes      byteSize
 	tenantMaxEntries   int64
-	tenantMaxBytes     byteSize
+	tenantMaxBytes     tenantBytes
 	maxLocksPerTenant  int
 	lockDefaultTimeout time.Duration
 	lockMaxTimeout     time.Duration
@@ -94,6 +94,32 @@ func (b *byteSize) Set(s string) error {
 	return nil
 }
 
+// tenantBytes is --tenant-max-bytes: a size, or "fair".
+type tenantBytes int64
+
+// fairShare is the "fair" value of --tenant-max-bytes.
+const fairShare tenantBytes = -1
+
+func (b *tenantBytes) String() string {
+	if *b == fairShare {
+		return "fair"
+	}
+	return strconv.FormatInt(int64(*b), 10)
+}
+
+func (b *tenantBytes) Set(s string) error {
+	if strings.TrimSpace(s) == "fair" {
+		*b = fairShare
+		return nil
+	}
+	var v byteSize
+	if err := v.Set(s); err != nil {
+		return errors.New(`want "fair" or a size such as 0 (unlimited), 512KiB, 256MiB or 2GiB`)
+	}
+	*b = tenantBytes(v)
+	return nil
+}
+
 // flags defines every option on fs and returns the config they fill.
 func flags(fs *flag.FlagSet) *config {
 	c := &config{}
@@ -125,7 +151,8 @@ func flags(fs *flag.FlagSet) *config {
 	c.maxValueBytes = server.DefaultMaxValueBytes
 	fs.Var(&c.maxValueBytes, "max-value-bytes", "largest value a PUT may store, 413 beyond (`size`)")
 	fs.Int64Var(&c.tenantMaxEntries, "tenant-max-entries", 0, "entries per tenant before its own entries are evicted (`n`, 0 = unlimited)")
-	fs.Var(&c.tenantMaxBytes, "tenant-max-bytes", "bytes per tenant before its own entries are evicted (`size`, 0 = unlimited)")
+	c.tenantMaxBytes = fairShare
+	fs.Var(&c.tenantMaxBytes, "tenant-max-bytes", "bytes per tenant (entries and locks) before its own entries are evicted (`size`; \"fair\": the memory store's capacity divided by the number of tenants, so no tenant's writes evict another's entries; 0 = unlimited)")
 	fs.IntVar(&c.maxLocksPerTenant, "max-locks-per-tenant", store.DefaultMaxLocksPerTenant, "live locks per tenant in the memory store, 429 beyond (`n`)")
 	fs.DurationVar(&c.lockDefaultTimeout, "lock-default-timeout", server.DefaultLockTimeout, "lease of a lock request without timeout_ms (`duration`)")
 	fs.DurationVar(&c.lockMaxTimeout, "lock-max-timeout", server.DefaultMaxLockTimeout, "longest lease a lock request may ask for (`duration`)")

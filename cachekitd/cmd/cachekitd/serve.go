@@ -30,8 +30,18 @@ func newLogger(c *config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, o))
 }
 
-func openStore(ctx context.Context, c *config) (store.Store, error) {
+// openStore opens the configured store. tenants is the number of tenants,
+// for the fair share of --tenant-max-bytes (the memory store's capacity
+// divided among them; the Redis store has no capacity of its own to divide,
+// so "fair" means unlimited there: bound Redis with maxmemory).
+func openStore(ctx context.Context, c *config, tenants int) (store.Store, error) {
 	lim := store.Limits{MaxEntries: c.tenantMaxEntries, MaxBytes: int64(c.tenantMaxBytes)}
+	if c.tenantMaxBytes == fairShare {
+		lim.MaxBytes = 0
+		if c.storeKind != "redis" && tenants > 1 {
+			lim.MaxBytes = int64(c.memoryMaxBytes) / int64(tenants)
+		}
+	}
 	if c.storeKind == "redis" {
 		o := store.RedisOptions{
 			Addrs:    strings.Split(c.redisAddrs, ","),
@@ -252,7 +262,7 @@ func serve(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 		}
 	}
 
-	st, err := openStore(ctx, c)
+	st, err := openStore(ctx, c, keys.Tenants())
 	if err != nil {
 		return err
 	}
