@@ -269,7 +269,8 @@ func conformanceSteps(l *lockState) []step {
 
 		{name: "no API key", apiKey: "-", method: "GET", path: "/v1/cache/t", want: 401, check: both(isError, headerIs("WWW-Authenticate", `Bearer realm="cachekitd"`))},
 		{name: "unknown API key", apiKey: "ck_test_unknown0123456789abcd", method: "GET", path: "/v1/cache/t", want: 401, check: isError},
-		{name: "API key without prefix", apiKey: "sk_acme0123456789abcdef0000", method: "GET", path: "/v1/cache/t", want: 401, check: isError},
+		{name: "unknown API key without prefix", apiKey: "sk_acme0123456789abcdef0000", method: "GET", path: "/v1/cache/t", want: 401, check: isError},
+		{name: "a ck_sdk_ key of another tenant", apiKey: keySDK, method: "GET", path: "/v1/cache/t", want: 404},
 		{name: "Basic scheme", apiKey: "-", method: "GET", path: "/v1/cache/t", hdr: []string{"Authorization", "Basic " + keyAcme}, want: 401, check: isError},
 		{name: "lowercase bearer", apiKey: "-", method: "GET", path: "/v1/cache/t", hdr: []string{"Authorization", "bearer " + keyAcme}, want: 200},
 		{name: "auth before key validation", apiKey: "-", method: "GET", path: "/v1/cache/a..b", want: 401},

@@ -259,7 +259,7 @@ func (c *config) check() error {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
 	if c.devAPIKey != "" && !server.ValidAPIKey(c.devAPIKey) {
-		return errors.New("--dev-api-key must look like ck_test_ followed by at least 16 characters of [A-Za-z0-9_-]")
+		return errors.New("--dev-api-key must be 20..256 characters of [A-Za-z0-9._~+/-] (ck_test_... by convention)")
 	}
 	if c.devHostname != "" && !validDevHostname(c.devHostname) {
 		return errors.New("--dev-hostname must be a DNS name (letters, digits, '-' and '.'), not an address")

@@ -75,8 +75,12 @@ func loadKeys(c *config, stderr io.Writer) (*server.Keyring, string, error) {
 			return nil, "", err
 		}
 	}
-	if err := k.LoadKeysList(c.apiKeys); err != nil {
+	unusual, err := k.LoadKeysList(c.apiKeys)
+	if err != nil {
 		return nil, "", err
+	}
+	for _, t := range unusual {
+		fmt.Fprintf(stderr, "cachekitd: warning: an API key of tenant %q does not start with %s (accepted; check it is the key you meant)\n", t, server.CommonKeyPrefix)
 	}
 	devKey := ""
 	if c.dev && (k.Len() == 0 || c.devAPIKey != "") {
@@ -385,8 +389,11 @@ func hashKey(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if !server.ValidAPIKey(key) {
-		fmt.Fprintln(stderr, "cachekitd hash-key: not an API key: want ck_live_ or ck_test_ and at least 16 characters of [A-Za-z0-9_-]")
+		fmt.Fprintf(stderr, "cachekitd hash-key: not an API key: want %d..%d characters of [A-Za-z0-9._~+/-] (then optional '=')\n", server.MinAPIKeyLen, server.MaxAPIKeyLen)
 		return 1
+	}
+	if !server.UsualAPIKey(key) {
+		fmt.Fprintf(stderr, "cachekitd hash-key: warning: the key does not start with %s (accepted)\n", server.CommonKeyPrefix)
 	}
 	fmt.Fprintln(stdout, server.HashKey(key))
 	return 0
