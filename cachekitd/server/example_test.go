@@ -47,7 +47,7 @@ func Example() {
 	resp.Body.Close()
 	fmt.Println("GET", resp.StatusCode, string(body))
 	// Output:
-	// PUT 201
+	// PUT 200
 	// GET 200 cached bytes
 }
 

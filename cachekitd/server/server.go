@@ -82,8 +82,9 @@ const (
 	NoExpiry time.Duration = -1
 	// MaxKeyLen is the longest cache key, in bytes.
 	MaxKeyLen = 400
-	// DefaultMaxValueBytes bounds a PUT body (413 beyond).
-	DefaultMaxValueBytes = 5 << 20
+	// DefaultMaxValueBytes bounds a PUT body (413 beyond): 25 MiB, what the
+	// managed service accepts.
+	DefaultMaxValueBytes = 25 << 20
 	// DefaultLockTimeout is the lease of a lock request without timeout_ms.
 	DefaultLockTimeout = 30 * time.Second
 	// DefaultMaxLockTimeout is the longest lease a client may ask for.
@@ -108,6 +109,11 @@ type Config struct {
 	DefaultTTL time.Duration
 	// MaxValueBytes bounds a value (DefaultMaxValueBytes when 0).
 	MaxValueBytes int64
+	// CreatedStatus answers a PUT that creates an entry: 200 when 0, as the
+	// managed service does (and its SDK suites assert), or 201
+	// (http.StatusCreated), which the API text also allows. A PUT that
+	// replaces an entry always answers 200.
+	CreatedStatus int
 	// DefaultLockTimeout is the lease when a lock request names none
 	// (DefaultLockTimeout when 0).
 	DefaultLockTimeout time.Duration
@@ -171,6 +177,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Version == "" {
 		cfg.Version = APIVersion
+	}
+	switch cfg.CreatedStatus {
+	case 0:
+		cfg.CreatedStatus = http.StatusOK
+	case http.StatusOK, http.StatusCreated:
+	default:
+		return nil, errors.Join(ErrConfig, errors.New("CreatedStatus must be 200 or 201"))
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now}
 	if s.log == nil {
@@ -434,7 +447,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, t *Tenant, key stri
 	s.metrics.bytesIn.Add(uint64(len(value)))
 	code := http.StatusOK
 	if created {
-		code = http.StatusCreated
+		code = s.cfg.CreatedStatus
 	}
 	w.Header()["Content-Length"] = []string{"0"}
 	w.WriteHeader(code)

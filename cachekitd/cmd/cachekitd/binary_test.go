@@ -190,8 +190,8 @@ func TestTLSServesHTTP2(t *testing.T) {
 	p := start(t, []string{"CACHEKITD_API_KEYS=acme=" + testKey}, "--tls-cert", certFile, "--tls-key", keyFile)
 	c := h2Client(pool)
 	base := "https://" + p.addr + "/v1/cache/"
-	if r := do(t, c, "PUT", base+"user:1", testKey, []byte("hello"), "X-CacheKit-TTL", "60"); r.status != 201 || r.proto != 2 {
-		t.Fatalf("PUT = %d over HTTP/%d, want 201 over HTTP/2", r.status, r.proto)
+	if r := do(t, c, "PUT", base+"user:1", testKey, []byte("hello"), "X-CacheKit-TTL", "60"); r.status != 200 || r.proto != 2 {
+		t.Fatalf("PUT = %d over HTTP/%d, want 200 over HTTP/2", r.status, r.proto)
 	}
 	r := do(t, c, "GET", base+"user%3A1", testKey, nil)
 	if r.status != 200 || r.proto != 2 || string(r.body) != "hello" {
@@ -241,7 +241,7 @@ func TestDevMode(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 	c := h2Client(pool)
-	if r := do(t, c, "PUT", "https://"+p.addr+"/v1/cache/k", key, []byte("v")); r.status != 201 || r.proto != 2 {
+	if r := do(t, c, "PUT", "https://"+p.addr+"/v1/cache/k", key, []byte("v")); r.status != 200 || r.proto != 2 {
 		t.Fatalf("dev PUT = %d over HTTP/%d", r.status, r.proto)
 	}
 
@@ -299,7 +299,7 @@ func TestKeysFileAndTenantDefaultTTL(t *testing.T) {
 	p := start(t, nil, "--api-keys-file", file)
 	c := &http.Client{Timeout: 10 * time.Second}
 	base := "http://" + p.addr + "/v1/cache/"
-	if r := do(t, c, "PUT", base+"k", testKey, []byte("v")); r.status != 201 {
+	if r := do(t, c, "PUT", base+"k", testKey, []byte("v")); r.status != 200 {
 		t.Fatalf("PUT = %d", r.status)
 	}
 	if r := do(t, c, "GET", base+"k/ttl", testKey, nil); r.status != 200 || !bytes.Contains([]byte("{\"ttl\":60}{\"ttl\":59}"), r.body) {
@@ -358,8 +358,8 @@ func TestGracefulShutdownDrains(t *testing.T) {
 	}
 	pw.Close()
 	r := <-res
-	if r.err != nil || r.status != 201 {
-		t.Fatalf("in-flight PUT during shutdown = %d, %v; want 201", r.status, r.err)
+	if r.err != nil || r.status != 200 {
+		t.Fatalf("in-flight PUT during shutdown = %d, %v; want 200", r.status, r.err)
 	}
 	select {
 	case err := <-p.done:
@@ -433,7 +433,7 @@ func TestFairShareByDefault(t *testing.T) {
 	value := make([]byte, 1000)
 	const n = 180 // ~210 KiB: more than globex's 128 KiB share
 	for i := range n {
-		if r := do(t, c, "PUT", base+"keep"+strconv.Itoa(i), other, value); r.status != 201 {
+		if r := do(t, c, "PUT", base+"keep"+strconv.Itoa(i), other, value); r.status != 200 {
 			t.Fatalf("globex PUT = %d", r.status)
 		}
 	}
@@ -451,7 +451,7 @@ func TestFairShareByDefault(t *testing.T) {
 		t.Fatalf("globex kept %d of %d entries, want its half of the store", len(before), n)
 	}
 	for i := range 1000 { // ~1 MiB of junk, four times the whole store
-		if r := do(t, c, "PUT", base+"junk"+strconv.Itoa(i), testKey, value); r.status != 201 {
+		if r := do(t, c, "PUT", base+"junk"+strconv.Itoa(i), testKey, value); r.status != 200 {
 			t.Fatalf("acme PUT = %d", r.status)
 		}
 	}

@@ -47,6 +47,7 @@ type config struct {
 
 	defaultTTL         time.Duration
 	maxValueBytes      byteSize
+	createdStatus      int
 	tenantMaxEntries   int64
 	tenantMaxBytes     tenantBytes
 	maxLocksPerTenant  int
@@ -150,6 +151,7 @@ func flags(fs *flag.FlagSet) *config {
 	fs.DurationVar(&c.defaultTTL, "default-ttl", server.DefaultTTL, "TTL of PUTs without a TTL header, unless the tenant's keys-file line sets default_ttl (`duration`, whole seconds up to 720h; 0 = no expiry, what SDKs mean by ttl 0)")
 	c.maxValueBytes = server.DefaultMaxValueBytes
 	fs.Var(&c.maxValueBytes, "max-value-bytes", "largest value a PUT may store, 413 beyond (`size`)")
+	fs.IntVar(&c.createdStatus, "created-status", 200, "status of a PUT that creates an entry: 200 (the managed service's answer) or 201 (`code`; a replacing PUT always answers 200)")
 	fs.Int64Var(&c.tenantMaxEntries, "tenant-max-entries", 0, "entries per tenant before its own entries are evicted (`n`, 0 = unlimited)")
 	c.tenantMaxBytes = fairShare
 	fs.Var(&c.tenantMaxBytes, "tenant-max-bytes", "bytes per tenant (entries and locks) before its own entries are evicted (`size`; \"fair\": the memory store's capacity divided by the number of tenants, so no tenant's writes evict another's entries; 0 = unlimited)")
@@ -283,6 +285,9 @@ func (c *config) check() error {
 	}
 	if c.maxConns < 1 {
 		return errors.New("--max-conns must be positive")
+	}
+	if c.createdStatus != 200 && c.createdStatus != 201 {
+		return errors.New("--created-status must be 200 or 201")
 	}
 	if c.maxValueBytes < 1 {
 		return errors.New("--max-value-bytes must be positive")

@@ -277,6 +277,7 @@ func serve(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 		Keys:               keys,
 		DefaultTTL:         c.serverDefaultTTL(),
 		MaxValueBytes:      int64(c.maxValueBytes),
+		CreatedStatus:      c.createdStatus,
 		DefaultLockTimeout: c.lockDefaultTimeout,
 		MaxLockTimeout:     c.lockMaxTimeout,
 		RateLimit:          c.rateLimit,
