@@ -89,6 +89,11 @@ const (
 	DefaultLockTimeout = 30 * time.Second
 	// DefaultMaxLockTimeout is the longest lease a client may ask for.
 	DefaultMaxLockTimeout = time.Hour
+	// DefaultMaxDiscardBytes is how much of an oversized HTTP/1.1 body the
+	// server reads and throws away before answering 413 (see Config).
+	DefaultMaxDiscardBytes = 64 << 20
+	// DiscardTimeout bounds the time spent discarding an oversized body.
+	DiscardTimeout = 10 * time.Second
 	// MaxJSONBody bounds the JSON bodies of lock and TTL requests.
 	MaxJSONBody = 1024
 	// MaxLockIDLen bounds the lock id a release may present.
@@ -109,6 +114,15 @@ type Config struct {
 	DefaultTTL time.Duration
 	// MaxValueBytes bounds a value (DefaultMaxValueBytes when 0).
 	MaxValueBytes int64
+	// MaxDiscardBytes: an HTTP/1.1 client that sends its whole body before
+	// reading (Python's requests does) cannot see a 413 sent while it is
+	// still uploading, because the connection is closed under it. So for an
+	// oversized value without Expect: 100-continue the server first reads
+	// and discards the rest of the body, up to MaxDiscardBytes
+	// (DefaultMaxDiscardBytes when 0; negative: never) and for at most
+	// DiscardTimeout, then answers 413 and closes the connection. A client
+	// that sent Expect: 100-continue gets the 413 before sending its body.
+	MaxDiscardBytes int64
 	// CreatedStatus answers a PUT that creates an entry: 200 when 0, as the
 	// managed service does (and its SDK suites assert), or 201
 	// (http.StatusCreated), which the API text also allows. A PUT that
@@ -165,6 +179,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxValueBytes == 0 {
 		cfg.MaxValueBytes = DefaultMaxValueBytes
+	}
+	if cfg.MaxDiscardBytes == 0 {
+		cfg.MaxDiscardBytes = DefaultMaxDiscardBytes
 	}
 	if cfg.DefaultLockTimeout == 0 {
 		cfg.DefaultLockTimeout = DefaultLockTimeout
@@ -430,13 +447,13 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, t *Tenant, key stri
 		ttl, stale = 0, 0 // the store's "no expiry"; such an entry is never stale
 	}
 	if r.ContentLength > s.cfg.MaxValueBytes {
-		return writeError(w, http.StatusRequestEntityTooLarge, "value too large")
+		return s.valueTooLarge(w, r, r.ContentLength)
 	}
 	value, err := readBody(w, r, s.cfg.MaxValueBytes)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return writeError(w, http.StatusRequestEntityTooLarge, "value too large")
+			return s.valueTooLarge(w, r, -1)
 		}
 		return writeError(w, http.StatusBadRequest, "could not read the request body")
 	}
@@ -452,6 +469,27 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, t *Tenant, key stri
 	w.Header()["Content-Length"] = []string{"0"}
 	w.WriteHeader(code)
 	return code
+}
+
+// valueTooLarge answers 413 to an oversized value so that HTTP/1.1 clients
+// which send the whole body before reading can read it: without Expect:
+// 100-continue, it first discards what is left of the body (declared bytes
+// remaining; -1 when unknown), within MaxDiscardBytes and DiscardTimeout,
+// and closes the connection after the answer. A body larger than the bound
+// is not read at all: that client sees the connection close.
+func (s *Server) valueTooLarge(w http.ResponseWriter, r *http.Request, remaining int64) int {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+		limit := s.cfg.MaxDiscardBytes
+		// Expect: 100-continue with nothing read yet: no 100 was sent, so the
+		// client waits for this answer without sending its body.
+		waiting := remaining >= 0 && strings.EqualFold(r.Header.Get("Expect"), "100-continue")
+		if limit > 0 && remaining <= limit && !waiting {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(DiscardTimeout))
+			_, _ = io.CopyN(io.Discard, r.Body, limit)
+		}
+	}
+	return writeError(w, http.StatusRequestEntityTooLarge, "value too large")
 }
 
 // readBody reads the whole body, at most limit bytes (a *http.MaxBytesError
