@@ -299,9 +299,37 @@ func writeJSON(w http.ResponseWriter, code int, v any) int {
 	return writeJSONBytes(w, code, b)
 }
 
+// StatusClientClosedRequest is what the metrics and logs record for a request
+// its client cancelled (or whose connection went away) before the answer:
+// the convention nginx started. Nobody reads the answer itself.
+const StatusClientClosedRequest = 499
+
+// clientGone reports whether the request's client went away, and if so
+// counts and logs it as a cancellation (at debug level: it pages nobody).
+func (s *Server) clientGone(r *http.Request, o op, t *Tenant) bool {
+	if r.Context().Err() == nil {
+		return false
+	}
+	s.metrics.cancelled.Add(1)
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		tenant := ""
+		if t != nil {
+			tenant = t.ID
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request cancelled by the client",
+			slog.String("op", opNames[o]), slog.String("tenant", tenant))
+	}
+	return true
+}
+
 // storeFailed answers a store error: 413 for a value that can never fit, 429
-// for too many locks, 503 otherwise (transient for clients).
+// for too many locks, 499 (recorded, not sent) when the client went away,
+// 503 otherwise (transient for clients).
 func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, o op, t *Tenant, err error) int {
+	if s.clientGone(r, o, t) {
+		w.WriteHeader(StatusClientClosedRequest)
+		return StatusClientClosedRequest
+	}
 	switch {
 	case errors.Is(err, store.ErrTooLarge):
 		return writeError(w, http.StatusRequestEntityTooLarge, "value too large for the storage limits")
@@ -310,10 +338,8 @@ func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, o op, t *Te
 		return writeError(w, http.StatusTooManyRequests, "too many live locks for this tenant")
 	}
 	s.metrics.storeErrors.Add(1)
-	if r.Context().Err() == nil {
-		s.log.LogAttrs(r.Context(), slog.LevelWarn, "store operation failed",
-			slog.String("op", opNames[o]), slog.String("tenant", t.ID), slog.String("store", s.cfg.Store.Name()), slog.String("error", err.Error()))
-	}
+	s.log.LogAttrs(r.Context(), slog.LevelWarn, "store operation failed",
+		slog.String("op", opNames[o]), slog.String("tenant", t.ID), slog.String("store", s.cfg.Store.Name()), slog.String("error", err.Error()))
 	return writeError(w, http.StatusServiceUnavailable, "store unavailable")
 }
 
@@ -454,6 +480,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, t *Tenant, key stri
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return s.valueTooLarge(w, r, -1)
+		}
+		if s.clientGone(r, opPut, t) {
+			return StatusClientClosedRequest
 		}
 		return writeError(w, http.StatusBadRequest, "could not read the request body")
 	}
