@@ -13,8 +13,9 @@
 //     Rust SDK) name the same entry, and an encoded `/` can never split a
 //     key. Keys must match [A-Za-z0-9_.:-]{1,400} without `..` and must not be
 //     `.`; anything else is a 400.
-//   - Authentication is a Bearer API key (ck_live_... or ck_test_...) mapped to
-//     a tenant through a Keyring that holds only SHA-256 digests. The tenant,
+//   - Authentication is a Bearer API key (any 20..256 bearer-token
+//     characters; ck_live_, ck_test_, ck_sdk_... by convention) mapped to a
+//     tenant through a Keyring that holds only SHA-256 digests. The tenant,
 //     never the client, picks the store namespace, so no request can reach
 //     another tenant's entries, locks or TTLs. Health answers without a key
 //     (load balancers probe it) but checks a key that is presented (401 for
@@ -35,6 +36,17 @@
 //     fill the store forever unless the operator chose that.
 //   - A contested lock answers 200 {"lock_id": null} (the current text), and
 //     releases take the id from X-CacheKit-Lock-Id or the older ?lock_id=.
+//   - A query string on a key route is a 400 (except ?lock_id= on a lock
+//     release): a client that sends keys unencoded would otherwise cut a key
+//     at its '?' and make two keys share an entry.
+//   - Defaults follow the managed service where its SDK suites pin them: a
+//     creating PUT answers 200 (Config.CreatedStatus for 201), values up to
+//     25 MiB. An oversized value is answered so that HTTP/1.1 clients which
+//     send the whole body first can read the 413 (Config.MaxDiscardBytes).
+//   - A request whose client went away is a cancellation (code 499 in the
+//     metrics, a debug log), never a 503 store error that pages someone.
+//   - Transport guards live below the handler (GuardListener, NewHTTPServer):
+//     request smuggling refused, connections capped with idle ones evicted.
 //   - Errors are JSON {"error": "..."} with fixed messages that never echo a
 //     value, a key or a credential.
 //   - JSON bodies (lock timeouts, TTL refresh) are small and strict: at most
@@ -45,7 +57,8 @@
 //     process. Behind a load balancer each replica limits its own share; a
 //     shared limiter would cost a store round trip on every request.
 //   - Metrics are a small hand-written Prometheus text exposition (see
-//     Metrics) rather than prometheus/client_golang: the series are few and
+//     Metrics; checked with Prometheus's own parser in the tests), off the
+//     API listener by default, rather than prometheus/client_golang: the series are few and
 //     fixed, atomics keep the hot path allocation-free, and the module keeps
 //     a single dependency (the Redis client).
 //   - Access logs are structured (log/slog), at debug level, so the hot path
