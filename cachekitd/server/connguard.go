@@ -180,7 +180,9 @@ func (c *guardedConn) scanBytes(b []byte) {
 			if c.state == scanOff {
 				return
 			}
-			b = append([]byte(nil), rest...)
+			// rest aliases c.head's array: the next head's append copies
+			// it to the front (copy handles the overlap), no allocation.
+			b = rest
 			c.head = c.head[:0]
 		}
 	}
