@@ -1,6 +1,7 @@
 package server
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -31,10 +32,14 @@ func FuzzKeySegment(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		u, err := url.Parse(CachePrefix + raw)
-		if err != nil || u.RawQuery != "" || u.Fragment != "" || strings.Contains(raw, "/") {
+		if err != nil || strings.ContainsAny(raw, "/?#") {
 			return
 		}
-		r := httptest.NewRequest(http.MethodPut, "http://x"+CachePrefix+raw, strings.NewReader("v"))
+		// Built by hand: httptest.NewRequest parses a request line and panics
+		// on segments a URL allows but a request line does not (spaces).
+		r := &http.Request{Method: http.MethodPut, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{}, Body: io.NopCloser(strings.NewReader("v")), ContentLength: 1, Host: "x", RequestURI: u.RequestURI()}
+		r = r.WithContext(t.Context())
 		r.Header.Set("Authorization", "Bearer "+apiKey)
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
