@@ -73,6 +73,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -494,7 +495,12 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, t *Tenant, key stri
 		if errors.As(err, &tooBig) {
 			return s.valueTooLarge(w, r, -1)
 		}
-		if s.clientGone(r, opPut, t) {
+		// A body that stopped arriving (the read timeout) is the client's
+		// fault and gets its 400; a connection that went away is a
+		// cancellation. net/http cancels the context on both.
+		var ne net.Error
+		if !(errors.As(err, &ne) && ne.Timeout()) && s.clientGone(r, opPut, t) {
+			w.WriteHeader(StatusClientClosedRequest)
 			return StatusClientClosedRequest
 		}
 		return writeError(w, http.StatusBadRequest, "could not read the request body")
