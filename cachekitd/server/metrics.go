@@ -152,7 +152,7 @@ func (m *Metrics) write(w *bufio.Writer) {
 			p("# HELP cachekitd_store_entries Live entries in the store.\n# TYPE cachekitd_store_entries gauge\ncachekitd_store_entries{store=%q} %d\n", name, st.Entries)
 		}
 		if st.Bytes >= 0 {
-			p("# HELP cachekitd_store_bytes Bytes accounted in the store (keys, values, overhead).\n# TYPE cachekitd_store_bytes gauge\ncachekitd_store_bytes{store=%q} %d\n", name, st.Bytes)
+			p("# HELP cachekitd_store_bytes Bytes accounted in the store (entries and locks, with their overhead).\n# TYPE cachekitd_store_bytes gauge\ncachekitd_store_bytes{store=%q} %d\n", name, st.Bytes)
 		}
 		if st.Evictions >= 0 {
 			p("# HELP cachekitd_store_evictions_total Entries evicted to respect limits.\n# TYPE cachekitd_store_evictions_total counter\ncachekitd_store_evictions_total{store=%q} %d\n", name, st.Evictions)
