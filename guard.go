@@ -72,6 +72,11 @@ func newGuard(c *Cache, cfg *config) *guard {
 		OnTransition: func(from, to resilience.State, failures int) {
 			switch to {
 			case resilience.Open:
+				if failures == 0 { // tripped: not connected yet
+					c.log.Warn("cachekit: backend circuit breaker open until the backend is connected; serving from L1 and the function",
+						"retry_after", cfg.recovery.String())
+					return
+				}
 				c.log.Warn("cachekit: backend circuit breaker opened; serving from L1 and the function until the backend answers again",
 					"from", from.String(), "consecutive_failures", failures, "retry_after", cfg.recovery.String())
 			case resilience.HalfOpen:
