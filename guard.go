@@ -192,19 +192,25 @@ func within[T any](c *Cache, ctx context.Context, p *policy, op, key string, tim
 		v, err := fn(opCtx)
 		ch <- result{v, err, time.Since(start)}
 	}()
-	// A little grace, so that a backend honouring its context answers
-	// with its own timeout error first.
-	timer := time.NewTimer(timeout + timeout/8 + time.Millisecond)
-	defer timer.Stop()
+	var r result
 	select {
-	case r := <-ch:
-		p.stats.backendOp(r.d)
-		return r.v, c.finish(t, p, op, key, ctx, opCtx, capped, r.err)
-	case <-timer.C:
-		p.stats.backendOp(timeout)
-		late := backend.NewError(backend.Timeout, "cachekit", op, key, errLate)
-		return zero, c.finish(t, p, op, key, ctx, opCtx, capped, late)
+	case r = <-ch:
+	case <-opCtx.Done():
+		// A little grace, so that a backend honouring its context answers
+		// with its own timeout error first (a timer only on this slow
+		// path).
+		grace := time.NewTimer(timeout/8 + time.Millisecond)
+		defer grace.Stop()
+		select {
+		case r = <-ch:
+		case <-grace.C:
+			p.stats.backendOp(timeout)
+			late := backend.NewError(backend.Timeout, "cachekit", op, key, errLate)
+			return zero, c.finish(t, p, op, key, ctx, opCtx, capped, late)
+		}
 	}
+	p.stats.backendOp(r.d)
+	return r.v, c.finish(t, p, op, key, ctx, opCtx, capped, r.err)
 }
 
 // errLate is the cause of the timeout within reports when the backend did
