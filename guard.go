@@ -110,13 +110,16 @@ func defaultReadBudget(b backend.Backend) time.Duration {
 
 // budget returns the time the backend read of a miss may take for a caller
 // with ctx: the read budget, or ReadBudgetDeadlineShare of the remaining
-// deadline when that is less (capped reports it; a read that runs out of a
-// capped budget says nothing about the backend).
+// deadline when that is less. capped reports a budget cut below half the
+// read budget: a read that runs out of so short a budget says nothing about
+// the backend, while one that had at least half of it had a fair chance
+// (otherwise callers with deadlines would keep a hung backend's breaker
+// closed forever).
 func (g *guard) budget(ctx context.Context) (d time.Duration, capped bool) {
 	d = g.readBudget
 	if dl, ok := ctx.Deadline(); ok {
 		if share := time.Duration(float64(time.Until(dl)) * ReadBudgetDeadlineShare); share < d {
-			return share, true
+			return share, share < g.readBudget/2
 		}
 	}
 	return d, false

@@ -57,7 +57,7 @@ func (c *Cache) fillLocked(ctx context.Context, p *policy, s slot, gen generatio
 				return fallback()
 			}
 			if left < opb.timeout {
-				opb.timeout, opb.capped = left, true
+				opb.timeout, opb.capped = left, opb.capped || left < rb.timeout/2
 			}
 		}
 		type lock struct {
@@ -93,7 +93,7 @@ func (c *Cache) fillLocked(ctx context.Context, p *policy, s slot, gen generatio
 		}
 		pb := rb
 		if left < pb.timeout {
-			pb.timeout, pb.capped = left, true
+			pb.timeout, pb.capped = left, pb.capped || left < rb.timeout/2
 		}
 		res, found, _, err := c.fromL2(ctx, p, s, gen, decode, pb)
 		switch {
