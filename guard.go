@@ -77,10 +77,16 @@ func newGuard(c *Cache, cfg *config) *guard {
 						"retry_after", cfg.recovery.String())
 					return
 				}
+				if from == resilience.HalfOpen {
+					// A failed probe: the outage goes on. Debug, so that
+					// an outage costs two lines, not two per probe.
+					c.log.Debug("cachekit: backend probe failed; circuit breaker open again", "retry_after", cfg.recovery.String())
+					return
+				}
 				c.log.Warn("cachekit: backend circuit breaker opened; serving from L1 and the function until the backend answers again",
 					"from", from.String(), "consecutive_failures", failures, "retry_after", cfg.recovery.String())
 			case resilience.HalfOpen:
-				c.log.Info("cachekit: backend circuit breaker half-open; probing the backend")
+				c.log.Debug("cachekit: backend circuit breaker half-open; probing the backend")
 			case resilience.Closed:
 				g.flog.Flush()
 				c.log.Info("cachekit: backend circuit breaker closed; the backend is in use again")
