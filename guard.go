@@ -322,11 +322,14 @@ func (c *Cache) read(ctx context.Context, p *policy, key string, timeout time.Du
 
 // enqueueWrite hands a backend write to the write-behind queue, or drops
 // it (counted) when the breaker is open or the queue is full. done, if not
-// nil, runs after the write or the drop.
+// nil, runs in the queue after the write; a dropped write does not run it
+// (a drop happens on the caller's path or in Close, where no backend
+// operation may wait: a stampede lock whose release is dropped expires on
+// its own).
 func (c *Cache) enqueueWrite(key string, job func(), done func()) {
 	g := c.guard
 	if g.breaker.State() == resilience.Open {
-		g.queue.Drop(done)
+		g.queue.Drop(nil)
 		return
 	}
 	g.writesQueued.Add(1)
@@ -335,7 +338,7 @@ func (c *Cache) enqueueWrite(key string, job func(), done func()) {
 		if done != nil {
 			done()
 		}
-	}, done)
+	}, nil)
 }
 
 // Flush waits until every backend write queued so far has been made (or
