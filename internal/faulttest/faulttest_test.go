@@ -163,25 +163,26 @@ func wrap(t *testing.T, c *cachekit.Cache, name string, v faulttest.Variant, fn 
 // faults are the scenarios every backend goes through. proxied says the
 // backend must connect through the proxy.
 type fault struct {
+	short   string // the subtest's name
 	name    string
 	proxied bool
 	make    func(s server, p *faultproxy.Proxy) faulttest.Fault
 }
 
 var (
-	killed = fault{"killed (SIGKILL, restart)", false, func(s server, _ *faultproxy.Proxy) faulttest.Fault {
+	killed = fault{"killed", "killed (SIGKILL, restart)", false, func(s server, _ *faultproxy.Proxy) faulttest.Fault {
 		return faulttest.Fault{Inject: s.Kill, Recover: s.Restart}
 	}}
-	hung = fault{"hung (SIGSTOP, SIGCONT)", false, func(s server, _ *faultproxy.Proxy) faulttest.Fault {
+	hung = fault{"hung", "hung (SIGSTOP, SIGCONT)", false, func(s server, _ *faultproxy.Proxy) faulttest.Fault {
 		return faulttest.Fault{Inject: s.Pause, Recover: s.Resume}
 	}}
-	blackholed = fault{"blackholed (proxy), healed", true, func(_ server, p *faultproxy.Proxy) faulttest.Fault {
+	blackholed = fault{"blackholed", "blackholed (proxy), healed", true, func(_ server, p *faultproxy.Proxy) faulttest.Fault {
 		return faulttest.Fault{Inject: p.Blackhole, Recover: p.Heal}
 	}}
-	resets = fault{"connections reset (proxy), healed", true, func(_ server, p *faultproxy.Proxy) faulttest.Fault {
+	resets = fault{"reset", "connections reset (proxy), healed", true, func(_ server, p *faultproxy.Proxy) faulttest.Fault {
 		return faulttest.Fault{Inject: p.Reset, Recover: p.Heal}
 	}}
-	slow = fault{"200 ms latency (proxy), removed", true, func(_ server, p *faultproxy.Proxy) faulttest.Fault {
+	slow = fault{"slow", "200 ms latency (proxy), removed", true, func(_ server, p *faultproxy.Proxy) faulttest.Fault {
 		return faulttest.Fault{Inject: func() { p.SetLatency(200 * time.Millisecond) }, Recover: func() { p.SetLatency(0) }}
 	}}
 )
@@ -202,7 +203,7 @@ func scenario(t *testing.T, k kind, f fault) {
 	}
 	ff := f.make(s, p)
 	ff.Name = f.name
-	name := k.name + "-" + strings.Fields(f.name)[0]
+	name := k.name + "-" + f.short
 	mk := func(v faulttest.Variant, fn func(context.Context, int) (string, error), log *slog.Logger) faulttest.Cache {
 		return cacheFor(t, name, k.connect(t, s, addr))(v, fn, log)
 	}
@@ -271,19 +272,19 @@ func assertGuarantee(t *testing.T, rep faulttest.Report, withBefore bool) {
 
 func TestRedis(t *testing.T) {
 	for _, f := range []fault{killed, hung, blackholed, resets, slow} {
-		t.Run(strings.Fields(f.name)[0], func(t *testing.T) { scenario(t, redisKind, f) })
+		t.Run(f.short, func(t *testing.T) { scenario(t, redisKind, f) })
 	}
 }
 
 func TestMemcached(t *testing.T) {
 	for _, f := range []fault{killed, hung, blackholed} {
-		t.Run(strings.Fields(f.name)[0], func(t *testing.T) { scenario(t, memcachedKind, f) })
+		t.Run(f.short, func(t *testing.T) { scenario(t, memcachedKind, f) })
 	}
 }
 
 func TestCachekitd(t *testing.T) {
 	for _, f := range []fault{killed, hung, blackholed} {
-		t.Run(strings.Fields(f.name)[0], func(t *testing.T) { scenario(t, cachekitdKind, f) })
+		t.Run(f.short, func(t *testing.T) { scenario(t, cachekitdKind, f) })
 	}
 }
 

@@ -35,19 +35,22 @@ func (r Report) Detail() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: goroutines %d before, %d peak during the fault, %d after; heap %s / %s / %s",
 		r.Scenario, r.GoroutinesBefore, r.GoroutinesPeak, r.GoroutinesAfter, mib(r.HeapBefore), mib(r.HeapPeak), mib(r.HeapAfter))
+	if r.Load[0] != "" {
+		fmt.Fprintf(&b, "; load average %s at the start, %s at the end (2 cores)", r.Load[0], r.Load[1])
+	}
 	if r.Stuck != 0 {
 		b.WriteString("; some workers never returned")
 	}
-	b.WriteString("\n\n| variant | phase | seconds | calls | calls/s | errors | wrong | p50 | p99 | max | function runs | L2 hits | log records | first error |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n\n| variant | phase | seconds | calls | calls/s | errors | wrong | p50 | p99 | max | function runs | L2 hits | log records | first error | first log record |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, v := range r.Variants {
 		for i, p := range v.Phases {
 			if p.Duration == 0 {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.1f | %d | %s | %d | %d | %s | %s | %s | %d | %d | %d | %s |\n",
+			fmt.Fprintf(&b, "| %s | %s | %.1f | %d | %s | %d | %d | %s | %s | %s | %d | %d | %d | %s | %s |\n",
 				v.Variant, PhaseNames[i], p.Duration.Seconds(), p.Calls, rate(p), p.Errors, p.Wrong,
-				ms(p.P50), ms(p.P99), ms(p.Max), p.FnRuns, p.L2Hits, p.Logs, cut(p.FirstError, 80))
+				ms(p.P50), ms(p.P99), ms(p.Max), p.FnRuns, p.L2Hits, p.Logs, cut(p.FirstError, 80), cut(p.FirstLog, 300))
 		}
 	}
 	return b.String()

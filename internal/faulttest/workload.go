@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -116,7 +117,9 @@ type PhaseStats struct {
 	FnRuns, L2Hits, Logs uint64
 	P50, P99, Max        time.Duration
 	Duration             time.Duration
-	FirstError           string
+	// FirstError is the first error a caller got, FirstLog the first
+	// record the cache logged.
+	FirstError, FirstLog string
 }
 
 // Throughput is calls per second.
@@ -152,6 +155,10 @@ type Report struct {
 	HeapBefore, HeapPeak, HeapAfter uint64
 	// Stuck counts workers still inside a call 30 s after the run ended.
 	Stuck int
+	// Load is the machine's 1-minute load average at the start and at the
+	// end (Linux; empty elsewhere): the figures mean little on a machine
+	// busy with other work.
+	Load [2]string
 }
 
 type record struct {
@@ -184,12 +191,29 @@ type counter struct {
 
 func (c *counter) inc() { c.n[c.phase.Load()].Add(1) }
 
-// countingHandler counts log records per phase and drops them.
-type countingHandler struct{ c *counter }
+// countingHandler counts log records per phase, keeps the first of each
+// phase and drops the rest.
+type countingHandler struct {
+	c     *counter
+	first *[numPhases + 1]atomic.Pointer[string]
+}
 
 func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h countingHandler) Handle(context.Context, slog.Record) error {
+func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
 	h.c.inc()
+	p := h.c.phase.Load()
+	if h.first[p].Load() == nil {
+		var b strings.Builder
+		b.WriteString(r.Level.String() + " " + r.Message)
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key != "key" { // long and says nothing about the failure
+				b.WriteString(" " + a.String())
+			}
+			return true
+		})
+		m := b.String()
+		h.first[p].CompareAndSwap(nil, &m)
+	}
 	return nil
 }
 func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
@@ -201,13 +225,14 @@ type sample struct {
 }
 
 type variantRun struct {
-	v       Variant
-	c       Cache
-	fnRuns  counter
-	logs    counter
-	records [][]record // one slice per worker
-	samples []sample
-	warmErr atomic.Uint64
+	v        Variant
+	c        Cache
+	fnRuns   counter
+	logs     counter
+	records  [][]record // one slice per worker
+	samples  []sample
+	warmErr  atomic.Uint64
+	firstLog [numPhases + 1]atomic.Pointer[string]
 }
 
 // Run drives the workload against one cache per variant, injects the fault
@@ -226,7 +251,7 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 			time.Sleep(cfg.Work)
 			return Value(k), nil
 		}
-		r.c = mk(v, fn, slog.New(countingHandler{&r.logs}))
+		r.c = mk(v, fn, slog.New(countingHandler{&r.logs, &r.firstLog}))
 		runs[i] = r
 	}
 	defer func() {
@@ -261,7 +286,7 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 	}
 
 	// The monitor: counters often, goroutines and heap less often.
-	rep := Report{Scenario: name + ": " + f.Name}
+	rep := Report{Scenario: name + ": " + f.Name, Load: [2]string{loadAvg(), ""}}
 	monStop := make(chan struct{})
 	monDone := make(chan struct{})
 	var gPeak atomic.Int64
@@ -296,9 +321,12 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 	if cfg.Before > 0 {
 		time.Sleep(cfg.Before)
 		rep.GoroutinesBefore, rep.HeapBefore = runtime.NumGoroutine(), heapBytes()
-		f.Inject()
+		// The fault window opens before Inject: what happens while it
+		// takes effect (a SIGKILLed server takes a moment to exit) is the
+		// fault's doing.
 		bounds[During] = since()
 		phase.Store(During)
+		f.Inject()
 	} else {
 		rep.GoroutinesBefore, rep.HeapBefore = runtime.NumGoroutine(), heapBytes()
 	}
@@ -309,6 +337,7 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 	time.Sleep(cfg.After)
 	rep.GoroutinesAfter, rep.HeapAfter = runtime.NumGoroutine(), heapBytes()
 	bounds[numPhases] = since()
+	rep.Load[1] = loadAvg()
 	stop.Store(true)
 	close(monStop)
 	<-monDone
@@ -357,6 +386,9 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 			slices.Sort(durs)
 			ps.P50, ps.P99, ps.Max = pct(durs, 0.50), pct(durs, 0.99), pct(durs, 1)
 			ps.L2Hits = hitsBetween(r.samples, lo, hi)
+			if m := r.firstLog[p].Load(); m != nil {
+				ps.FirstLog = *m
+			}
 			vr.Phases[p] = ps
 		}
 		vr.FirstHit = firstHitAfter(r.samples, bounds[After])
@@ -466,4 +498,17 @@ func ms(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%.2f s", d.Seconds())
 	}
+}
+
+// loadAvg is the 1-minute load average from /proc/loadavg, or "".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
