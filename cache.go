@@ -27,28 +27,27 @@ const numStripes = 256
 // shared backend (L2). Create it with New or FromEnv, wrap functions with
 // Wrap0..Wrap4, or use Load and the direct API. It is safe for concurrent use.
 type Cache struct {
-	cfg       config
-	be        backend.Backend // nil: in-process only
-	rawBE     backend.Backend // as configured (before WithTimeout), closed by Close when owned
-	inspector backend.TTLInspector
-	l1        *l1.Cache[l1Entry] // nil: disabled
-	ttl       time.Duration      // resolved default TTL (NoExpiry possible)
-	pipe      entry.Pipeline
-	enc       *secure.Policy // nil: encryption off
-	log       *slog.Logger
-	clk       clock.Clock
-	flights   flight.Group[loaded]
-	sem       chan struct{}
-	closeMu   sync.RWMutex
-	closed    atomic.Bool
-	wg        sync.WaitGroup
-	seed      maphash.Seed
-	stripes   [numStripes]stripe
-	epoch     atomic.Uint64
-	counters  counters
-	def       *policy
-	nextID    atomic.Uint64
-	warnLoad  warnings
+	cfg      config
+	be       backend.Backend    // nil: in-process only; closed by Close when owned
+	guard    *guard             // nil without a backend
+	l1       *l1.Cache[l1Entry] // nil: disabled
+	ttl      time.Duration      // resolved default TTL (NoExpiry possible)
+	pipe     entry.Pipeline
+	enc      *secure.Policy // nil: encryption off
+	log      *slog.Logger
+	clk      clock.Clock
+	flights  flight.Group[loaded]
+	sem      chan struct{}
+	closeMu  sync.RWMutex
+	closed   atomic.Bool
+	wg       sync.WaitGroup
+	seed     maphash.Seed
+	stripes  [numStripes]stripe
+	epoch    atomic.Uint64
+	counters counters
+	def      *policy
+	nextID   atomic.Uint64
+	warnLoad warnings
 }
 
 type stripe struct {
@@ -120,15 +119,14 @@ func newCache(cfg config) (*Cache, error) {
 		cfg.backend = b
 	}
 	c := &Cache{
-		cfg:   cfg,
-		rawBE: cfg.backend,
-		be:    cfg.backend,
-		ttl:   cfg.ttl,
-		enc:   enc,
-		log:   log,
-		clk:   cfg.clock,
-		sem:   make(chan struct{}, MaxConcurrentRefreshes),
-		seed:  maphash.MakeSeed(),
+		cfg:  cfg,
+		be:   cfg.backend,
+		ttl:  cfg.ttl,
+		enc:  enc,
+		log:  log,
+		clk:  cfg.clock,
+		sem:  make(chan struct{}, MaxConcurrentRefreshes),
+		seed: maphash.MakeSeed(),
 	}
 	if c.ttl == 0 {
 		c.ttl = cfg.envTTL
@@ -139,13 +137,8 @@ func newCache(cfg config) (*Cache, error) {
 	if encFromEnv {
 		logEncryption(c.log, enc)
 	}
-	if c.be != nil && cfg.backendTimeout > 0 {
-		if ts, ok := c.be.(backend.TimeoutSetter); ok {
-			c.be = ts.WithTimeout(cfg.backendTimeout)
-		}
-	}
 	if c.be != nil {
-		c.inspector, _ = c.be.(backend.TTLInspector)
+		c.guard = newGuard(c, &cfg)
 	}
 	if cfg.l1 {
 		clk := c.clk
@@ -162,6 +155,9 @@ func newCache(cfg config) (*Cache, error) {
 		c.log.Error("cachekit: cached function panicked; the panic was turned into an error for every waiter",
 			"key", key, "panic", fmt.Sprint(v), "stack", string(stack))
 	}
+	if testHookNewCache != nil {
+		testHookNewCache(c)
+	}
 	c.def = &policy{
 		ttl:   backendTTL(c.ttl),
 		swr:   cfg.swr,
@@ -173,11 +169,16 @@ func newCache(cfg config) (*Cache, error) {
 	return c, nil
 }
 
+// testHookNewCache, set by the package's tests only, sees every Cache made
+// (so that a test reading a backend directly can flush the write-behind
+// queues of the caches over it).
+var testHookNewCache func(*Cache)
+
 // attachStats hands the cache's counters to a backend that reports them (the
 // CacheKit API's metrics headers). A request reaches the backend only after
 // an L1 miss, hence L1Status "miss" (or "disabled").
 func (c *Cache) attachStats() {
-	sa, ok := c.rawBE.(interface {
+	sa, ok := c.be.(interface {
 		AttachStats(func() cachekitio.Stats)
 	})
 	if !ok {
@@ -219,10 +220,17 @@ func (c *Cache) Close() error {
 		return nil
 	}
 	c.waitBackground()
+	if c.guard != nil {
+		if !c.guard.queue.Close(c.cfg.drainTimeout) {
+			c.log.Warn("cachekit: Close: backend writes still queued after the drain timeout were dropped",
+				"timeout", c.cfg.drainTimeout.String())
+		}
+		c.guard.flog.Flush()
+	}
 	if !c.cfg.ownsBackend {
 		return nil
 	}
-	return closeBackend(c.rawBE)
+	return closeBackend(c.be)
 }
 
 // waitBackground waits for running refreshes and shared loads, at most for
@@ -287,6 +295,9 @@ func (c *Cache) sharedInfo(i *Info) {
 		i.L1Entries = c.l1.Len()
 	}
 	i.Encryption = c.encryptionInfo()
+	if c.guard != nil {
+		i.Resilience = c.guard.info()
+	}
 }
 
 // HealthCheck probes the backend (healthy, with backend_type "none", when
@@ -295,7 +306,16 @@ func (c *Cache) HealthCheck(ctx context.Context) (bool, map[string]any) {
 	if c.be == nil {
 		return true, map[string]any{backend.DetailBackendType: "none", backend.DetailLatencyMS: 0.0}
 	}
-	return c.be.HealthCheck(ctx)
+	ok, details := c.be.HealthCheck(ctx)
+	if details == nil {
+		details = map[string]any{}
+	}
+	details[DetailCircuitBreaker] = c.guard.breaker.State().String()
+	return ok, details
 }
+
+// DetailCircuitBreaker is the HealthCheck detail that carries the state of
+// the backend's circuit breaker ("closed", "open" or "half-open").
+const DetailCircuitBreaker = "circuit_breaker"
 
 func (c *Cache) nowNano() int64 { return c.clk.Now().UnixNano() }

@@ -264,6 +264,7 @@ func ExampleWithEncryption() {
 	fmt.Println(u.Name)
 
 	k, _ := getUser.Key(42)
+	_ = c.Flush(acme) // backend writes are made in the background
 	stored, found, _ := mem.Get(acme, "t:acme:"+k)
 	fmt.Println("stored for acme:", found, "plaintext visible:", bytes.Contains(stored, []byte(u.Name)))
 

@@ -3,7 +3,6 @@ package cachekit
 import (
 	"context"
 	"hash/maphash"
-	"time"
 )
 
 func (c *Cache) stripeOf(key string) *stripe {
@@ -42,11 +41,13 @@ func (c *Cache) invalidate(ctx context.Context, p *policy, key string) (bool, er
 	if c.be == nil {
 		return deleted, nil
 	}
-	start := time.Now()
-	ok, err := c.be.Delete(ctx, key)
-	p.stats.backendOp(time.Since(start))
+	var ok bool
+	err := c.do(ctx, p, "delete", key, c.guard.opTimeout, false, func(ctx context.Context) error {
+		var err error
+		ok, err = c.be.Delete(ctx, key)
+		return err
+	})
 	if err != nil {
-		p.stats.add(backendErrors)
 		return deleted, err
 	}
 	return deleted || ok, nil

@@ -77,7 +77,7 @@ func Get[R any](ctx context.Context, c *Cache, key string) (v R, found bool, err
 		p.stats.add(misses)
 		return zero, false, nil
 	}
-	x, _, found, err := c.readL2(ctx, p, s, c.generation(key), decoder[R](p))
+	x, _, found, err := c.readL2(ctx, p, s, c.generation(key), decoder[R](p), readBudget{timeout: c.guard.opTimeout})
 	if err != nil || !found {
 		if err == nil {
 			p.stats.add(misses)
@@ -110,7 +110,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, ttl time.Duratio
 		cp.ttl = backendTTL(ttl)
 		p = &cp
 	}
-	return c.store(ctx, p, s, value, c.generation(s.key))
+	return c.store(ctx, p, s, value, c.generation(s.key), true, "")
 }
 
 // Delete removes key (used as given) from both tiers and reports whether it
@@ -143,11 +143,11 @@ func (c *Cache) Exists(ctx context.Context, key string) (bool, error) {
 	if c.be == nil {
 		return false, nil
 	}
-	start := time.Now()
-	ok, err := c.be.Exists(ctx, key)
-	c.def.stats.backendOp(time.Since(start))
-	if err != nil {
-		c.def.stats.add(backendErrors)
-	}
+	var ok bool
+	err = c.do(ctx, c.def, "exists", key, c.guard.opTimeout, false, func(ctx context.Context) error {
+		var err error
+		ok, err = c.be.Exists(ctx, key)
+		return err
+	})
 	return ok, err
 }

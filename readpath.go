@@ -81,6 +81,8 @@ func decoder[R any](p *policy) func([]byte) (any, error) {
 
 // fetch is the path after an L1 miss: one shared, detached load per key
 // (backend read, else the function), whose result every waiter receives.
+// Over MaxDetachedLoads the caller runs the load itself, on its own
+// context, so that loads whose callers gave up cannot pile up.
 func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
 	var zero R
 	key := s.key
@@ -92,14 +94,30 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 		}
 		return asR[R](e.val)
 	}
-	res, _, err := c.flights.Do(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
-		if !c.track() { // closed meanwhile: run uncached
-			v, err := load(ctx)
-			return loaded{val: v}, err
+	rb := c.missBudget(ctx)
+	var (
+		res loaded
+		err error
+	)
+	if slot, ok := c.detachedSlot(key); !ok {
+		res, err = c.fill(ctx, p, s, hitL1, load, decode, rb)
+	} else {
+		var shared bool
+		res, shared, err = c.flights.Do(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
+			if slot {
+				defer c.guard.loads.Release()
+			}
+			if !c.track() { // closed meanwhile: run uncached
+				v, err := load(ctx)
+				return loaded{val: v}, err
+			}
+			defer c.wg.Done()
+			return c.fill(ctx, p, s, hitL1, load, decode, rb)
+		})
+		if slot && shared { // joined another caller's load: ours never ran
+			c.guard.loads.Release()
 		}
-		defer c.wg.Done()
-		return c.fill(ctx, p, s, hitL1, load, decode)
-	})
+	}
 	if err != nil {
 		p.stats.add(misses)
 		return zero, err
@@ -123,6 +141,20 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 	return r, nil
 }
 
+// detachedSlot decides whether a miss of key may run as a shared detached
+// load: ok is false when it must run in the caller (MaxDetachedLoads are
+// running and none for key is); slot reports that a slot of the bound was
+// taken (the load that runs releases it).
+func (c *Cache) detachedSlot(key string) (slot, ok bool) {
+	if c.guard == nil || c.flights.InFlight(key) {
+		return false, true
+	}
+	if !c.guard.loads.TryAcquire() {
+		return false, false
+	}
+	return true, true
+}
+
 // get is the whole read-through path for one entry.
 func get[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
 	if r, h := lookup[R](c, p, s.key); h != miss {
@@ -143,10 +175,11 @@ func (c *Cache) lookupL1(p *policy, key string) (l1Entry, bool) {
 }
 
 // fill is the body of a shared load: read the backend, else run the function
-// and store its result. It runs detached from the callers (flight.Group).
-// hitL1 converts an L1 entry into the caller's type (false: unusable).
+// and store its result. It runs detached from the callers (flight.Group), or
+// in the caller over MaxDetachedLoads. hitL1 converts an L1 entry into the
+// caller's type (false: unusable).
 func (c *Cache) fill(ctx context.Context, p *policy, s slot, hitL1 func(l1Entry) (any, bool),
-	load func(context.Context) (any, error), decode func([]byte) (any, error)) (loaded, error) {
+	load func(context.Context) (any, error), decode func([]byte) (any, error), rb readBudget) (loaded, error) {
 	key := s.key
 	gen := c.generation(key)
 	// A caller that missed L1 just before the previous shared load of key
@@ -158,22 +191,57 @@ func (c *Cache) fill(ctx context.Context, p *policy, s slot, hitL1 func(l1Entry)
 			return loaded{val: v, fromL1: true, stale: e.refreshAt != 0 && c.nowNano() >= e.refreshAt}, nil
 		}
 	}
-	if c.be != nil {
-		v, stale, found, err := c.readL2(ctx, p, s, gen, decode)
-		switch {
-		case found:
-			return loaded{val: v, fromL2: true, stale: stale}, nil
-		case errors.Is(err, errFailClosed):
-			return loaded{}, err
-		case errors.Is(err, errUndecodable):
-			c.log.Warn("cachekit: stored entry cannot be decoded; recomputing it", "key", key, "err", err)
-		}
+	if c.be == nil {
+		return c.compute(ctx, p, s, gen, load, "")
+	}
+	res, found, bad, err := c.fromL2(ctx, p, s, gen, decode, rb)
+	if found || err != nil {
+		return res, err
+	}
+	if c.guard.locker == nil {
+		return c.compute(ctx, p, s, gen, load, "")
+	}
+	// An undecodable entry is not read again under the lock: it is
+	// about to be overwritten, and counting it twice would mislead.
+	return c.fillLocked(ctx, p, s, gen, load, decode, rb, !bad)
+}
+
+// fromL2 is readL2 for the miss path: backend errors and undecodable entries
+// (bad) are misses (the function runs); only a fail-closed rejection is an
+// error.
+func (c *Cache) fromL2(ctx context.Context, p *policy, s slot, gen generation, decode func([]byte) (any, error), rb readBudget) (res loaded, found, bad bool, err error) {
+	v, stale, found, err := c.readL2(ctx, p, s, gen, decode, rb)
+	switch {
+	case found:
+		return loaded{val: v, fromL2: true, stale: stale}, true, false, nil
+	case errors.Is(err, errFailClosed):
+		return loaded{}, false, false, err
+	case errors.Is(err, errUndecodable):
+		c.log.Warn("cachekit: stored entry cannot be decoded; recomputing it", "key", s.key, "err", err)
+		return loaded{}, false, true, nil
+	}
+	return loaded{}, false, false, nil
+}
+
+// compute runs the function and stores its result: L1 at once, the backend
+// through the write-behind queue, after which the stampede lock lockID (if
+// any) is released. The caller gets the result without waiting for the
+// backend.
+func (c *Cache) compute(ctx context.Context, p *policy, s slot, gen generation, load func(context.Context) (any, error), lockID string) (loaded, error) {
+	stored := false
+	if lockID != "" {
+		defer func() {
+			if !stored { // the function failed or panicked: let others try
+				c.unlockLater(ctx, p, s.key, lockID)
+			}
+		}()
 	}
 	v, err := load(ctx)
 	if err != nil {
 		return loaded{}, err
 	}
-	_ = c.store(ctx, p, s, v, gen)
+	stored = true
+	_ = c.store(ctx, p, s, v, gen, false, lockID)
 	return loaded{val: v}, nil
 }
 
@@ -198,9 +266,9 @@ func (e *readError) Unwrap() []error { return []error{e.err, e.kind} }
 // entry that failed decryption and was evicted. err is a backend error
 // (already counted and logged), an undecodable entry (errUndecodable, not
 // logged) or a rejection under a fail-closed policy (errFailClosed).
-func (c *Cache) readL2(ctx context.Context, p *policy, s slot, gen generation, decode func([]byte) (any, error)) (v any, stale, found bool, err error) {
+func (c *Cache) readL2(ctx context.Context, p *policy, s slot, gen generation, decode func([]byte) (any, error), rb readBudget) (v any, stale, found bool, err error) {
 	key := s.key
-	data, found, err := c.backendGet(ctx, p, key)
+	data, rem, known, found, err := c.read(ctx, p, key, rb.timeout, rb.capped)
 	if err != nil || !found {
 		return nil, false, false, err
 	}
@@ -219,8 +287,8 @@ func (c *Cache) readL2(ctx context.Context, p *policy, s slot, gen generation, d
 		}
 		return nil, false, false, &readError{err, errUndecodable}
 	}
-	exp, refreshAt, ok := c.l2Expiry(ctx, p, key)
-	if ok && p.useL1 {
+	exp, refreshAt := c.l2Expiry(p, rem, known)
+	if p.useL1 {
 		c.putL1(p, key, v, doc, exp, refreshAt, gen)
 	}
 	return v, refreshAt != 0 && c.nowNano() >= refreshAt, true, nil
@@ -236,74 +304,47 @@ func (c *Cache) reject(ctx context.Context, p *policy, key string, rej error) er
 		return fmt.Errorf("cachekit: entry %q: %w", key, rej)
 	}
 	c.log.Warn("cachekit: stored entry failed decryption; evicting and recomputing it", "key", key, "reason", reason.String())
-	start := time.Now()
-	_, err := c.be.Delete(ctx, key)
-	p.stats.backendOp(time.Since(start))
-	if err != nil {
-		c.backendError(p, "delete", key, err)
-	}
+	_ = c.do(ctx, p, "delete", key, c.guard.opTimeout, false, func(ctx context.Context) error {
+		_, err := c.be.Delete(ctx, key)
+		return err
+	})
 	return nil
 }
 
-func (c *Cache) backendGet(ctx context.Context, p *policy, key string) ([]byte, bool, error) {
-	start := time.Now()
-	data, found, err := c.be.Get(ctx, key)
-	p.stats.backendOp(time.Since(start))
-	if err != nil {
-		c.backendError(p, "get", key, err)
-		return nil, false, err
-	}
-	return data, found, nil
-}
-
-func (c *Cache) backendError(p *policy, op, key string, err error) {
-	p.stats.add(backendErrors)
-	c.log.Warn("cachekit: backend operation failed; continuing without the cache", "op", op, "key", key, "err", err)
-}
-
 // l2Expiry decides how long an entry just read from the backend may live in
-// L1 and when it becomes stale. With TTL inspection the L1 copy expires with
-// the backend entry and the refresh point follows the entry's age; without it
-// the copy lives min(ttl, L1 max TTL) and the entry is taken as fresh. ok is
-// false when the entry vanished in between.
-func (c *Cache) l2Expiry(ctx context.Context, p *policy, key string) (exp, refreshAt int64, ok bool) {
+// L1 and when it becomes stale. When the backend told its remaining
+// lifetime rem (known), the L1 copy expires with the backend entry and the
+// refresh point follows the entry's age; otherwise the copy lives min(ttl,
+// L1 max TTL) and the entry is taken as fresh.
+func (c *Cache) l2Expiry(p *policy, rem time.Duration, known bool) (exp, refreshAt int64) {
 	now := c.nowNano()
-	if c.inspector != nil {
-		start := time.Now()
-		rem, found, err := c.inspector.TTL(ctx, key)
-		p.stats.backendOp(time.Since(start))
-		switch {
-		case err != nil:
-			c.backendError(p, "ttl", key, err)
-		case !found:
-			return 0, 0, false
-		case rem <= 0:
-			// The backend entry never expires (someone wrote it without a
-			// TTL): keep the L1 copy for the function's TTL, as if this
-			// process had written it, so that a delete by another process
-			// is seen within one TTL (never, for NoExpiry functions).
-			if p.ttl > 0 {
-				exp = after(now, p.ttl)
-			}
-			return exp, c.refreshPoint(p, now), true
-		default:
-			exp = after(now, rem)
-			if p.swr > 0 && p.ttl > 0 {
-				age := max(p.ttl-rem, 0)
-				if d := c.jittered(p) - age; d > 0 {
-					refreshAt = after(now, d)
-				} else {
-					refreshAt = now - 1 // already due
-				}
-			}
-			return exp, refreshAt, true
+	switch {
+	case !known:
+		life := c.cfg.l1MaxTTL
+		if p.ttl > 0 {
+			life = min(life, p.ttl)
+		}
+		return after(now, life), c.refreshPoint(p, now)
+	case rem <= 0:
+		// The backend entry never expires (someone wrote it without a TTL):
+		// keep the L1 copy for the function's TTL, as if this process had
+		// written it, so that a delete by another process is seen within
+		// one TTL (never, for NoExpiry functions).
+		if p.ttl > 0 {
+			exp = after(now, p.ttl)
+		}
+		return exp, c.refreshPoint(p, now)
+	}
+	exp = after(now, rem)
+	if p.swr > 0 && p.ttl > 0 {
+		age := max(p.ttl-rem, 0)
+		if d := c.jittered(p) - age; d > 0 {
+			refreshAt = after(now, d)
+		} else {
+			refreshAt = now - 1 // already due
 		}
 	}
-	life := c.cfg.l1MaxTTL
-	if p.ttl > 0 {
-		life = min(life, p.ttl)
-	}
-	return after(now, life), c.refreshPoint(p, now), true
+	return exp, refreshAt
 }
 
 // after returns now + d in Unix nanoseconds for d > 0, or 0 ("never", for

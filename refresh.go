@@ -39,7 +39,7 @@ func (c *Cache) refresh(ctx context.Context, p *policy, s slot, load func(contex
 			return loaded{}, err
 		}
 		failed = false
-		if err := c.store(ctx, p, s, v, gen); err != nil {
+		if err := c.store(ctx, p, s, v, gen, false, ""); err != nil {
 			// Not stored (too large, not serializable, backend down): the
 			// old entry is still due, so without a backoff every hit would
 			// start another refresh.

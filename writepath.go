@@ -8,10 +8,22 @@ import (
 
 // store serializes v and writes it to L1 and the backend, unless the entry's
 // generation moved since gen was taken (an invalidation or Clear happened
-// while v was computed: storing it would undo that). Failures are counted and
-// logged; the error is returned for the direct API.
-func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generation) error {
+// while v was computed: storing it would undo that). L1 is written at once.
+// The backend write is made now when sync (the direct API, which reports
+// its errors), otherwise handed to the write-behind queue, which checks the
+// generation again when it writes. The stampede lock lockID (if any) is
+// released after that write, or at once on every other path. Failures are
+// counted and logged; the error is returned for the direct API.
+func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generation, sync bool, lockID string) error {
 	key := s.key
+	handedOff := false
+	if lockID != "" {
+		defer func() {
+			if !handedOff {
+				c.unlockLater(ctx, p, key, lockID)
+			}
+		}()
+	}
 	doc, err := p.pipe.Marshal(v)
 	if err != nil {
 		p.stats.add(encodeErrors)
@@ -41,8 +53,8 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 	}
 	st := c.stripeOf(key)
 	st.mu.RLock()
-	defer st.mu.RUnlock()
 	if !c.current(st, gen) {
+		st.mu.RUnlock()
 		p.stats.add(discarded)
 		return nil
 	}
@@ -55,20 +67,48 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 		c.l1.Set(key, c.l1Value(p, v, doc, c.refreshPoint(p, now)), int64(len(doc)), exp)
 	}
 	if c.be == nil {
+		st.mu.RUnlock()
 		return nil
 	}
 	ttl := p.ttl
 	if ttl > 0 && after(now, ttl) == 0 {
 		ttl = 0 // ends after 2262: no expiry, as in L1 (backends may refuse such TTLs)
 	}
-	start := time.Now()
-	err = c.be.Set(ctx, key, stored, ttl)
-	p.stats.backendOp(time.Since(start))
-	if err != nil {
-		c.backendError(p, "set", key, err)
-		return err
+	if sync {
+		defer st.mu.RUnlock()
+		return c.do(ctx, p, "set", key, c.guard.opTimeout, false, func(ctx context.Context) error {
+			return c.be.Set(ctx, key, stored, ttl)
+		})
 	}
+	st.mu.RUnlock()
+	handedOff = true
+	c.writeBehind(ctx, p, key, stored, ttl, gen, lockID)
 	return nil
+}
+
+// writeBehind queues the backend write of a stored entry. The job holds the
+// key's stripe lock (read) while it writes and skips the write when the
+// generation moved since gen, so an invalidation made after the value was
+// computed is never undone by its late write. It then releases the
+// stampede lock lockID, if any.
+func (c *Cache) writeBehind(ctx context.Context, p *policy, key string, stored []byte, ttl time.Duration, gen generation, lockID string) {
+	ctx = context.WithoutCancel(ctx)
+	st := c.stripeOf(key)
+	var done func()
+	if lockID != "" {
+		done = func() { c.unlock(ctx, p, key, lockID) }
+	}
+	c.enqueueWrite(key, func() {
+		st.mu.RLock()
+		defer st.mu.RUnlock()
+		if !c.current(st, gen) {
+			p.stats.add(discarded)
+			return
+		}
+		_ = c.do(ctx, p, "set", key, c.guard.writeTimeout, false, func(ctx context.Context) error {
+			return c.be.Set(ctx, key, stored, ttl)
+		})
+	}, done)
 }
 
 // checkSize enforces the maximum value size on a serialized value (size
