@@ -212,9 +212,16 @@ func scenario(t *testing.T, k kind, f fault) {
 	assertGuarantee(t, rep, true)
 }
 
-// breakerFigures reads what Info says about the breaker, once the core
-// exposes it (see issue 18); until then nothing.
-func breakerFigures(faulttest.Variant, cachekit.Info) map[string]string { return nil }
+// breakerFigures are the resilience counters of Info at the end of a run.
+func breakerFigures(_ faulttest.Variant, i cachekit.Info) map[string]string {
+	r := i.Resilience
+	return map[string]string{
+		"breaker": fmt.Sprintf("%s, opened %d", r.Breaker, r.BreakerOpens),
+		"skips":   fmt.Sprintf("%d breaker, %d backpressure", r.BreakerSkips, r.BackpressureSkips),
+		"budget":  fmt.Sprintf("%d timeouts", r.BudgetTimeouts),
+		"writes":  fmt.Sprintf("%d queued, %d dropped", r.WritesQueued, r.WritesDropped),
+	}
+}
 
 // publish logs the tables and, with CACHEKIT_FAULT_REPORT, appends the
 // summary rows and the detail to that file.

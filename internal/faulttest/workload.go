@@ -115,8 +115,10 @@ type MakeCache func(v Variant, fn func(context.Context, int) (string, error), lo
 type PhaseStats struct {
 	Calls, Errors, Wrong uint64
 	FnRuns, L2Hits, Logs uint64
-	P50, P99, Max        time.Duration
-	Duration             time.Duration
+	// BreakerTransitions counts the circuit breaker's state changes.
+	BreakerTransitions uint64
+	P50, P99, Max      time.Duration
+	Duration           time.Duration
 	// FirstError is the first error a caller got, FirstLog the first
 	// record the cache logged.
 	FirstError, FirstLog string
@@ -137,8 +139,10 @@ type VariantReport struct {
 	// FirstHit is the time from recovery to the first backend hit (an L2
 	// hit); -1 when there was none before the run ended.
 	FirstHit time.Duration
-	// WarmErrors counts errors during the warm-up.
-	WarmErrors uint64
+	// WarmErrors counts errors and wrong values during the warm-up, WarmLogs
+	// the records the cache logged then, WarmLog the first of them.
+	WarmErrors, WarmLogs uint64
+	WarmLog              string
 	// Extra holds figures read from Info by Config's reporter (breaker
 	// transitions and the like), by name.
 	Extra map[string]string
@@ -220,8 +224,8 @@ func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h countingHandler) WithGroup(string) slog.Handler      { return h }
 
 type sample struct {
-	at     int64
-	l2Hits uint64
+	at                  int64
+	l2Hits, transitions uint64
 }
 
 type variantRun struct {
@@ -304,7 +308,8 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 			}
 			at := since()
 			for _, r := range runs {
-				r.samples = append(r.samples, sample{at, r.c.Info().L2Hits})
+				i := r.c.Info()
+				r.samples = append(r.samples, sample{at, i.L2Hits, i.Resilience.BreakerTransitions})
 			}
 			if n++; n%10 == 0 && phase.Load() == During {
 				if g := int64(runtime.NumGoroutine()); g > gPeak.Load() {
@@ -354,7 +359,10 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 	}
 
 	for _, r := range runs {
-		vr := VariantReport{Variant: r.v, WarmErrors: r.warmErr.Load(), FirstHit: -1}
+		vr := VariantReport{Variant: r.v, WarmErrors: r.warmErr.Load(), WarmLogs: r.logs.n[warming].Load(), FirstHit: -1}
+		if m := r.firstLog[warming].Load(); m != nil {
+			vr.WarmLog = *m
+		}
 		var all []record
 		for _, rs := range r.records {
 			all = append(all, rs...)
@@ -385,7 +393,8 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 			}
 			slices.Sort(durs)
 			ps.P50, ps.P99, ps.Max = pct(durs, 0.50), pct(durs, 0.99), pct(durs, 1)
-			ps.L2Hits = hitsBetween(r.samples, lo, hi)
+			ps.L2Hits = between(r.samples, lo, hi, func(s sample) uint64 { return s.l2Hits })
+			ps.BreakerTransitions = between(r.samples, lo, hi, func(s sample) uint64 { return s.transitions })
 			if m := r.firstLog[p].Load(); m != nil {
 				ps.FirstLog = *m
 			}
@@ -449,24 +458,26 @@ func pct(sorted []int64, q float64) time.Duration {
 	return time.Duration(sorted[i])
 }
 
-// valueAt is the counter at time at: the last sample not after it.
-func valueAt(s []sample, at int64) uint64 {
+// valueAt is a counter at time at: the last sample not after it.
+func valueAt(s []sample, at int64, get func(sample) uint64) uint64 {
 	var v uint64
 	for _, x := range s {
 		if x.at > at {
 			break
 		}
-		v = x.l2Hits
+		v = get(x)
 	}
 	return v
 }
 
-func hitsBetween(s []sample, lo, hi int64) uint64 { return valueAt(s, hi) - valueAt(s, lo) }
+func between(s []sample, lo, hi int64, get func(sample) uint64) uint64 {
+	return valueAt(s, hi, get) - valueAt(s, lo, get)
+}
 
 // firstHitAfter is the time from at to the first sample whose L2 hit count
 // exceeds the count at at.
 func firstHitAfter(s []sample, at int64) time.Duration {
-	base := valueAt(s, at)
+	base := valueAt(s, at, func(s sample) uint64 { return s.l2Hits })
 	for _, x := range s {
 		if x.at > at && x.l2Hits > base {
 			return time.Duration(x.at - at)
