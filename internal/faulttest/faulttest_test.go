@@ -32,6 +32,10 @@ const (
 	minThroughputRatio = 0.5
 	// maxFirstHit bounds the time from recovery to the first backend hit.
 	maxFirstHit = 2 * time.Second
+	// l1Size is the in-process tier of the L1-on variants: about a third
+	// of the working set (3,000 values of about 256 bytes, plus keys and
+	// per-entry overhead).
+	l1Size = 512 << 10
 )
 
 // soak reports whether the long run was asked for (CACHEKIT_SOAK=1).
@@ -44,7 +48,7 @@ func soak() bool {
 // issue's 5 s / 10 s / 10 s for the soak.
 func config() faulttest.Config {
 	c := faulttest.Config{
-		Workers: 16, Keys: 6000, Work: time.Millisecond, Warm: true,
+		Workers: 16, Keys: 3000, Work: time.Millisecond, Warm: true,
 		Before: 1500 * time.Millisecond, During: 2 * time.Second, After: 2500 * time.Millisecond,
 	}
 	if soak() {
@@ -128,8 +132,8 @@ func closeBackend(b backend.Backend) {
 }
 
 // cacheFor builds the cache of one variant the way a service would: the
-// defaults, a backend, the variant's L1 (1 MiB when on, a third of the
-// working set, so L1 misses keep reaching the backend), a long TTL.
+// defaults, a backend, the variant's L1 (512 KiB when on, about a third of
+// the working set, so L1 misses keep reaching the backend), a long TTL.
 func cacheFor(t *testing.T, name string, b backend.Backend, opts ...cachekit.Option) faulttest.MakeCache {
 	return func(v faulttest.Variant, fn func(context.Context, int) (string, error), log *slog.Logger) faulttest.Cache {
 		o := append([]cachekit.Option{cachekit.WithL1(v.L1), cachekit.WithTTL(time.Hour), cachekit.WithLogger(log)}, opts...)
@@ -137,7 +141,7 @@ func cacheFor(t *testing.T, name string, b backend.Backend, opts ...cachekit.Opt
 			o = append(o, cachekit.WithBackend(b))
 		}
 		if v.L1 {
-			o = append(o, cachekit.WithL1Size(1<<20))
+			o = append(o, cachekit.WithL1Size(l1Size))
 		}
 		c, err := cachekit.New(o...)
 		if err != nil {
@@ -187,9 +191,19 @@ var (
 	}}
 )
 
+// skipUnderRace skips the timed scenarios in a -race build (see
+// race_test.go); scripts/test.sh runs them without -race.
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("timed fault scenarios do not run under -race (5-10x slower); scripts/test.sh runs this package without it")
+	}
+}
+
 // scenario runs one fault against one backend kind with all four variants
 // at once, prints the tables and asserts the guarantee.
 func scenario(t *testing.T, k kind, f fault) {
+	skipUnderRace(t)
 	s := k.start(t)
 	addr := s.Addr()
 	var p *faultproxy.Proxy
@@ -209,7 +223,7 @@ func scenario(t *testing.T, k kind, f fault) {
 	}
 	rep := faulttest.Run(config(), k.name, faulttest.AllVariants, mk, ff, breakerFigures)
 	publish(t, rep)
-	assertGuarantee(t, rep, true)
+	assertGuarantee(t, rep, guaranteeChecks{throughput: true, goroutines: true})
 }
 
 // breakerFigures are the resilience counters of Info at the end of a run.
@@ -241,9 +255,13 @@ func publish(t *testing.T, rep faulttest.Report) {
 	fmt.Fprintf(f, "%s\n%s\n", rep.Summary(), rep.Detail())
 }
 
+// guaranteeChecks picks the checks that need a healthy phase to compare
+// with: throughput during the fault against before, goroutines at the end
+// against before.
+type guaranteeChecks struct{ throughput, goroutines bool }
+
 // assertGuarantee checks every variant of rep against the guarantee.
-// withBefore: the run had a healthy phase to compare throughput with.
-func assertGuarantee(t *testing.T, rep faulttest.Report, withBefore bool) {
+func assertGuarantee(t *testing.T, rep faulttest.Report, checks guaranteeChecks) {
 	t.Helper()
 	for _, v := range rep.Variants {
 		if v.WarmErrors > 0 {
@@ -261,7 +279,7 @@ func assertGuarantee(t *testing.T, rep faulttest.Report, withBefore bool) {
 		if d.P99 > maxP99 {
 			t.Errorf("%s: p99 call latency during the fault %v, want at most %v (max %v)", v.Variant, d.P99, maxP99, d.Max)
 		}
-		if withBefore && d.Throughput() < minThroughputRatio*b.Throughput() {
+		if checks.throughput && d.Throughput() < minThroughputRatio*b.Throughput() {
 			t.Errorf("%s: %.0f calls/s during the fault, want at least %.0f%% of the %.0f before",
 				v.Variant, d.Throughput(), 100*minThroughputRatio, b.Throughput())
 		}
@@ -269,7 +287,7 @@ func assertGuarantee(t *testing.T, rep faulttest.Report, withBefore bool) {
 			t.Errorf("%s: first backend hit %v after recovery (negative: none), want within %v", v.Variant, v.FirstHit, maxFirstHit)
 		}
 	}
-	if slack := rep.GoroutinesBefore/4 + 20; rep.GoroutinesAfter > rep.GoroutinesBefore+slack {
+	if slack := rep.GoroutinesBefore/4 + 20; checks.goroutines && rep.GoroutinesAfter > rep.GoroutinesBefore+slack {
 		t.Errorf("goroutines %d after the fault, %d before: not back to baseline (peak %d)", rep.GoroutinesAfter, rep.GoroutinesBefore, rep.GoroutinesPeak)
 	}
 	if rep.Stuck != 0 {
@@ -299,12 +317,13 @@ func TestCachekitd(t *testing.T) {
 // served (by the function) meanwhile, and backend hits begin within 2 s
 // after Redis comes up.
 func TestRedisDownAtStart(t *testing.T) {
+	skipUnderRace(t)
 	s := serverproc.RedisDown(t)
 	t.Setenv(cachekit.EnvRedisURL, "redis://"+s.Addr())
 	mk := func(v faulttest.Variant, fn func(context.Context, int) (string, error), log *slog.Logger) faulttest.Cache {
 		o := []cachekit.Option{cachekit.WithL1(v.L1), cachekit.WithTTL(time.Hour), cachekit.WithLogger(log)}
 		if v.L1 {
-			o = append(o, cachekit.WithL1Size(1<<20))
+			o = append(o, cachekit.WithL1Size(l1Size))
 		}
 		c, err := cachekit.FromEnv(o...)
 		if err != nil {
@@ -317,5 +336,7 @@ func TestRedisDownAtStart(t *testing.T) {
 	rep := faulttest.Run(cfg, "redis", faulttest.AllVariants, mk,
 		faulttest.Fault{Name: "down at start, then started", Inject: func() {}, Recover: s.Restart}, breakerFigures)
 	publish(t, rep)
-	assertGuarantee(t, rep, false)
+	// No goroutine check: the baseline is a cache that has never been
+	// connected, the end one that holds its connections.
+	assertGuarantee(t, rep, guaranteeChecks{})
 }
