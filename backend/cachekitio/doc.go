@@ -15,6 +15,19 @@
 // redirects are never followed: either would send the request, and the
 // bearer token, to a host the SSRF checks did not see.
 //
+// Dead connections and start-up. New contacts nothing, so it succeeds while
+// the server is down; operations then fail with Transient errors until it is
+// up. A pooled HTTP/2 connection that receives no frame for a second is
+// PINGed and closed when the PING is not answered within another second
+// (and closed when it accepts no written byte for two), so a connection
+// whose path went silent is replaced about two seconds after it did, instead
+// of carrying every request into its deadline; each request also ends with
+// its context.
+//
+// One round trip per hit. GetWithTTL reads the remaining freshness from the
+// GET answer's X-CacheKit-Fresh-For header (cachekitd sends it), so the
+// cache needs no second request for the TTL.
+//
 // Deadlines and retries. Options.Timeout bounds an operation as a whole,
 // retries and backoff included, because a cache call that blocks for
 // attempts x timeout is worse than a miss. Transient failures (connection

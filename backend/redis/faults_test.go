@@ -1,15 +1,14 @@
+//go:build unix
+
 package redis_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,81 +21,11 @@ import (
 // stop and replace them. Their time bounds are wide (a loaded, shared test
 // machine); the figures they log are the measurement.
 
-// redisProc is a redis-server process owned by one test, on a fixed port
-// that survives restarts.
-type redisProc struct {
-	t    *testing.T
-	port int
-	args []string
-	cmd  *exec.Cmd
-}
-
-// freePort returns a loopback port nothing listens on right now.
-func freePort(t *testing.T) int {
+// newRedisProc prepares a private redis-server without starting it.
+func newRedisProc(t *testing.T, args ...string) *testenv.Process {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// newRedisProc prepares a redis-server on a free port without starting it.
-func newRedisProc(t *testing.T, args ...string) *redisProc {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		testenv.Missing(t, "redis-server is not installed (the test command installs it)")
-	}
-	p := &redisProc{t: t, port: freePort(t), args: args}
-	t.Cleanup(p.kill)
-	return p
-}
-
-func (p *redisProc) addr() string { return "127.0.0.1:" + strconv.Itoa(p.port) }
-
-// start runs redis-server and waits until it answers PING.
-func (p *redisProc) start() {
-	p.t.Helper()
-	args := append([]string{"--port", strconv.Itoa(p.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", p.t.TempDir(), "--loglevel", "warning"}, p.args...)
-	p.cmd = exec.Command("redis-server", args...)
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatalf("starting redis-server: %v", err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err := net.DialTimeout("tcp", p.addr(), time.Second); err == nil {
-			_ = c.SetDeadline(time.Now().Add(time.Second))
-			_, _ = c.Write([]byte("PING\r\n"))
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH") {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("redis-server on %s did not answer PING", p.addr())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// kill stops the process with SIGKILL (a crash) and waits for it.
-func (p *redisProc) kill() {
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGCONT) // a stopped process must run to die
-	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
-	p.cmd = nil
-}
-
-func (p *redisProc) signal(s syscall.Signal) {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(s); err != nil {
-		p.t.Fatalf("signal %v: %v", s, err)
-	}
+	return testenv.NewProcess(t, "redis-server", append([]string{"--port", "{port}", "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", "{dir}", "--loglevel", "warning"}, args...)...)
 }
 
 // timed runs fn and returns how long it took.
@@ -151,7 +80,7 @@ func TestStartsWithoutServer(t *testing.T) {
 	t.Parallel()
 	p := newRedisProc(t)
 	var b *redis.Backend
-	took := timed(func() { b = newOn(t, p.addr(), redis.Options{}) })
+	took := timed(func() { b = newOn(t, p.Addr(), redis.Options{}) })
 	t.Logf("New with nothing listening: %v", took)
 	if took > 3*time.Second {
 		t.Errorf("New took %v with the server down", took)
@@ -172,7 +101,7 @@ func TestStartsWithoutServer(t *testing.T) {
 	if healthy || details[redis.DetailMode] != "standalone" || details[backend.DetailError] == nil {
 		t.Errorf("HealthCheck before connecting = %v, %v", healthy, details)
 	}
-	p.start()
+	p.Start()
 	up := untilOK(t, 10*time.Second, "Set after the server came up", func() error {
 		return b.Set(context.Background(), "k", []byte("v"), time.Minute)
 	})
@@ -190,8 +119,8 @@ func TestStartsWithoutServer(t *testing.T) {
 func TestBadCredentialsOnceReachable(t *testing.T) {
 	t.Parallel()
 	p := newRedisProc(t, "--requirepass", "the-right-one")
-	b := newOn(t, p.addr(), redis.Options{Password: "a-wrong-one"})
-	p.start()
+	b := newOn(t, p.Addr(), redis.Options{Password: "a-wrong-one"})
+	p.Start()
 	took := untilOK(t, 10*time.Second, "an Authentication error", func() error {
 		_, _, err := b.Get(context.Background(), "k")
 		if backend.KindOf(err) == backend.Authentication {
@@ -205,7 +134,7 @@ func TestBadCredentialsOnceReachable(t *testing.T) {
 		t.Fatalf("Get with a wrong password: %v", err)
 	}
 	// A server reachable at New: the wrong password fails New itself.
-	if _, err := redis.New(redis.Options{Addrs: []string{p.addr()}, Password: "a-wrong-one"}); backend.KindOf(err) != backend.Authentication {
+	if _, err := redis.New(redis.Options{Addrs: []string{p.Addr()}, Password: "a-wrong-one"}); backend.KindOf(err) != backend.Authentication {
 		t.Fatalf("New against a reachable server with a wrong password: %v, want an Authentication error", err)
 	}
 }
@@ -237,12 +166,12 @@ func TestBadURLFailsAtConstruction(t *testing.T) {
 func TestKilledServerFailsFast(t *testing.T) {
 	t.Parallel()
 	p := newRedisProc(t)
-	p.start()
-	b := newOn(t, p.addr(), redis.Options{}) // DefaultTimeout: 5 s
+	p.Start()
+	b := newOn(t, p.Addr(), redis.Options{}) // DefaultTimeout: 5 s
 	if err := b.Set(context.Background(), "k", []byte("v"), time.Minute); err != nil {
 		t.Fatalf("Set: %v", err)
 	}
-	p.kill()
+	p.Kill()
 	var worst time.Duration
 	for i := range 20 {
 		took, err := getFor(b, time.Minute, "k")
@@ -255,7 +184,7 @@ func TestKilledServerFailsFast(t *testing.T) {
 	if worst > time.Second {
 		t.Errorf("Get on a killed server took %v, want milliseconds", worst)
 	}
-	p.start()
+	p.Start()
 	back := untilOK(t, 10*time.Second, "Set after the restart", func() error {
 		return b.Set(context.Background(), "k", []byte("v2"), time.Minute)
 	})
@@ -271,35 +200,42 @@ func TestKilledServerFailsFast(t *testing.T) {
 func TestHungServerHonoursContext(t *testing.T) {
 	t.Parallel()
 	p := newRedisProc(t)
-	p.start()
-	b := newOn(t, p.addr(), redis.Options{})
+	p.Start()
+	b := newOn(t, p.Addr(), redis.Options{})
 	if err := b.Set(context.Background(), "k", []byte("v"), time.Minute); err != nil {
 		t.Fatalf("Set: %v", err)
 	}
-	p.signal(syscall.SIGSTOP)
+	p.Stop()
+	silentFault(t, b, "on a stopped server", func() { p.Cont() })
+}
+
+// silentFault checks a backend whose server went silent: for 4 s (long
+// enough for the silent connection to be dropped after ConnTimeout and
+// redialed), every Get with a 300 ms context fails within its context plus a
+// dial; after heal, Gets succeed again within seconds.
+func silentFault(t *testing.T, b *redis.Backend, what string, heal func()) {
+	t.Helper()
 	const budget = 300 * time.Millisecond
 	var worst time.Duration
-	// Long enough for the silent connection to be dropped (ConnTimeout)
-	// and redialed against the stopped server.
 	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
 		took, err := getFor(b, budget, "k")
 		if err == nil {
-			t.Fatalf("Get on a stopped server succeeded")
+			t.Fatalf("Get %s succeeded", what)
 		}
 		worst = max(worst, took)
 	}
-	t.Logf("Get with a %v context on a stopped server: worst %v", budget, worst)
+	t.Logf("Get with a %v context %s: worst %v", budget, what, worst)
 	if worst > budget+redis.DefaultDialTimeout+time.Second {
-		t.Errorf("Get with a %v context on a stopped server took %v", budget, worst)
+		t.Errorf("Get with a %v context %s took %v", budget, what, worst)
 	}
-	p.signal(syscall.SIGCONT)
-	back := untilOK(t, 10*time.Second, "Get after SIGCONT", func() error {
+	heal()
+	back := untilOK(t, 10*time.Second, "Get after the fault "+what+" ended", func() error {
 		_, _, err := b.Get(context.Background(), "k")
 		return err
 	})
-	t.Logf("first success %v after SIGCONT", back)
+	t.Logf("first success %v after the fault %s ended", back, what)
 	if back > 5*time.Second {
-		t.Errorf("back %v after SIGCONT", back)
+		t.Errorf("back %v after the fault %s ended", back, what)
 	}
 }
 
@@ -422,35 +358,14 @@ func (g *gateProxy) pipe(dst, src net.Conn) {
 func TestBlackholedConnection(t *testing.T) {
 	t.Parallel()
 	p := newRedisProc(t)
-	p.start()
-	g, addr := startGateProxy(t, p.addr())
+	p.Start()
+	g, addr := startGateProxy(t, p.Addr())
 	b := newOn(t, addr, redis.Options{})
 	if err := b.Set(context.Background(), "k", []byte("v"), time.Minute); err != nil {
 		t.Fatalf("Set: %v", err)
 	}
 	g.set(false)
-	const budget = 300 * time.Millisecond
-	var worst time.Duration
-	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
-		took, err := getFor(b, budget, "k")
-		if err == nil {
-			t.Fatalf("Get through a blackholed path succeeded")
-		}
-		worst = max(worst, took)
-	}
-	t.Logf("Get with a %v context through a blackholed path: worst %v", budget, worst)
-	if worst > budget+redis.DefaultDialTimeout+time.Second {
-		t.Errorf("Get with a %v context through a blackholed path took %v", budget, worst)
-	}
-	g.set(true)
-	back := untilOK(t, 10*time.Second, "Get after the path healed", func() error {
-		_, _, err := b.Get(context.Background(), "k")
-		return err
-	})
-	t.Logf("first success %v after the path healed", back)
-	if back > 5*time.Second {
-		t.Errorf("back %v after the path healed", back)
-	}
+	silentFault(t, b, "through a blackholed path", func() { g.set(true) })
 }
 
 // TestGetWithTTLOneRoundTrip counts, on a private server, what one
@@ -459,8 +374,8 @@ func TestBlackholedConnection(t *testing.T) {
 func TestGetWithTTLOneRoundTrip(t *testing.T) {
 	t.Parallel()
 	p := newRedisProc(t)
-	p.start()
-	b := newOn(t, p.addr(), redis.Options{})
+	p.Start()
+	b := newOn(t, p.Addr(), redis.Options{})
 	ctx := context.Background()
 	if err := b.Set(ctx, "k", []byte(strings.Repeat("x", 1024)), time.Hour); err != nil {
 		t.Fatalf("Set: %v", err)
