@@ -20,7 +20,6 @@ import (
 	"github.com/cachekit-go/cachekit/internal/faulttest"
 	"github.com/cachekit-go/cachekit/internal/testenv/cachekitdtest"
 	"github.com/cachekit-go/cachekit/internal/testenv/faultproxy"
-	"github.com/cachekit-go/cachekit/internal/testenv/serverproc"
 )
 
 // The guarantee of issue 18, as the suite asserts it.
@@ -82,7 +81,7 @@ type kind struct {
 var (
 	redisKind = kind{
 		name:  "redis",
-		start: func(t *testing.T) server { return serverproc.Redis(t) },
+		start: func(t *testing.T) server { return proc{startRedis(t)} },
 		connect: func(t *testing.T, _ server, addr string) backend.Backend {
 			b, err := redis.New(redis.Options{Addrs: []string{addr}})
 			if err != nil {
@@ -93,7 +92,7 @@ var (
 	}
 	memcachedKind = kind{
 		name:  "memcached",
-		start: func(t *testing.T) server { return serverproc.Memcached(t) },
+		start: func(t *testing.T) server { return proc{startMemcached(t)} },
 		connect: func(t *testing.T, _ server, addr string) backend.Backend {
 			b, err := memcached.New(memcached.Options{Servers: []string{addr}})
 			if err != nil {
@@ -318,7 +317,7 @@ func TestCachekitd(t *testing.T) {
 // after Redis comes up.
 func TestRedisDownAtStart(t *testing.T) {
 	skipUnderRace(t)
-	s := serverproc.RedisDown(t)
+	s := proc{newRedis(t)}
 	t.Setenv(cachekit.EnvRedisURL, "redis://"+s.Addr())
 	mk := func(v faulttest.Variant, fn func(context.Context, int) (string, error), log *slog.Logger) faulttest.Cache {
 		o := []cachekit.Option{cachekit.WithL1(v.L1), cachekit.WithTTL(time.Hour), cachekit.WithLogger(log)}

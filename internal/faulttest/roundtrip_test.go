@@ -18,7 +18,6 @@ import (
 	"github.com/cachekit-go/cachekit/backend/redis"
 	"github.com/cachekit-go/cachekit/internal/faulttest"
 	"github.com/cachekit-go/cachekit/internal/testenv/faultproxy"
-	"github.com/cachekit-go/cachekit/internal/testenv/serverproc"
 )
 
 // An L2 hit is one round trip, shown two ways over calls that are all L2
@@ -29,7 +28,7 @@ import (
 // 2*rttDelay proves one.
 func TestRedisOneRoundTripPerHit(t *testing.T) {
 	const rttDelay = 25 * time.Millisecond
-	s := serverproc.Redis(t)
+	s := startRedis(t)
 	p, err := faultproxy.New(s.Addr())
 	if err != nil {
 		t.Fatal(err)

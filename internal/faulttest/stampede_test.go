@@ -21,7 +21,6 @@ import (
 	"github.com/cachekit-go/cachekit"
 	"github.com/cachekit-go/cachekit/backend/redis"
 	"github.com/cachekit-go/cachekit/internal/faulttest"
-	"github.com/cachekit-go/cachekit/internal/testenv/serverproc"
 )
 
 // The cross-process stampede: 4 OS processes x 50 goroutines miss one key at
@@ -121,7 +120,7 @@ type child struct {
 }
 
 func TestStampedeAcrossProcesses(t *testing.T) {
-	s := serverproc.Redis(t)
+	s := startRedis(t)
 	bin, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
