@@ -89,6 +89,29 @@ type policy struct {
 	owner  uint64
 	name   string
 	warn   *warnings
+	cost   *atomic.Int64 // moving average of the function's run time (ns); nil: not tracked
+}
+
+// observeLoad folds one run time of the function into p.cost (an
+// exponentially weighted average, weight 1/8).
+func (p *policy) observeLoad(d time.Duration) {
+	if p.cost == nil {
+		return
+	}
+	old := p.cost.Load()
+	if old == 0 {
+		p.cost.Store(int64(max(d, 1)))
+		return
+	}
+	p.cost.Store(max(old+(int64(d)-old)/8, 1))
+}
+
+// loadEstimate is the function's usual run time, 0 when unknown.
+func (p *policy) loadEstimate() time.Duration {
+	if p.cost == nil {
+		return 0
+	}
+	return time.Duration(p.cost.Load())
 }
 
 // New returns a Cache configured by opts. With no options it caches in
@@ -165,6 +188,7 @@ func newCache(cfg config) (*Cache, error) {
 		pipe:  c.pipe,
 		stats: stats{cache: &c.counters},
 		warn:  &c.warnLoad,
+		cost:  new(atomic.Int64),
 	}
 	return c, nil
 }

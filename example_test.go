@@ -302,6 +302,7 @@ func ExampleSecure() {
 	getUser := cachekit.MustWrap1(newSecureCache(), getUserFromDB)
 	u, _ := getUser.Call(ctx, 7)
 	fmt.Println(u.Name)
+	_ = getUser.Cache().Flush(ctx) // the backend write is made in the background
 
 	// Someone with write access to the backend flips one bit.
 	k, _ := getUser.Key(7)

@@ -72,7 +72,6 @@ func newGuard(c *Cache, cfg *config) *guard {
 		OnTransition: func(from, to resilience.State, failures int) {
 			switch to {
 			case resilience.Open:
-				g.flog.Flush()
 				c.log.Warn("cachekit: backend circuit breaker opened; serving from L1 and the function until the backend answers again",
 					"from", from.String(), "consecutive_failures", failures, "retry_after", cfg.recovery.String())
 			case resilience.HalfOpen:

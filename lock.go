@@ -22,12 +22,21 @@ const (
 // if it becomes free. When the lock cannot be had (an error, the breaker
 // open) or the wait runs out (DefaultLockWait, at most
 // LockWaitDeadlineShare of the caller's remaining deadline), the function
-// runs anyway: the lock can delay a call, never fail it or hang it.
+// runs anyway: the lock can delay a call, never fail it or hang it. Once
+// the function's usual run time is known, the wait is at most twice that
+// plus the read budget.
 func (c *Cache) fillLocked(ctx context.Context, p *policy, s slot, gen generation,
 	load func(context.Context) (any, error), decode func([]byte) (any, error), rb readBudget, recheck bool) (loaded, error) {
 	g := c.guard
 	key := s.key
 	wait := c.cfg.lockWait
+	if est := p.loadEstimate(); est > 0 {
+		// The holder should be done in about the function's usual time;
+		// waiting much longer than running it ourselves would be worse
+		// than no cache (a holder that died, or whose release was lost
+		// while the backend was away, holds the lock until it expires).
+		wait = min(wait, 2*est+rb.timeout)
+	}
 	if !rb.deadline.IsZero() {
 		wait = min(wait, time.Duration(float64(time.Until(rb.deadline))*LockWaitDeadlineShare))
 	}

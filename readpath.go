@@ -236,10 +236,12 @@ func (c *Cache) compute(ctx context.Context, p *policy, s slot, gen generation, 
 			}
 		}()
 	}
+	start := time.Now()
 	v, err := load(ctx)
 	if err != nil {
 		return loaded{}, err
 	}
+	p.observeLoad(time.Since(start))
 	stored = true
 	_ = c.store(ctx, p, s, v, gen, false, lockID)
 	return loaded{val: v}, nil

@@ -53,10 +53,12 @@ const (
 	// most (it expires on its own if its holder dies).
 	DefaultLockHold = 10 * time.Second
 	// DefaultLockWait is how long a process that did not get the stampede
-	// lock waits for the holder's result (polling the backend with
-	// backoff) before it runs the function itself. It is further limited
-	// to LockWaitDeadlineShare of the caller's remaining deadline.
-	DefaultLockWait = 3 * time.Second
+	// lock waits at most for the holder's result (polling the backend with
+	// backoff) before it runs the function itself. Once the function's
+	// usual run time is known the wait is at most twice that plus the read
+	// budget, and never more than LockWaitDeadlineShare of the caller's
+	// remaining deadline.
+	DefaultLockWait = time.Second
 	// LockWaitDeadlineShare is the largest share of a caller's remaining
 	// deadline spent waiting for another process's result.
 	LockWaitDeadlineShare = 0.5

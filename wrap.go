@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"github.com/cachekit-go/cachekit/backend"
 	"github.com/cachekit-go/cachekit/internal/entry"
@@ -140,6 +141,7 @@ func (c *Cache) newPolicy(fc *funcConfig, owner uint64, name string, warn *warni
 		owner:  owner,
 		name:   name,
 		warn:   warn,
+		cost:   new(atomic.Int64),
 	}
 	if fc.ttl != 0 {
 		p.ttl = backendTTL(fc.ttl)

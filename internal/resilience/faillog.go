@@ -56,8 +56,8 @@ func (f *FailureLog) Failed(op, key string, err error) {
 		"failures", n, "window", f.every.String(), "last_op", op, "last_key", key, "last_err", err)
 }
 
-// Flush logs the failures counted since the last line, if any, and starts
-// a new interval (the next failure is logged at once).
+// Flush logs the failures counted since the last line, if any (when the
+// backend is back, and at Close). The next failure is logged at once again.
 func (f *FailureLog) Flush() {
 	f.mu.Lock()
 	n, op, key, err := f.count, f.lastOp, f.lastKey, f.lastErr
