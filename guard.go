@@ -72,6 +72,11 @@ func newGuard(c *Cache, cfg *config) *guard {
 		OnTransition: func(from, to resilience.State, failures int) {
 			switch to {
 			case resilience.Open:
+				if failures == 0 { // tripped: not connected yet
+					c.log.Warn("cachekit: backend circuit breaker open until the backend is connected; serving from L1 and the function",
+						"retry_after", cfg.recovery.String())
+					return
+				}
 				c.log.Warn("cachekit: backend circuit breaker opened; serving from L1 and the function until the backend answers again",
 					"from", from.String(), "consecutive_failures", failures, "retry_after", cfg.recovery.String())
 			case resilience.HalfOpen:
@@ -82,6 +87,11 @@ func newGuard(c *Cache, cfg *config) *guard {
 			}
 		},
 	})
+	if d, ok := c.be.(*deferredBackend); ok && d.inner.Load() == nil {
+		// Not connected yet: skip it from the start (a probe after the
+		// recovery timeout finds it once it is connected).
+		g.breaker.Trip()
+	}
 	return g
 }
 
@@ -92,6 +102,8 @@ func defaultReadBudget(b backend.Backend) time.Duration {
 		return DefaultLocalReadBudget
 	case *cachekitio.Backend:
 		return DefaultHTTPReadBudget
+	case *deferredBackend:
+		return DefaultLocalReadBudget // Redis or memcached
 	}
 	return DefaultReadBudget
 }

@@ -275,14 +275,15 @@ func TestStampedeLockAcrossCaches(t *testing.T) {
 	if runs.Load() != 1 {
 		t.Fatalf("function ran %d times across 4 caches", runs.Load())
 	}
-	// One cache took the lock; the others read its result (after waiting
-	// for it, or at once if they came late).
+	// One cache took the lock and ran the function; the others read its
+	// result (after waiting for it, at once if they came late, or after
+	// taking the lock it released and checking the backend again).
 	var acquired, hits uint64
 	for _, f := range fs {
 		acquired += f.Cache().Info().Resilience.LockAcquired
 		hits += f.Info().L2Hits
 	}
-	if acquired != 1 || hits != 3 {
+	if acquired < 1 || hits != 3 {
 		t.Fatalf("acquired %d, L2 hits %d", acquired, hits)
 	}
 }

@@ -22,7 +22,8 @@ import (
 var ErrClosed = errors.New("cachekitio: backend closed")
 
 // Backend is a backend.Backend over the CacheKit HTTP API. It also
-// implements backend.Locker, backend.TTLInspector and backend.TimeoutSetter.
+// implements backend.Locker, backend.TTLInspector, backend.TTLGetter and
+// backend.TimeoutSetter.
 // It is safe for concurrent use; create one and share it.
 type Backend struct {
 	c       *client

@@ -3,8 +3,8 @@
 //
 // Build one with New (explicit Options) or FromEnv (the CACHEKIT_* variables
 // the other CacheKit SDKs read), share it, and Close it at shutdown. It
-// implements backend.Backend, backend.Locker, backend.TTLInspector and
-// backend.TimeoutSetter, plus GetEntry and SetWithStale for
+// implements backend.Backend, backend.Locker, backend.TTLInspector,
+// backend.TTLGetter and backend.TimeoutSetter, plus GetEntry and SetWithStale for
 // stale-while-revalidate.
 //
 // # Decisions

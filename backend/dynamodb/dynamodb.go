@@ -30,7 +30,7 @@ type Client interface {
 var _ Client = (*ddb.Client)(nil)
 
 // Backend stores cache entries in a DynamoDB table. It implements
-// backend.Backend, backend.Locker, backend.TTLInspector,
+// backend.Backend, backend.Locker, backend.TTLInspector, backend.TTLGetter,
 // backend.TimeoutSetter and backend.PrefixDeleter, and is safe for
 // concurrent use.
 type Backend struct {

@@ -145,8 +145,8 @@ type Options struct {
 }
 
 // Backend is a memcached-backed cache store. It implements backend.Backend,
-// backend.Locker, backend.TTLInspector and backend.TimeoutSetter, and is safe
-// for concurrent use. Create it with New and release its connections with
+// backend.Locker, backend.TTLInspector, backend.TTLGetter and
+// backend.TimeoutSetter, and is safe for concurrent use. Create it with New and release its connections with
 // Close.
 type Backend struct {
 	c       *cluster
