@@ -100,7 +100,7 @@ type Fault struct {
 }
 
 // Cache is what a run needs from a cache under test: the wrapped function's
-// Call and its counters. MakeCache builds one per variant; close releases it.
+// Call and its counters. MakeCache builds one per variant; Close releases it.
 type Cache struct {
 	Call  func(ctx context.Context, k int) (string, error)
 	Info  func() cachekit.Info
@@ -258,7 +258,14 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 		r.c = mk(v, fn, slog.New(countingHandler{&r.logs, &r.firstLog}))
 		runs[i] = r
 	}
+	// If a hook or MakeCache fails the test (runtime.Goexit), the workers
+	// and the monitor must still stop and the caches close.
+	var stop atomic.Bool
+	monStop := make(chan struct{})
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { stop.Store(true); close(monStop) }) }
 	defer func() {
+		halt()
 		for _, r := range runs {
 			if r != nil { // nil: MakeCache failed the test
 				r.c.Close()
@@ -277,7 +284,6 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 
 	begin := time.Now()
 	since := func() int64 { return int64(time.Since(begin)) }
-	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for _, r := range runs {
 		for w := range cfg.Workers {
@@ -291,7 +297,6 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 
 	// The monitor: counters often, goroutines and heap less often.
 	rep := Report{Scenario: name + ": " + f.Name, Load: [2]string{loadAvg(), ""}}
-	monStop := make(chan struct{})
 	monDone := make(chan struct{})
 	var gPeak atomic.Int64
 	var hPeak atomic.Uint64
@@ -343,8 +348,7 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 	rep.GoroutinesAfter, rep.HeapAfter = runtime.NumGoroutine(), heapBytes()
 	bounds[numPhases] = since()
 	rep.Load[1] = loadAvg()
-	stop.Store(true)
-	close(monStop)
+	halt()
 	<-monDone
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
