@@ -73,6 +73,7 @@ type loaded struct {
 	fromL1 bool // found in L1 by the shared load (another load just stored it)
 	fromL2 bool
 	stale  bool
+	failed bool // the backend read failed or was skipped (fill only)
 }
 
 // warnings holds the warn-once latches of one wrapper (or of Load).

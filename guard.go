@@ -149,26 +149,90 @@ var errSkipped = ErrBackendUnavailable
 // says the timeout was shortened for the caller's deadline: running out of
 // it is not held against the backend.
 func (c *Cache) do(ctx context.Context, p *policy, op, key string, timeout time.Duration, capped bool, fn func(context.Context) error) error {
+	t, err := c.begin()
+	if err != nil {
+		return err
+	}
+	defer c.guard.ops.Release()
+	opCtx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		opCtx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	err = fn(opCtx)
+	p.stats.backendOp(time.Since(start))
+	return c.finish(t, p, op, key, ctx, opCtx, capped, err)
+}
+
+// within is do for the miss path: the caller stops waiting once the
+// timeout has passed even if the backend has not returned (a backend must
+// honour its context, but a stuck connection may not). The operation then
+// goes on in the background, holding its slot of the bound on concurrent
+// operations until it returns, and its late answer is dropped; the caller
+// sees a timeout, which counts against the backend.
+func within[T any](c *Cache, ctx context.Context, p *policy, op, key string, timeout time.Duration, capped bool, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
+	t, err := c.begin()
+	if err != nil {
+		return zero, err
+	}
+	opCtx, cancel := context.WithTimeout(ctx, timeout)
+	type result struct {
+		v   T
+		err error
+		d   time.Duration
+	}
+	ch := make(chan result, 1)
+	go func() {
+		defer c.guard.ops.Release()
+		defer cancel()
+		start := time.Now()
+		v, err := fn(opCtx)
+		ch <- result{v, err, time.Since(start)}
+	}()
+	// A little grace, so that a backend honouring its context answers
+	// with its own timeout error first.
+	timer := time.NewTimer(timeout + timeout/8 + time.Millisecond)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		p.stats.backendOp(r.d)
+		return r.v, c.finish(t, p, op, key, ctx, opCtx, capped, r.err)
+	case <-timer.C:
+		p.stats.backendOp(timeout)
+		late := backend.NewError(backend.Timeout, "cachekit", op, key, errLate)
+		return zero, c.finish(t, p, op, key, ctx, opCtx, capped, late)
+	}
+}
+
+// errLate is the cause of the timeout within reports when the backend did
+// not return at all.
+var errLate = errors.New("the backend did not return within the read budget; its answer will be dropped")
+
+// begin admits one backend operation: a breaker ticket and a slot of the
+// bound on concurrent operations (the caller releases the slot), or
+// errSkipped.
+func (c *Cache) begin() (resilience.Ticket, error) {
 	g := c.guard
 	t, ok := g.breaker.Allow()
 	if !ok {
 		g.skipped.Add(1)
-		return errSkipped
+		return t, errSkipped
 	}
 	if !g.ops.TryAcquire() {
 		g.breaker.Release(t)
-		return errSkipped
+		return t, errSkipped
 	}
-	defer g.ops.Release()
-	parent := ctx
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	start := time.Now()
-	err := fn(ctx)
-	p.stats.backendOp(time.Since(start))
+	return t, nil
+}
+
+// finish tells the breaker what an operation's outcome says about the
+// backend, and counts and logs a failure. parent is the caller's context,
+// opCtx the operation's (with its timeout).
+func (c *Cache) finish(t resilience.Ticket, p *policy, op, key string, parent, opCtx context.Context, capped bool, err error) error {
+	g := c.guard
 	switch {
 	case err == nil:
 		g.breaker.Success(t)
@@ -177,14 +241,14 @@ func (c *Cache) do(ctx context.Context, p *policy, op, key string, timeout time.
 		// The caller gave up (or its own deadline passed): nothing learnt
 		// about the backend.
 		g.breaker.Release(t)
-	case ctx.Err() != nil && capped:
+	case opCtx.Err() != nil && capped:
 		g.budgetTimeouts.Add(1)
 		g.breaker.Release(t)
 	case errors.Is(err, backend.ErrPermanent):
 		// The backend answered (value too large, wrong type): it is up.
 		g.breaker.Success(t)
 	default:
-		if ctx.Err() != nil {
+		if opCtx.Err() != nil {
 			g.budgetTimeouts.Add(1)
 		}
 		g.breaker.Failure(t)
@@ -197,41 +261,55 @@ func (c *Cache) do(ctx context.Context, p *policy, op, key string, timeout time.
 // read is the backend read of the read path: the value, and its remaining
 // lifetime when L1 needs it (known false when it was not asked or cannot be
 // told), in one round trip when the backend implements backend.TTLGetter.
-// The whole read gets at most timeout.
+// The whole read gets at most timeout (none: 0).
 func (c *Cache) read(ctx context.Context, p *policy, key string, timeout time.Duration, capped bool) (data []byte, rem time.Duration, known, found bool, err error) {
+	type answer struct {
+		data         []byte
+		rem          time.Duration
+		known, found bool
+	}
 	g := c.guard
 	// The lifetime is needed to fill L1 and to see when an entry is stale;
 	// otherwise a plain Get is one command.
 	needTTL := p.useL1 || (p.swr > 0 && p.ttl > 0)
-	err = c.do(ctx, p, "get", key, timeout, capped, func(ctx context.Context) error {
-		var err error
+	get := func(ctx context.Context) (a answer, err error) {
 		switch {
 		case !needTTL:
-			data, found, err = c.be.Get(ctx, key)
+			a.data, a.found, err = c.be.Get(ctx, key)
 		case g.ttlGetter != nil:
-			data, rem, found, err = g.ttlGetter.GetWithTTL(ctx, key)
-			known = true
+			a.data, a.rem, a.found, err = g.ttlGetter.GetWithTTL(ctx, key)
+			a.known = true
 		default:
-			data, found, err = c.be.Get(ctx, key)
-			if err != nil || !found || g.inspector == nil {
-				return err
+			a.data, a.found, err = c.be.Get(ctx, key)
+			if err != nil || !a.found || g.inspector == nil {
+				return a, err
 			}
 			var ttlFound bool
-			rem, ttlFound, err = g.inspector.TTL(ctx, key)
+			a.rem, ttlFound, err = g.inspector.TTL(ctx, key)
 			if err == nil && !ttlFound {
-				found = false // vanished in between: a miss
+				a.found = false // vanished in between: a miss
 			}
-			known = err == nil
+			a.known = err == nil
 			if err != nil {
 				// The value is good; only its lifetime is unknown.
-				c.guard.flog.Failed("ttl", key, err)
+				g.flog.Failed("ttl", key, err)
 				p.stats.add(backendErrors)
 				err = nil
 			}
 		}
-		return err
-	})
-	return data, rem, known, found, err
+		return a, err
+	}
+	var a answer
+	if timeout > 0 {
+		a, err = within(c, ctx, p, "get", key, timeout, capped, get)
+	} else {
+		err = c.do(ctx, p, "get", key, 0, false, func(ctx context.Context) error {
+			var err error
+			a, err = get(ctx)
+			return err
+		})
+	}
+	return a.data, a.rem, a.known, a.found, err
 }
 
 // enqueueWrite hands a backend write to the write-behind queue, or drops

@@ -43,15 +43,15 @@ func (c *Cache) fillLocked(ctx context.Context, p *policy, s slot, gen generatio
 	until := time.Now().Add(wait)
 	backoff := lockPollMin
 	for {
-		var (
+		type lock struct {
 			id string
 			ok bool
-		)
-		err := c.do(ctx, p, "lock", key, rb.timeout, rb.capped, func(ctx context.Context) error {
-			var err error
-			id, ok, err = g.locker.AcquireLock(ctx, key, c.cfg.lockHold)
-			return err
+		}
+		l, err := within(c, ctx, p, "lock", key, rb.timeout, rb.capped, func(ctx context.Context) (lock, error) {
+			id, ok, err := g.locker.AcquireLock(ctx, key, c.cfg.lockHold)
+			return lock{id, ok}, err
 		})
+		id, ok := l.id, l.ok
 		if err != nil {
 			g.lockFallbacks.Add(1)
 			return c.compute(ctx, p, s, gen, load, "")

@@ -108,13 +108,12 @@ func (l *link) get(op, key string) (rueidis.Client, error) {
 		return l.client, nil
 	default:
 	}
-	cause := ErrNotConnected
+	cause, kind := ErrNotConnected, backend.Transient
 	if p := l.lastErr.Load(); p != nil {
 		cause = fmt.Errorf("%w: %w", ErrNotConnected, *p)
-	}
-	kind := backend.Transient
-	if p := l.lastErr.Load(); p != nil && kindOf(*p) == backend.Authentication {
-		kind = backend.Authentication
+		if kindOf(*p) == backend.Authentication {
+			kind = backend.Authentication
+		}
 	}
 	return nil, backend.NewError(kind, backendName, op, key, cause)
 }
