@@ -236,22 +236,31 @@ func breakerFigures(_ faulttest.Variant, i cachekit.Info) map[string]string {
 	}
 }
 
-// publish logs the tables and, with CACHEKIT_FAULT_REPORT, appends the
-// summary rows and the detail to that file.
+// publish logs the tables and appends them to the report file.
 func publish(t *testing.T, rep faulttest.Report) {
 	t.Helper()
 	t.Logf("\n%s\n%s\n%s", faulttest.SummaryHeader, rep.Summary(), rep.Detail())
+	appendReport(t, rep.Summary()+"\n"+rep.Detail()+"\n")
+}
+
+// appendReport appends text to the file CACHEKIT_FAULT_REPORT names, if
+// any, so a run's figures can be pasted into docs/reliability-figures.md.
+func appendReport(t *testing.T, text string) {
+	t.Helper()
 	path := os.Getenv("CACHEKIT_FAULT_REPORT")
 	if path == "" {
 		return
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err == nil {
+		_, err = f.WriteString(text)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
 	if err != nil {
 		t.Errorf("CACHEKIT_FAULT_REPORT: %v", err)
-		return
 	}
-	defer f.Close()
-	fmt.Fprintf(f, "%s\n%s\n", rep.Summary(), rep.Detail())
 }
 
 // guaranteeChecks picks the checks that need a healthy phase to compare

@@ -5,7 +5,6 @@ package faulttest_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,12 +85,7 @@ func TestRedisOneRoundTripPerHit(t *testing.T) {
 	hits := f.Info().L2Hits - before.L2Hits
 	total, per := commandCalls(info)
 	t.Logf("%d calls, %d L2 hits, %d Redis commands (%s): %.2f commands per L2 hit", calls, hits, total, per, float64(total)/float64(hits))
-	if path := os.Getenv("CACHEKIT_FAULT_REPORT"); path != "" {
-		if fh, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-			fmt.Fprintf(fh, "| redis L2 hit | %d L2 hits | %d commands (%s) | %.2f commands per hit |\n", hits, total, per, float64(total)/float64(hits))
-			fh.Close()
-		}
-	}
+	appendReport(t, fmt.Sprintf("| redis L2 hit | %d L2 hits | %d commands (%s) | %.2f commands per hit |\n", hits, total, per, float64(total)/float64(hits)))
 	if hits != calls {
 		t.Fatalf("%d L2 hits of %d calls: the entries were not all in Redis", hits, calls)
 	}
@@ -108,12 +102,7 @@ func TestRedisOneRoundTripPerHit(t *testing.T) {
 	slices.Sort(lat)
 	med := lat[len(lat)/2]
 	t.Logf("L2 hit through a proxy adding %v per round trip: median %v (%d round trip(s))", rttDelay, med, int(med/rttDelay))
-	if path := os.Getenv("CACHEKIT_FAULT_REPORT"); path != "" {
-		if fh, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-			fmt.Fprintf(fh, "| redis L2 hit, %v added per round trip | median %v | %d round trip(s) |\n", rttDelay, med.Round(time.Millisecond), int(med/rttDelay))
-			fh.Close()
-		}
-	}
+	appendReport(t, fmt.Sprintf("| redis L2 hit, %v added per round trip | median %v | %d round trip(s) |\n", rttDelay, med.Round(time.Millisecond), int(med/rttDelay)))
 	if med >= 2*rttDelay {
 		t.Errorf("an L2 hit takes %v with %v per round trip: more than one round trip", med, rttDelay)
 	}
