@@ -107,6 +107,15 @@ func (p *policy) observeLoad(d time.Duration) {
 	p.cost.Store(max(old+(int64(d)-old)/8, 1))
 }
 
+// worthLocking reports whether a miss of p should take the cross-process
+// stampede lock: the lock costs three round trips (lock, re-check, release),
+// which pay off only for a function slower than LockMinFunctionTime (or
+// whose run time is not known yet).
+func (p *policy) worthLocking() bool {
+	est := p.loadEstimate()
+	return est == 0 || est >= LockMinFunctionTime
+}
+
 // loadEstimate is the function's usual run time, 0 when unknown.
 func (p *policy) loadEstimate() time.Duration {
 	if p.cost == nil {

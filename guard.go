@@ -110,13 +110,16 @@ func defaultReadBudget(b backend.Backend) time.Duration {
 
 // budget returns the time the backend read of a miss may take for a caller
 // with ctx: the read budget, or ReadBudgetDeadlineShare of the remaining
-// deadline when that is less (capped reports it; a read that runs out of a
-// capped budget says nothing about the backend).
+// deadline when that is less. capped reports a budget cut below half the
+// read budget: a read that runs out of so short a budget says nothing about
+// the backend, while one that had at least half of it had a fair chance
+// (otherwise callers with deadlines would keep a hung backend's breaker
+// closed forever).
 func (g *guard) budget(ctx context.Context) (d time.Duration, capped bool) {
 	d = g.readBudget
 	if dl, ok := ctx.Deadline(); ok {
 		if share := time.Duration(float64(time.Until(dl)) * ReadBudgetDeadlineShare); share < d {
-			return share, true
+			return share, share < g.readBudget/2
 		}
 	}
 	return d, false
@@ -192,19 +195,25 @@ func within[T any](c *Cache, ctx context.Context, p *policy, op, key string, tim
 		v, err := fn(opCtx)
 		ch <- result{v, err, time.Since(start)}
 	}()
-	// A little grace, so that a backend honouring its context answers
-	// with its own timeout error first.
-	timer := time.NewTimer(timeout + timeout/8 + time.Millisecond)
-	defer timer.Stop()
+	var r result
 	select {
-	case r := <-ch:
-		p.stats.backendOp(r.d)
-		return r.v, c.finish(t, p, op, key, ctx, opCtx, capped, r.err)
-	case <-timer.C:
-		p.stats.backendOp(timeout)
-		late := backend.NewError(backend.Timeout, "cachekit", op, key, errLate)
-		return zero, c.finish(t, p, op, key, ctx, opCtx, capped, late)
+	case r = <-ch:
+	case <-opCtx.Done():
+		// A little grace, so that a backend honouring its context answers
+		// with its own timeout error first (a timer only on this slow
+		// path).
+		grace := time.NewTimer(timeout/8 + time.Millisecond)
+		defer grace.Stop()
+		select {
+		case r = <-ch:
+		case <-grace.C:
+			p.stats.backendOp(timeout)
+			late := backend.NewError(backend.Timeout, "cachekit", op, key, errLate)
+			return zero, c.finish(t, p, op, key, ctx, opCtx, capped, late)
+		}
 	}
+	p.stats.backendOp(r.d)
+	return r.v, c.finish(t, p, op, key, ctx, opCtx, capped, r.err)
 }
 
 // errLate is the cause of the timeout within reports when the backend did

@@ -198,9 +198,10 @@ func (c *Cache) fill(ctx context.Context, p *policy, s slot, hitL1 func(l1Entry)
 	if found || err != nil {
 		return res, err
 	}
-	if c.guard.locker == nil || res.failed {
-		// No lock, or the backend just failed us (or was skipped): asking
-		// it for a lock would only add another budget to the call.
+	if c.guard.locker == nil || res.failed || !p.worthLocking() {
+		// No lock; or the backend just failed us (or was skipped), and
+		// asking it for a lock would only add another budget to the call;
+		// or the function is cheaper than the lock's round trips.
 		return c.compute(ctx, p, s, gen, load, "")
 	}
 	// An undecodable entry is not read again under the lock: it is

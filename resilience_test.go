@@ -194,7 +194,7 @@ func TestHungReadRunsTheFunctionAfterTheBudget(t *testing.T) {
 		}
 	}
 	r := c.Info().Resilience
-	if r.BudgetTimeouts < 2 || r.Breaker != "open" || b.reads.Load() > 2 {
+	if r.BudgetTimeouts < 1 || r.Breaker != "open" || b.reads.Load() > 2 {
 		t.Fatalf("%+v, %d reads", r, b.reads.Load())
 	}
 }
