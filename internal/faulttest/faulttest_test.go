@@ -216,6 +216,9 @@ func scenario(t *testing.T, k kind, f fault) {
 	}
 	ff := f.make(s, p)
 	ff.Name = f.name
+	if p != nil {
+		ff.Background = p.Goroutines
+	}
 	name := k.name + "-" + f.short
 	mk := func(v faulttest.Variant, fn func(context.Context, int) (string, error), log *slog.Logger) faulttest.Cache {
 		return cacheFor(t, name, k.connect(t, s, addr))(v, fn, log)
@@ -296,7 +299,8 @@ func assertGuarantee(t *testing.T, rep faulttest.Report, checks guaranteeChecks)
 		}
 	}
 	if slack := rep.GoroutinesBefore/4 + 20; checks.goroutines && rep.GoroutinesAfter > rep.GoroutinesBefore+slack {
-		t.Errorf("goroutines %d after the fault, %d before: not back to baseline (peak %d)", rep.GoroutinesAfter, rep.GoroutinesBefore, rep.GoroutinesPeak)
+		t.Errorf("goroutines %d after the fault, %d before: not back to baseline (peak %d); most common stacks:\n%s",
+			rep.GoroutinesAfter, rep.GoroutinesBefore, rep.GoroutinesPeak, rep.GoroutineStacks)
 	}
 	if rep.Stuck != 0 {
 		t.Errorf("some calls had not returned 30 s after the run")

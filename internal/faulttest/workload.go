@@ -1,6 +1,7 @@
 package faulttest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -97,6 +99,9 @@ type Fault struct {
 	Name    string
 	Inject  func()
 	Recover func()
+	// Background, when set, counts the goroutines of the fault injector
+	// itself (a proxy), which the goroutine figures leave out.
+	Background func() int
 }
 
 // Cache is what a run needs from a cache under test: the wrapped function's
@@ -159,6 +164,10 @@ type Report struct {
 	HeapBefore, HeapPeak, HeapAfter uint64
 	// Stuck counts workers still inside a call 30 s after the run ended.
 	Stuck int
+	// GoroutineStacks lists the most common goroutine stacks at the end of
+	// the run (runtime/pprof, debug=1), to tell what grew when
+	// GoroutinesAfter is above GoroutinesBefore.
+	GoroutineStacks string
 	// Load is the machine's 1-minute load average at the start and at the
 	// end (Linux; empty elsewhere): the figures mean little on a machine
 	// busy with other work.
@@ -295,6 +304,14 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 		}
 	}
 
+	goroutines := func() int {
+		n := runtime.NumGoroutine()
+		if f.Background != nil {
+			n -= f.Background()
+		}
+		return n
+	}
+
 	// The monitor: counters often, goroutines and heap less often.
 	rep := Report{Scenario: name + ": " + f.Name, Load: [2]string{loadAvg(), ""}}
 	monDone := make(chan struct{})
@@ -317,7 +334,7 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 				r.samples = append(r.samples, sample{at, i.L2Hits, i.Resilience.BreakerTransitions})
 			}
 			if n++; n%10 == 0 && phase.Load() == During {
-				if g := int64(runtime.NumGoroutine()); g > gPeak.Load() {
+				if g := int64(goroutines()); g > gPeak.Load() {
 					gPeak.Store(g)
 				}
 				if h := heapBytes(); h > hPeak.Load() {
@@ -330,7 +347,7 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 	var bounds [numPhases + 1]int64 // phase i is [bounds[i], bounds[i+1])
 	if cfg.Before > 0 {
 		time.Sleep(cfg.Before)
-		rep.GoroutinesBefore, rep.HeapBefore = runtime.NumGoroutine(), heapBytes()
+		rep.GoroutinesBefore, rep.HeapBefore = goroutines(), heapBytes()
 		// The fault window opens before Inject: what happens while it
 		// takes effect (a SIGKILLed server takes a moment to exit) is the
 		// fault's doing.
@@ -338,14 +355,15 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 		phase.Store(During)
 		f.Inject()
 	} else {
-		rep.GoroutinesBefore, rep.HeapBefore = runtime.NumGoroutine(), heapBytes()
+		rep.GoroutinesBefore, rep.HeapBefore = goroutines(), heapBytes()
 	}
 	time.Sleep(cfg.During)
 	f.Recover()
 	bounds[After] = since()
 	phase.Store(After)
 	time.Sleep(cfg.After)
-	rep.GoroutinesAfter, rep.HeapAfter = runtime.NumGoroutine(), heapBytes()
+	rep.GoroutinesAfter, rep.HeapAfter = goroutines(), heapBytes()
+	rep.GoroutineStacks = topStacks(8)
 	bounds[numPhases] = since()
 	rep.Load[1] = loadAvg()
 	halt()
@@ -526,4 +544,41 @@ func loadAvg() string {
 		return ""
 	}
 	return f[0]
+}
+
+// topStacks returns the n most common goroutine stacks, each as its count
+// and its innermost frames.
+func topStacks(n int) string {
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		return ""
+	}
+	type group struct {
+		count int
+		text  string
+	}
+	var groups []group
+	for _, g := range strings.Split(buf.String(), "\n\n")[1:] {
+		head, body, _ := strings.Cut(g, "\n")
+		c, err := strconv.Atoi(strings.Fields(head + " 0")[0])
+		if err != nil {
+			continue
+		}
+		var frames []string
+		for _, l := range strings.Split(body, "\n") {
+			if f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(l), "#")); len(f) >= 2 && len(frames) < 4 {
+				frames = append(frames, f[1])
+			}
+		}
+		groups = append(groups, group{c, strings.Join(frames, " < ")})
+	}
+	slices.SortFunc(groups, func(a, b group) int { return b.count - a.count })
+	var b strings.Builder
+	for i, g := range groups {
+		if i == n {
+			break
+		}
+		fmt.Fprintf(&b, "%d x %s\n", g.count, g.text)
+	}
+	return b.String()
 }

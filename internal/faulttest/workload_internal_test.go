@@ -143,6 +143,9 @@ func TestRunMeasuresAFaultyCache(t *testing.T) {
 	if b.FnRuns == 0 || d.FnRuns == 0 {
 		t.Fatalf("function runs: %d before, %d during", b.FnRuns, d.FnRuns)
 	}
+	if !strings.Contains(rep.GoroutineStacks, " x ") || !strings.Contains(rep.GoroutineStacks, "faulttest.") {
+		t.Fatalf("goroutine stacks at the end of the run:\n%s", rep.GoroutineStacks)
+	}
 	if !strings.Contains(rep.Summary(), "| fake: broken | L1 off, no deadline |") || !strings.Contains(rep.Detail(), "| L1 off, no deadline | during |") {
 		t.Fatalf("report:\n%s\n%s", rep.Summary(), rep.Detail())
 	}

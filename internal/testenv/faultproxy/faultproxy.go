@@ -57,6 +57,7 @@ type Proxy struct {
 
 	accepted atomic.Int64
 	dialFail atomic.Int64
+	running  atomic.Int64 // goroutines of the proxy
 
 	mu     sync.Mutex
 	conns  map[*link]struct{}
@@ -79,8 +80,7 @@ func New(target string) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{ln: ln, target: target, conns: map[*link]struct{}{}}
-	p.wg.Add(1)
-	go p.serve()
+	p.spawn(&p.wg, p.serve)
 	return p, nil
 }
 
@@ -157,8 +157,22 @@ func (p *Proxy) links() []*link {
 	return ls
 }
 
+// spawn runs f on a goroutine counted in wg and in Goroutines.
+func (p *Proxy) spawn(wg *sync.WaitGroup, f func()) {
+	wg.Add(1)
+	p.running.Add(1)
+	go func() {
+		defer wg.Done()
+		defer p.running.Add(-1)
+		f()
+	}()
+}
+
+// Goroutines is the number of goroutines the proxy runs now, so that a test
+// counting its own goroutines can leave the proxy's out.
+func (p *Proxy) Goroutines() int { return int(p.running.Load()) }
+
 func (p *Proxy) serve() {
-	defer p.wg.Done()
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
@@ -179,12 +193,10 @@ func (p *Proxy) serve() {
 			if !p.add(l) {
 				continue
 			}
-			p.wg.Add(1)
-			go func() { defer p.wg.Done(); p.sink(l) }()
+			p.spawn(&p.wg, func() { p.sink(l) })
 			continue
 		}
-		p.wg.Add(1)
-		go func() { defer p.wg.Done(); p.open(c) }()
+		p.spawn(&p.wg, func() { p.open(c) })
 	}
 }
 
@@ -228,9 +240,8 @@ func (p *Proxy) open(c net.Conn) {
 	}
 	defer p.remove(l)
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); p.pump(l, l.client, l.server, false) }()
-	go func() { defer wg.Done(); p.pump(l, l.server, l.client, true) }()
+	p.spawn(&wg, func() { p.pump(l, l.client, l.server, false) })
+	p.spawn(&wg, func() { p.pump(l, l.server, l.client, true) })
 	wg.Wait()
 }
 
@@ -246,9 +257,8 @@ type chunk struct {
 // must not learn anything (it hears silence until it gives up itself).
 func (p *Proxy) pump(l *link, src, dst net.Conn, delayed bool) {
 	q := make(chan chunk, 64)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var writer sync.WaitGroup
+	p.spawn(&writer, func() {
 		for c := range q {
 			if l.dead.Load() {
 				continue
@@ -264,7 +274,7 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, delayed bool) {
 				// Keep draining q so the reader never blocks on it.
 			}
 		}
-	}()
+	})
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -282,7 +292,7 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, delayed bool) {
 		}
 	}
 	close(q)
-	<-done
+	writer.Wait()
 	if l.dead.Load() {
 		// Silence: the client must not learn that the server side ended.
 		// Only when the client itself went away is everything closed.

@@ -226,8 +226,14 @@ func TestCloseEndsConnections(t *testing.T) {
 	p.Blackhole()
 	blackholed := dial(t, p)
 	mustBeSilent(t, blackholed, "z")
+	if p.Goroutines() < 5 { // accept loop; per live link, two pumps and two writers
+		t.Fatalf("%d proxy goroutines with connections open", p.Goroutines())
+	}
 	if err := p.Close(); err != nil { // waits for every proxy goroutine
 		t.Fatal(err)
+	}
+	if n := p.Goroutines(); n != 0 {
+		t.Fatalf("%d proxy goroutines after Close", n)
 	}
 	for _, c := range []*client{live, dead, blackholed} {
 		mustBeReset(t, c)
