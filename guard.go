@@ -87,11 +87,6 @@ func newGuard(c *Cache, cfg *config) *guard {
 			}
 		},
 	})
-	if d, ok := c.be.(*deferredBackend); ok && d.inner.Load() == nil {
-		// Not connected yet: skip it from the start (a probe after the
-		// recovery timeout finds it once it is connected).
-		g.breaker.Trip()
-	}
 	return g
 }
 
@@ -102,8 +97,6 @@ func defaultReadBudget(b backend.Backend) time.Duration {
 		return DefaultLocalReadBudget
 	case *cachekitio.Backend:
 		return DefaultHTTPReadBudget
-	case *deferredBackend:
-		return DefaultLocalReadBudget // Redis or memcached
 	}
 	return DefaultReadBudget
 }

@@ -48,7 +48,8 @@
 // (ErrValueTooLarge, ErrInvalidKey, ErrInvalidTTL, ErrBlockedAddress, ...)
 // work with errors.Is. Response bodies are not copied into errors.
 //
-// The API key. It is held as a Secret, which prints as "[redacted]" through
+// The API key. It is held as a Secret (secret.String, the redacting type
+// every cachekit-go secret uses), which prints as "[redacted]" through
 // fmt, slog and encoders, and it is written only into the Authorization
 // header. It never appears in an error, a log record or a panic; errors are
 // scrubbed of it as a last line of defence.

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cachekit-go/cachekit/secret"
 )
 
 // Defaults used when an Options field is left zero.
@@ -35,7 +37,8 @@ const (
 	// ReferenceKeyPrefix is the prefix under which cachekit-py's default
 	// Redis provider stores every entry (tenant "default"). Set
 	// Options.KeyPrefix to it to share entries with Python processes that
-	// use that provider.
+	// use that provider. Python keeps interop entries unprefixed; to share
+	// both kinds over one backend use cachekit.WithPythonLayout instead.
 	ReferenceKeyPrefix = "t:default:"
 )
 
@@ -69,13 +72,14 @@ type Options struct {
 	MasterName string
 
 	// Username and Password authenticate to Redis (ACL user, or only a
-	// password for requirepass). Never logged or put into errors.
+	// password for requirepass). The passwords are secret.String: they print
+	// as "[redacted]" however Options is printed, logged or marshalled.
 	Username string
-	Password string
+	Password secret.String
 	// SentinelUsername and SentinelPassword authenticate to the Sentinels,
 	// which often have no or other credentials than the data nodes.
 	SentinelUsername string
-	SentinelPassword string
+	SentinelPassword secret.String
 
 	// DB selects the logical database (standalone and sentinel; a cluster
 	// has only database 0).
@@ -123,10 +127,10 @@ func (o Options) String() string {
 		fmt.Fprintf(&b, ", Username: %q", o.Username)
 	}
 	if o.Password != "" {
-		b.WriteString(", Password: [redacted]")
+		b.WriteString(", Password: " + secret.Redacted)
 	}
 	if o.SentinelPassword != "" {
-		b.WriteString(", SentinelPassword: [redacted]")
+		b.WriteString(", SentinelPassword: " + secret.Redacted)
 	}
 	fmt.Fprintf(&b, ", DB: %d, TLS: %v, KeyPrefix: %q}", o.DB, o.TLSConfig != nil, o.KeyPrefix)
 	return b.String()
@@ -216,9 +220,11 @@ func ParseURL(rawURL string) (Options, error) {
 			return Options{}, urlError("invalid percent-encoding in the user name")
 		}
 		if hasPass {
-			if o.Password, err = url.PathUnescape(pass); err != nil {
+			p, err := url.PathUnescape(pass)
+			if err != nil {
 				return Options{}, urlError("invalid percent-encoding in the password")
 			}
+			o.Password = secret.String(p)
 		}
 	}
 
@@ -323,7 +329,7 @@ func applyParams(o *Options, params url.Values) error {
 		return urlError("master_set is empty")
 	}
 	o.SentinelUsername = params.Get("sentinel_username")
-	o.SentinelPassword = params.Get("sentinel_password")
+	o.SentinelPassword = secret.String(params.Get("sentinel_password"))
 	o.KeyPrefix = params.Get("key_prefix")
 	o.ClientName = params.Get("client_name")
 	for name, dst := range map[string]*time.Duration{"timeout": &o.Timeout, "dial_timeout": &o.DialTimeout, "conn_timeout": &o.ConnTimeout} {

@@ -1,8 +1,12 @@
 package redis_test
 
 import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"reflect"
 	"strings"
@@ -154,6 +158,23 @@ func TestOptionsStringHidesSecrets(t *testing.T) {
 		}
 		if !strings.Contains(s, "[redacted]") || !strings.Contains(s, `"m"`) || !strings.Contains(s, "sentinel") {
 			t.Errorf("%q lacks the redaction marker, master name or mode", s)
+		}
+	}
+	// Verbs that bypass String (%d prints the fields) and encoders: the
+	// password fields are secret.String, which redacts itself.
+	js, err := json.Marshal(struct{ Password, SentinelPassword any }{o.Password, o.SentinelPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "opts", o, "password", o.Password)
+	outs := []string{fmt.Sprintf("%v", o.Password), string(js), buf.String()}
+	for _, verb := range []string{"%d", "%x", "%q"} {
+		outs = append(outs, fmt.Sprintf(verb, o))
+	}
+	for _, s := range outs {
+		if strings.Contains(s, secret) || strings.Contains(s, hex.EncodeToString([]byte(secret))) {
+			t.Errorf("%q reveals a password", s)
 		}
 	}
 }

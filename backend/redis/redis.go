@@ -133,7 +133,7 @@ func clientOption(o Options) (rueidis.ClientOption, error) {
 		co.Sentinel = rueidis.SentinelOption{
 			MasterSet: o.MasterName,
 			Username:  o.SentinelUsername,
-			Password:  o.SentinelPassword,
+			Password:  o.SentinelPassword.Reveal(),
 			TLSConfig: o.TLSConfig,
 			// Reconcile with the Sentinels now and then, so one missed
 			// +switch-master event cannot pin us to a demoted master.
@@ -146,7 +146,7 @@ func clientOption(o Options) (rueidis.ClientOption, error) {
 		return co, fmt.Errorf("%w: negative DB", ErrInvalidOptions)
 	}
 	co.InitAddress = append([]string(nil), addrs...)
-	co.Username, co.Password = o.Username, o.Password
+	co.Username, co.Password = o.Username, o.Password.Reveal()
 	co.SelectDB = o.DB
 	co.TLSConfig = o.TLSConfig
 	co.ClientName = o.ClientName
