@@ -256,10 +256,19 @@ type chunk struct {
 // copy ends, both sides are closed, except on a dead link, where the client
 // must not learn anything (it hears silence until it gives up itself).
 func (p *Proxy) pump(l *link, src, dst net.Conn, delayed bool) {
-	q := make(chan chunk, 64)
+	// The queue between reader and writer is unbounded: with latency on, a
+	// bounded one would cap the chunks in flight (a tiny TCP window) and
+	// turn added latency into a throughput limit whose backlog outlives
+	// SetLatency(0).
+	var q chunkQueue
+	q.cond = sync.NewCond(&q.mu)
 	var writer sync.WaitGroup
 	p.spawn(&writer, func() {
-		for c := range q {
+		for {
+			c, ok := q.pop()
+			if !ok {
+				return
+			}
 			if l.dead.Load() {
 				continue
 			}
@@ -270,8 +279,7 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, delayed bool) {
 				continue
 			}
 			if _, err := dst.Write(c.b); err != nil {
-				l.close()
-				// Keep draining q so the reader never blocks on it.
+				l.close() // the reader sees the error and stops
 			}
 		}
 	})
@@ -285,13 +293,13 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, delayed bool) {
 					due = time.Now().Add(d)
 				}
 			}
-			q <- chunk{b: append([]byte(nil), buf[:n]...), due: due}
+			q.push(chunk{b: append([]byte(nil), buf[:n]...), due: due})
 		}
 		if err != nil {
 			break
 		}
 	}
-	close(q)
+	q.close()
 	writer.Wait()
 	if l.dead.Load() {
 		// Silence: the client must not learn that the server side ended.
@@ -303,6 +311,44 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, delayed bool) {
 		return
 	}
 	l.close()
+}
+
+// chunkQueue is an unbounded FIFO of chunks with a closing signal.
+type chunkQueue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	items  []chunk
+	closed bool
+}
+
+func (q *chunkQueue) push(c chunk) {
+	q.mu.Lock()
+	q.items = append(q.items, c)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+func (q *chunkQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+// pop waits for the next chunk; false once the queue is closed and empty.
+func (q *chunkQueue) pop() (chunk, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if len(q.items) == 0 {
+		return chunk{}, false
+	}
+	c := q.items[0]
+	q.items[0] = chunk{}
+	q.items = q.items[1:]
+	return c, true
 }
 
 // reset closes both sides with an RST.

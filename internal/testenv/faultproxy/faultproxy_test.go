@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -167,6 +168,26 @@ func TestLatency(t *testing.T) {
 	}
 	if el := time.Since(t0); el < d {
 		t.Fatalf("pipelined round trips took %v with %v latency", el, d)
+	}
+	// Many chunks in flight are each delayed once, not queued behind a
+	// small window: 300 pipelined lines come back in about one delay.
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	t0 = time.Now()
+	for i := range 300 {
+		if _, err := c.Write([]byte(strconv.Itoa(i) + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			time.Sleep(time.Millisecond) // separate chunks
+		}
+	}
+	for i := range 300 {
+		if s, err := c.r.ReadString('\n'); err != nil || s != strconv.Itoa(i)+"\n" {
+			t.Fatalf("line %d: %q %v", i, s, err)
+		}
+	}
+	if el := time.Since(t0); el > 10*d {
+		t.Fatalf("300 pipelined lines took %v with %v latency: the delay queue limits throughput", el, d)
 	}
 	p.SetLatency(0)
 	mustEcho(t, c, "fast again")
