@@ -16,7 +16,7 @@
 // and heap before, at the peak of and after the fault.
 //
 // The servers are private processes the tests start themselves
-// (internal/testenv/serverproc, internal/testenv/cachekitdtest), so they can
+// (internal/testenv.Process, internal/testenv/cachekitdtest), so they can
 // be SIGKILLed and restarted or SIGSTOPped and SIGCONTed without touching the
 // shared test servers; blackholes, resets and latency come from a TCP proxy
 // in front of them (internal/testenv/faultproxy). The suite uses only the

@@ -8,8 +8,8 @@ import (
 )
 
 // SummaryHeader is the header of the table Summary rows belong to.
-const SummaryHeader = `| scenario | variant | calls/s before -> during -> after | call latency during (p50 / p99 / max) | errors to callers | wrong values | first backend hit after recovery | log records during | other |
-|---|---|---|---|---|---|---|---|---|`
+const SummaryHeader = `| scenario | variant | calls/s before -> during -> after | call latency during (p50 / p99 / max) | errors to callers | wrong values | first backend hit after recovery | breaker transitions during / after | log records during | other |
+|---|---|---|---|---|---|---|---|---|---|`
 
 // Summary returns one Markdown table row per variant (see SummaryHeader),
 // the form docs/reliability-figures.md uses.
@@ -22,9 +22,10 @@ func (r Report) Summary() string {
 			wrong += p.Wrong
 		}
 		d := v.Phases[During]
-		fmt.Fprintf(&b, "| %s | %s | %s -> %s -> %s | %s / %s / %s | %d | %d | %s | %d | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s -> %s -> %s | %s / %s / %s | %d | %d | %s | %d / %d | %d | %s |\n",
 			r.Scenario, v.Variant, rate(v.Phases[Before]), rate(d), rate(v.Phases[After]),
-			ms(d.P50), ms(d.P99), ms(d.Max), errsTotal, wrong, ms(v.FirstHit), d.Logs, extras(v.Extra))
+			ms(d.P50), ms(d.P99), ms(d.Max), errsTotal, wrong, ms(v.FirstHit),
+			d.BreakerTransitions, v.Phases[After].BreakerTransitions, d.Logs, extras(v.Extra))
 	}
 	return b.String()
 }
@@ -35,19 +36,25 @@ func (r Report) Detail() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: goroutines %d before, %d peak during the fault, %d after; heap %s / %s / %s",
 		r.Scenario, r.GoroutinesBefore, r.GoroutinesPeak, r.GoroutinesAfter, mib(r.HeapBefore), mib(r.HeapPeak), mib(r.HeapAfter))
+	if r.Load[0] != "" {
+		fmt.Fprintf(&b, "; load average %s at the start, %s at the end (2 cores)", r.Load[0], r.Load[1])
+	}
 	if r.Stuck != 0 {
 		b.WriteString("; some workers never returned")
 	}
-	b.WriteString("\n\n| variant | phase | seconds | calls | calls/s | errors | wrong | p50 | p99 | max | function runs | L2 hits | log records | first error |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n\n| variant | phase | seconds | calls | calls/s | errors | wrong | p50 | p99 | max | function runs | L2 hits | breaker transitions | log records | first error | first log record |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, v := range r.Variants {
+		if v.WarmLogs > 0 {
+			fmt.Fprintf(&b, "| %s | warm-up | | | | %d | | | | | | | | %d | | %s |\n", v.Variant, v.WarmErrors, v.WarmLogs, cut(v.WarmLog, 300))
+		}
 		for i, p := range v.Phases {
 			if p.Duration == 0 {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.1f | %d | %s | %d | %d | %s | %s | %s | %d | %d | %d | %s |\n",
+			fmt.Fprintf(&b, "| %s | %s | %.1f | %d | %s | %d | %d | %s | %s | %s | %d | %d | %d | %d | %s | %s |\n",
 				v.Variant, PhaseNames[i], p.Duration.Seconds(), p.Calls, rate(p), p.Errors, p.Wrong,
-				ms(p.P50), ms(p.P99), ms(p.Max), p.FnRuns, p.L2Hits, p.Logs, cut(p.FirstError, 80))
+				ms(p.P50), ms(p.P99), ms(p.Max), p.FnRuns, p.L2Hits, p.BreakerTransitions, p.Logs, cut(p.FirstError, 80), cut(p.FirstLog, 300))
 		}
 	}
 	return b.String()

@@ -5,7 +5,6 @@ package faulttest_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"github.com/cachekit-go/cachekit/backend/redis"
 	"github.com/cachekit-go/cachekit/internal/faulttest"
 	"github.com/cachekit-go/cachekit/internal/testenv/faultproxy"
-	"github.com/cachekit-go/cachekit/internal/testenv/serverproc"
 )
 
 // An L2 hit is one round trip, shown two ways over calls that are all L2
@@ -29,7 +27,7 @@ import (
 // 2*rttDelay proves one.
 func TestRedisOneRoundTripPerHit(t *testing.T) {
 	const rttDelay = 25 * time.Millisecond
-	s := serverproc.Redis(t)
+	s := startRedis(t)
 	p, err := faultproxy.New(s.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -85,16 +83,17 @@ func TestRedisOneRoundTripPerHit(t *testing.T) {
 		t.Fatal(err)
 	}
 	hits := f.Info().L2Hits - before.L2Hits
-	total, per := commandCalls(info)
+	total, writes, per := commandCalls(info)
 	t.Logf("%d calls, %d L2 hits, %d Redis commands (%s): %.2f commands per L2 hit", calls, hits, total, per, float64(total)/float64(hits))
-	if path := os.Getenv("CACHEKIT_FAULT_REPORT"); path != "" {
-		if fh, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-			fmt.Fprintf(fh, "| redis L2 hit | %d L2 hits | %d commands (%s) | %.2f commands per hit |\n", hits, total, per, float64(total)/float64(hits))
-			fh.Close()
-		}
-	}
-	if hits != calls {
+	appendReport(t, fmt.Sprintf("| redis L2 hit | %d L2 hits | %d commands (%s) | %.2f commands per hit |\n", hits, total, per, float64(total)/float64(hits)))
+	// A read that misses its budget on a starved machine runs the function
+	// (and writes): a few misses are allowed, and only read commands are
+	// held to one per call.
+	if hits < calls*99/100 {
 		t.Fatalf("%d L2 hits of %d calls: the entries were not all in Redis", hits, calls)
+	}
+	if total-writes > calls {
+		t.Errorf("%d read commands for %d calls (%s): more than one per L2 hit", total-writes, calls, per)
 	}
 
 	p.SetLatency(rttDelay)
@@ -109,20 +108,16 @@ func TestRedisOneRoundTripPerHit(t *testing.T) {
 	slices.Sort(lat)
 	med := lat[len(lat)/2]
 	t.Logf("L2 hit through a proxy adding %v per round trip: median %v (%d round trip(s))", rttDelay, med, int(med/rttDelay))
-	if path := os.Getenv("CACHEKIT_FAULT_REPORT"); path != "" {
-		if fh, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-			fmt.Fprintf(fh, "| redis L2 hit, %v added per round trip | median %v | %d round trip(s) |\n", rttDelay, med.Round(time.Millisecond), int(med/rttDelay))
-			fh.Close()
-		}
-	}
+	appendReport(t, fmt.Sprintf("| redis L2 hit, %v added per round trip | median %v | %d round trip(s) |\n", rttDelay, med.Round(time.Millisecond), int(med/rttDelay)))
 	if med >= 2*rttDelay {
 		t.Errorf("an L2 hit takes %v with %v per round trip: more than one round trip", med, rttDelay)
 	}
 }
 
 // commandCalls sums the calls of INFO commandstats, leaving out the
-// commands the test itself sends (info, config), and lists them.
-func commandCalls(info string) (total uint64, list string) {
+// commands the test itself sends (info, config), counts the writes among
+// them (what a miss or the write-behind queue sends), and lists them.
+func commandCalls(info string) (total, writes uint64, list string) {
 	var parts []string
 	for _, line := range strings.Split(info, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
@@ -139,7 +134,11 @@ func commandCalls(info string) (total uint64, list string) {
 			continue
 		}
 		total += n
+		switch name {
+		case "set", "setex", "psetex", "del", "unlink", "eval", "evalsha", "expire", "pexpire":
+			writes += n
+		}
 		parts = append(parts, fmt.Sprintf("%s %d", strings.ToUpper(name), n))
 	}
-	return total, strings.Join(parts, ", ")
+	return total, writes, strings.Join(parts, ", ")
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/cachekit-go/cachekit"
 	"github.com/cachekit-go/cachekit/backend/redis"
 	"github.com/cachekit-go/cachekit/internal/faulttest"
-	"github.com/cachekit-go/cachekit/internal/testenv/serverproc"
 )
 
 // The cross-process stampede: 4 OS processes x 50 goroutines miss one key at
@@ -121,7 +120,7 @@ type child struct {
 }
 
 func TestStampedeAcrossProcesses(t *testing.T) {
-	s := serverproc.Redis(t)
+	s := startRedis(t)
 	bin, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -203,13 +202,8 @@ func TestStampedeAcrossProcesses(t *testing.T) {
 	}
 	t.Logf("stampede, %d processes x %d goroutines, %v function, %d rounds: one run in %d rounds (%s); slowest call %v; runs per round %s",
 		stampedeProcs, stampedeGoroutines, stampedeWork, stampedeRounds, single, strings.Join(dist, ", "), maxLat, rows.String())
-	if path := os.Getenv("CACHEKIT_FAULT_REPORT"); path != "" {
-		if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-			fmt.Fprintf(f, "| redis stampede | %d processes x %d goroutines, one key, %v function | one run in %d of %d rounds (%s) | slowest call %v |\n",
-				stampedeProcs, stampedeGoroutines, stampedeWork, single, stampedeRounds, strings.Join(dist, ", "), maxLat.Round(time.Millisecond))
-			f.Close()
-		}
-	}
+	appendReport(t, fmt.Sprintf("| redis stampede | %d processes x %d goroutines, one key, %v function | one run in %d of %d rounds (%s) | slowest call %v |\n",
+		stampedeProcs, stampedeGoroutines, stampedeWork, single, stampedeRounds, strings.Join(dist, ", "), maxLat.Round(time.Millisecond)))
 	if single < stampedeMinSingle {
 		t.Errorf("the function ran once in only %d of %d rounds, want at least %d", single, stampedeRounds, stampedeMinSingle)
 	}

@@ -1,12 +1,15 @@
 package faulttest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,10 +99,13 @@ type Fault struct {
 	Name    string
 	Inject  func()
 	Recover func()
+	// Background, when set, counts the goroutines of the fault injector
+	// itself (a proxy), which the goroutine figures leave out.
+	Background func() int
 }
 
 // Cache is what a run needs from a cache under test: the wrapped function's
-// Call and its counters. MakeCache builds one per variant; close releases it.
+// Call and its counters. MakeCache builds one per variant; Close releases it.
 type Cache struct {
 	Call  func(ctx context.Context, k int) (string, error)
 	Info  func() cachekit.Info
@@ -114,9 +120,13 @@ type MakeCache func(v Variant, fn func(context.Context, int) (string, error), lo
 type PhaseStats struct {
 	Calls, Errors, Wrong uint64
 	FnRuns, L2Hits, Logs uint64
-	P50, P99, Max        time.Duration
-	Duration             time.Duration
-	FirstError           string
+	// BreakerTransitions counts the circuit breaker's state changes.
+	BreakerTransitions uint64
+	P50, P99, Max      time.Duration
+	Duration           time.Duration
+	// FirstError is the first error a caller got, FirstLog the first
+	// record the cache logged.
+	FirstError, FirstLog string
 }
 
 // Throughput is calls per second.
@@ -134,8 +144,10 @@ type VariantReport struct {
 	// FirstHit is the time from recovery to the first backend hit (an L2
 	// hit); -1 when there was none before the run ended.
 	FirstHit time.Duration
-	// WarmErrors counts errors during the warm-up.
-	WarmErrors uint64
+	// WarmErrors counts errors and wrong values during the warm-up, WarmLogs
+	// the records the cache logged then, WarmLog the first of them.
+	WarmErrors, WarmLogs uint64
+	WarmLog              string
 	// Extra holds figures read from Info by Config's reporter (breaker
 	// transitions and the like), by name.
 	Extra map[string]string
@@ -152,6 +164,14 @@ type Report struct {
 	HeapBefore, HeapPeak, HeapAfter uint64
 	// Stuck counts workers still inside a call 30 s after the run ended.
 	Stuck int
+	// GoroutineStacks lists the most common goroutine stacks at the end of
+	// the run (runtime/pprof, debug=1), to tell what grew when
+	// GoroutinesAfter is above GoroutinesBefore.
+	GoroutineStacks string
+	// Load is the machine's 1-minute load average at the start and at the
+	// end (Linux; empty elsewhere): the figures mean little on a machine
+	// busy with other work.
+	Load [2]string
 }
 
 type record struct {
@@ -184,30 +204,48 @@ type counter struct {
 
 func (c *counter) inc() { c.n[c.phase.Load()].Add(1) }
 
-// countingHandler counts log records per phase and drops them.
-type countingHandler struct{ c *counter }
+// countingHandler counts log records per phase, keeps the first of each
+// phase and drops the rest.
+type countingHandler struct {
+	c     *counter
+	first *[numPhases + 1]atomic.Pointer[string]
+}
 
 func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h countingHandler) Handle(context.Context, slog.Record) error {
+func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
 	h.c.inc()
+	p := h.c.phase.Load()
+	if h.first[p].Load() == nil {
+		var b strings.Builder
+		b.WriteString(r.Level.String() + " " + r.Message)
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key != "key" { // long and says nothing about the failure
+				b.WriteString(" " + a.String())
+			}
+			return true
+		})
+		m := b.String()
+		h.first[p].CompareAndSwap(nil, &m)
+	}
 	return nil
 }
 func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h countingHandler) WithGroup(string) slog.Handler      { return h }
 
 type sample struct {
-	at     int64
-	l2Hits uint64
+	at                  int64
+	l2Hits, transitions uint64
 }
 
 type variantRun struct {
-	v       Variant
-	c       Cache
-	fnRuns  counter
-	logs    counter
-	records [][]record // one slice per worker
-	samples []sample
-	warmErr atomic.Uint64
+	v        Variant
+	c        Cache
+	fnRuns   counter
+	logs     counter
+	records  [][]record // one slice per worker
+	samples  []sample
+	warmErr  atomic.Uint64
+	firstLog [numPhases + 1]atomic.Pointer[string]
 }
 
 // Run drives the workload against one cache per variant, injects the fault
@@ -226,10 +264,17 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 			time.Sleep(cfg.Work)
 			return Value(k), nil
 		}
-		r.c = mk(v, fn, slog.New(countingHandler{&r.logs}))
+		r.c = mk(v, fn, slog.New(countingHandler{&r.logs, &r.firstLog}))
 		runs[i] = r
 	}
+	// If a hook or MakeCache fails the test (runtime.Goexit), the workers
+	// and the monitor must still stop and the caches close.
+	var stop atomic.Bool
+	monStop := make(chan struct{})
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { stop.Store(true); close(monStop) }) }
 	defer func() {
+		halt()
 		for _, r := range runs {
 			if r != nil { // nil: MakeCache failed the test
 				r.c.Close()
@@ -248,7 +293,6 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 
 	begin := time.Now()
 	since := func() int64 { return int64(time.Since(begin)) }
-	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for _, r := range runs {
 		for w := range cfg.Workers {
@@ -260,9 +304,16 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 		}
 	}
 
+	goroutines := func() int {
+		n := runtime.NumGoroutine()
+		if f.Background != nil {
+			n -= f.Background()
+		}
+		return n
+	}
+
 	// The monitor: counters often, goroutines and heap less often.
-	rep := Report{Scenario: name + ": " + f.Name}
-	monStop := make(chan struct{})
+	rep := Report{Scenario: name + ": " + f.Name, Load: [2]string{loadAvg(), ""}}
 	monDone := make(chan struct{})
 	var gPeak atomic.Int64
 	var hPeak atomic.Uint64
@@ -279,10 +330,11 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 			}
 			at := since()
 			for _, r := range runs {
-				r.samples = append(r.samples, sample{at, r.c.Info().L2Hits})
+				i := r.c.Info()
+				r.samples = append(r.samples, sample{at, i.L2Hits, i.Resilience.BreakerTransitions})
 			}
 			if n++; n%10 == 0 && phase.Load() == During {
-				if g := int64(runtime.NumGoroutine()); g > gPeak.Load() {
+				if g := int64(goroutines()); g > gPeak.Load() {
 					gPeak.Store(g)
 				}
 				if h := heapBytes(); h > hPeak.Load() {
@@ -295,22 +347,26 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 	var bounds [numPhases + 1]int64 // phase i is [bounds[i], bounds[i+1])
 	if cfg.Before > 0 {
 		time.Sleep(cfg.Before)
-		rep.GoroutinesBefore, rep.HeapBefore = runtime.NumGoroutine(), heapBytes()
-		f.Inject()
+		rep.GoroutinesBefore, rep.HeapBefore = goroutines(), heapBytes()
+		// The fault window opens before Inject: what happens while it
+		// takes effect (a SIGKILLed server takes a moment to exit) is the
+		// fault's doing.
 		bounds[During] = since()
 		phase.Store(During)
+		f.Inject()
 	} else {
-		rep.GoroutinesBefore, rep.HeapBefore = runtime.NumGoroutine(), heapBytes()
+		rep.GoroutinesBefore, rep.HeapBefore = goroutines(), heapBytes()
 	}
 	time.Sleep(cfg.During)
 	f.Recover()
 	bounds[After] = since()
 	phase.Store(After)
 	time.Sleep(cfg.After)
-	rep.GoroutinesAfter, rep.HeapAfter = runtime.NumGoroutine(), heapBytes()
+	rep.GoroutinesAfter, rep.HeapAfter = goroutines(), heapBytes()
+	rep.GoroutineStacks = topStacks(8)
 	bounds[numPhases] = since()
-	stop.Store(true)
-	close(monStop)
+	rep.Load[1] = loadAvg()
+	halt()
 	<-monDone
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -325,7 +381,10 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 	}
 
 	for _, r := range runs {
-		vr := VariantReport{Variant: r.v, WarmErrors: r.warmErr.Load(), FirstHit: -1}
+		vr := VariantReport{Variant: r.v, WarmErrors: r.warmErr.Load(), WarmLogs: r.logs.n[warming].Load(), FirstHit: -1}
+		if m := r.firstLog[warming].Load(); m != nil {
+			vr.WarmLog = *m
+		}
 		var all []record
 		for _, rs := range r.records {
 			all = append(all, rs...)
@@ -356,7 +415,11 @@ func Run(cfg Config, name string, variants []Variant, mk MakeCache, f Fault, ext
 			}
 			slices.Sort(durs)
 			ps.P50, ps.P99, ps.Max = pct(durs, 0.50), pct(durs, 0.99), pct(durs, 1)
-			ps.L2Hits = hitsBetween(r.samples, lo, hi)
+			ps.L2Hits = between(r.samples, lo, hi, func(s sample) uint64 { return s.l2Hits })
+			ps.BreakerTransitions = between(r.samples, lo, hi, func(s sample) uint64 { return s.transitions })
+			if m := r.firstLog[p].Load(); m != nil {
+				ps.FirstLog = *m
+			}
 			vr.Phases[p] = ps
 		}
 		vr.FirstHit = firstHitAfter(r.samples, bounds[After])
@@ -417,24 +480,26 @@ func pct(sorted []int64, q float64) time.Duration {
 	return time.Duration(sorted[i])
 }
 
-// valueAt is the counter at time at: the last sample not after it.
-func valueAt(s []sample, at int64) uint64 {
+// valueAt is a counter at time at: the last sample not after it.
+func valueAt(s []sample, at int64, get func(sample) uint64) uint64 {
 	var v uint64
 	for _, x := range s {
 		if x.at > at {
 			break
 		}
-		v = x.l2Hits
+		v = get(x)
 	}
 	return v
 }
 
-func hitsBetween(s []sample, lo, hi int64) uint64 { return valueAt(s, hi) - valueAt(s, lo) }
+func between(s []sample, lo, hi int64, get func(sample) uint64) uint64 {
+	return valueAt(s, hi, get) - valueAt(s, lo, get)
+}
 
 // firstHitAfter is the time from at to the first sample whose L2 hit count
 // exceeds the count at at.
 func firstHitAfter(s []sample, at int64) time.Duration {
-	base := valueAt(s, at)
+	base := valueAt(s, at, func(s sample) uint64 { return s.l2Hits })
 	for _, x := range s {
 		if x.at > at && x.l2Hits > base {
 			return time.Duration(x.at - at)
@@ -466,4 +531,54 @@ func ms(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%.2f s", d.Seconds())
 	}
+}
+
+// loadAvg is the 1-minute load average from /proc/loadavg, or "".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
+// topStacks returns the n most common goroutine stacks, each as its count
+// and its innermost frames.
+func topStacks(n int) string {
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		return ""
+	}
+	type group struct {
+		count int
+		text  string
+	}
+	var groups []group
+	for _, g := range strings.Split(buf.String(), "\n\n")[1:] {
+		head, body, _ := strings.Cut(g, "\n")
+		c, err := strconv.Atoi(strings.Fields(head + " 0")[0])
+		if err != nil {
+			continue
+		}
+		var frames []string
+		for _, l := range strings.Split(body, "\n") {
+			if f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(l), "#")); len(f) >= 2 && len(frames) < 4 {
+				frames = append(frames, f[1])
+			}
+		}
+		groups = append(groups, group{c, strings.Join(frames, " < ")})
+	}
+	slices.SortFunc(groups, func(a, b group) int { return b.count - a.count })
+	var b strings.Builder
+	for i, g := range groups {
+		if i == n {
+			break
+		}
+		fmt.Fprintf(&b, "%d x %s\n", g.count, g.text)
+	}
+	return b.String()
 }

@@ -57,6 +57,7 @@ type Proxy struct {
 
 	accepted atomic.Int64
 	dialFail atomic.Int64
+	running  atomic.Int64 // goroutines of the proxy
 
 	mu     sync.Mutex
 	conns  map[*link]struct{}
@@ -79,8 +80,7 @@ func New(target string) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{ln: ln, target: target, conns: map[*link]struct{}{}}
-	p.wg.Add(1)
-	go p.serve()
+	p.spawn(&p.wg, p.serve)
 	return p, nil
 }
 
@@ -157,8 +157,22 @@ func (p *Proxy) links() []*link {
 	return ls
 }
 
+// spawn runs f on a goroutine counted in wg and in Goroutines.
+func (p *Proxy) spawn(wg *sync.WaitGroup, f func()) {
+	wg.Add(1)
+	p.running.Add(1)
+	go func() {
+		defer wg.Done()
+		defer p.running.Add(-1)
+		f()
+	}()
+}
+
+// Goroutines is the number of goroutines the proxy runs now, so that a test
+// counting its own goroutines can leave the proxy's out.
+func (p *Proxy) Goroutines() int { return int(p.running.Load()) }
+
 func (p *Proxy) serve() {
-	defer p.wg.Done()
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
@@ -179,12 +193,10 @@ func (p *Proxy) serve() {
 			if !p.add(l) {
 				continue
 			}
-			p.wg.Add(1)
-			go func() { defer p.wg.Done(); p.sink(l) }()
+			p.spawn(&p.wg, func() { p.sink(l) })
 			continue
 		}
-		p.wg.Add(1)
-		go func() { defer p.wg.Done(); p.open(c) }()
+		p.spawn(&p.wg, func() { p.open(c) })
 	}
 }
 
@@ -228,9 +240,8 @@ func (p *Proxy) open(c net.Conn) {
 	}
 	defer p.remove(l)
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); p.pump(l, l.client, l.server, false) }()
-	go func() { defer wg.Done(); p.pump(l, l.server, l.client, true) }()
+	p.spawn(&wg, func() { p.pump(l, l.client, l.server, false) })
+	p.spawn(&wg, func() { p.pump(l, l.server, l.client, true) })
 	wg.Wait()
 }
 
@@ -245,11 +256,19 @@ type chunk struct {
 // copy ends, both sides are closed, except on a dead link, where the client
 // must not learn anything (it hears silence until it gives up itself).
 func (p *Proxy) pump(l *link, src, dst net.Conn, delayed bool) {
-	q := make(chan chunk, 64)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for c := range q {
+	// The queue between reader and writer is unbounded: with latency on, a
+	// bounded one would cap the chunks in flight (a tiny TCP window) and
+	// turn added latency into a throughput limit whose backlog outlives
+	// SetLatency(0).
+	var q chunkQueue
+	q.cond = sync.NewCond(&q.mu)
+	var writer sync.WaitGroup
+	p.spawn(&writer, func() {
+		for {
+			c, ok := q.pop()
+			if !ok {
+				return
+			}
 			if l.dead.Load() {
 				continue
 			}
@@ -260,11 +279,10 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, delayed bool) {
 				continue
 			}
 			if _, err := dst.Write(c.b); err != nil {
-				l.close()
-				// Keep draining q so the reader never blocks on it.
+				l.close() // the reader sees the error and stops
 			}
 		}
-	}()
+	})
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -275,14 +293,14 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, delayed bool) {
 					due = time.Now().Add(d)
 				}
 			}
-			q <- chunk{b: append([]byte(nil), buf[:n]...), due: due}
+			q.push(chunk{b: append([]byte(nil), buf[:n]...), due: due})
 		}
 		if err != nil {
 			break
 		}
 	}
-	close(q)
-	<-done
+	q.close()
+	writer.Wait()
 	if l.dead.Load() {
 		// Silence: the client must not learn that the server side ended.
 		// Only when the client itself went away is everything closed.
@@ -293,6 +311,44 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, delayed bool) {
 		return
 	}
 	l.close()
+}
+
+// chunkQueue is an unbounded FIFO of chunks with a closing signal.
+type chunkQueue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	items  []chunk
+	closed bool
+}
+
+func (q *chunkQueue) push(c chunk) {
+	q.mu.Lock()
+	q.items = append(q.items, c)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+func (q *chunkQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+// pop waits for the next chunk; false once the queue is closed and empty.
+func (q *chunkQueue) pop() (chunk, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if len(q.items) == 0 {
+		return chunk{}, false
+	}
+	c := q.items[0]
+	q.items[0] = chunk{}
+	q.items = q.items[1:]
+	return c, true
 }
 
 // reset closes both sides with an RST.

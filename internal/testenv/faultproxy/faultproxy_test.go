@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -168,6 +169,26 @@ func TestLatency(t *testing.T) {
 	if el := time.Since(t0); el < d {
 		t.Fatalf("pipelined round trips took %v with %v latency", el, d)
 	}
+	// Many chunks in flight are each delayed once, not queued behind a
+	// small window: 300 pipelined lines come back in about one delay.
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	t0 = time.Now()
+	for i := range 300 {
+		if _, err := c.Write([]byte(strconv.Itoa(i) + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			time.Sleep(time.Millisecond) // separate chunks
+		}
+	}
+	for i := range 300 {
+		if s, err := c.r.ReadString('\n'); err != nil || s != strconv.Itoa(i)+"\n" {
+			t.Fatalf("line %d: %q %v", i, s, err)
+		}
+	}
+	if el := time.Since(t0); el > 10*d {
+		t.Fatalf("300 pipelined lines took %v with %v latency: the delay queue limits throughput", el, d)
+	}
 	p.SetLatency(0)
 	mustEcho(t, c, "fast again")
 }
@@ -226,8 +247,14 @@ func TestCloseEndsConnections(t *testing.T) {
 	p.Blackhole()
 	blackholed := dial(t, p)
 	mustBeSilent(t, blackholed, "z")
+	if p.Goroutines() < 5 { // accept loop; per live link, two pumps and two writers
+		t.Fatalf("%d proxy goroutines with connections open", p.Goroutines())
+	}
 	if err := p.Close(); err != nil { // waits for every proxy goroutine
 		t.Fatal(err)
+	}
+	if n := p.Goroutines(); n != 0 {
+		t.Fatalf("%d proxy goroutines after Close", n)
 	}
 	for _, c := range []*client{live, dead, blackholed} {
 		mustBeReset(t, c)
