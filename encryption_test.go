@@ -80,6 +80,7 @@ func TestEncryptionSuite(t *testing.T) {
 // storedAt returns the bytes the backend holds under key.
 func storedAt(t *testing.T, b backend.Backend, key string) []byte {
 	t.Helper()
+	flushBackend(t, b)
 	data, found, err := b.Get(context.Background(), key)
 	if err != nil || !found {
 		t.Fatalf("backend entry %q: found=%v err=%v", key, found, err)

@@ -62,6 +62,7 @@ var (
 	_ backend.Backend       = (*Backend)(nil)
 	_ backend.Locker        = (*Backend)(nil)
 	_ backend.TTLInspector  = (*Backend)(nil)
+	_ backend.TTLGetter     = (*Backend)(nil)
 	_ backend.TimeoutSetter = (*Backend)(nil)
 )
 

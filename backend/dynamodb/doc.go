@@ -69,5 +69,5 @@
 // Permanent; rejected or missing credentials are Authentication; deadlines are
 // Timeout. Messages carry the operation, the key and the DynamoDB error code,
 // never credentials or values. The AWS SDK's own retryer still runs inside
-// each call; cachekit's retry and circuit breaker see only its final result.
+// each call; the cache above sees only its final result.
 package dynamodb

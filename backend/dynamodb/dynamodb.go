@@ -47,6 +47,7 @@ var (
 	_ backend.Backend       = (*Backend)(nil)
 	_ backend.Locker        = (*Backend)(nil)
 	_ backend.TTLInspector  = (*Backend)(nil)
+	_ backend.TTLGetter     = (*Backend)(nil)
 	_ backend.TimeoutSetter = (*Backend)(nil)
 )
 
@@ -240,28 +241,42 @@ func (b *Backend) read(ctx context.Context, key string, withValue bool) (map[str
 // Get returns the value stored under key. An item whose ttl has passed is a
 // miss even if DynamoDB has not deleted it yet.
 func (b *Backend) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	v, _, found, err := b.GetWithTTL(ctx, key)
+	return v, found, err
+}
+
+// GetWithTTL returns the value stored under key and its remaining lifetime
+// (0: no expiry), both from the one GetItem that reads the value and the ttl
+// attribute; remaining follows TTL's rules (whole seconds, never 0 for a
+// live entry that expires).
+func (b *Backend) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, bool, error) {
 	if err := checkKey("get", key); err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	item, err := b.read(ctx, key, true)
 	if err != nil {
-		return nil, false, wrapErr("get", key, err)
+		return nil, 0, false, wrapErr("get", key, err)
 	}
-	ok, _, _, err := b.live(item, b.now())
+	now := b.now()
+	ok, exp, hasTTL, err := b.live(item, now)
 	if err != nil {
-		return nil, false, permanent("get", key, err, "")
+		return nil, 0, false, permanent("get", key, err, "")
 	}
 	if !ok {
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
 	v, isBin := item[b.opts.ValueAttribute].(*types.AttributeValueMemberB)
 	if !isBin {
-		return nil, false, permanent("get", key, ErrBadItem, "attribute %q is missing or not Binary", b.opts.ValueAttribute)
+		return nil, 0, false, permanent("get", key, ErrBadItem, "attribute %q is missing or not Binary", b.opts.ValueAttribute)
+	}
+	var rem time.Duration
+	if hasTTL {
+		rem = remaining(exp, now)
 	}
 	if v.Value == nil {
-		return []byte{}, true, nil
+		return []byte{}, rem, true, nil
 	}
-	return v.Value, true, nil
+	return v.Value, rem, true, nil
 }
 
 // Set stores value under key with the given lifetime (0: no expiry). Values

@@ -151,8 +151,8 @@ type Options struct {
 }
 
 // Backend stores entries as files. It implements backend.Backend,
-// backend.Locker and backend.TTLInspector and is safe for concurrent use by
-// goroutines and by several processes sharing the directory.
+// backend.Locker, backend.TTLInspector and backend.TTLGetter and is safe
+// for concurrent use by goroutines and by several processes sharing the directory.
 type Backend struct {
 	dir          string
 	maxBytes     int64
@@ -176,6 +176,7 @@ var (
 	_ backend.Backend      = (*Backend)(nil)
 	_ backend.Locker       = (*Backend)(nil)
 	_ backend.TTLInspector = (*Backend)(nil)
+	_ backend.TTLGetter    = (*Backend)(nil)
 )
 
 // ErrValueTooLarge reports a value above Options.MaxValueSize; the
@@ -256,48 +257,61 @@ func (b *Backend) Stats() Stats {
 // Get returns the value under key. Corrupt and expired entries are misses
 // and are removed.
 func (b *Backend) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	v, _, found, err := b.GetWithTTL(ctx, key)
+	return v, found, err
+}
+
+// GetWithTTL returns the value under key and its remaining lifetime (0: no
+// expiry), both from the one file read: the header holds the expiry. An entry
+// in its last second reports at least a nanosecond, never 0 (which would mean
+// "no expiry").
+func (b *Backend) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, false, ctxError("get", key, err)
+		return nil, 0, false, ctxError("get", key, err)
 	}
 	path := b.Path(key)
 	f, fi, err := openRegular(path, os.O_RDONLY)
 	if err != nil {
 		if missing(err) {
-			return nil, false, nil
+			return nil, 0, false, nil
 		}
 		if errors.Is(err, ErrRefusedFile) {
 			b.removeCorrupt(path, fi, key, err)
-			return nil, false, nil
+			return nil, 0, false, nil
 		}
-		return nil, false, ioError("get", key, err)
+		return nil, 0, false, ioError("get", key, err)
 	}
 	defer f.Close()
 	size := fi.Size()
 	if size > HeaderSize+int64(b.maxValueSize) {
-		return nil, false, backend.NewError(backend.Permanent, backendName, "get", key,
+		return nil, 0, false, backend.NewError(backend.Permanent, backendName, "get", key,
 			fmt.Errorf("%w: the entry holds %d bytes, Options.MaxValueSize is %d", ErrValueTooLarge, size-HeaderSize, b.maxValueSize))
 	}
 	data := make([]byte, size)
 	n, err := io.ReadFull(f, data)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, false, ioError("get", key, err)
+		return nil, 0, false, ioError("get", key, err)
 	}
 	data = data[:n]
 	now := time.Now()
 	h, err := parseHeader(data)
 	if err != nil {
 		b.removeCorrupt(path, fi, key, err)
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
 	if h.expired(now) {
 		b.removeExpired(path, fi)
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
 	if now.Sub(fi.ModTime()) > touchInterval {
 		// The LRU clock: a read entry is young again for eviction.
 		_ = os.Chtimes(path, time.Time{}, now)
 	}
-	return data[HeaderSize:], true, nil
+	var rem time.Duration
+	if h.expiry != 0 {
+		rem = max(h.remaining(now), time.Nanosecond)
+	}
+	return data[HeaderSize:], rem, true, nil
 }
 
 // Set stores value under key for ttl (0 = no expiry) with an atomic rename.
@@ -420,7 +434,10 @@ func (b *Backend) TTL(ctx context.Context, key string) (time.Duration, bool, err
 	if h == nil || err != nil {
 		return 0, false, err
 	}
-	return max(h.remaining(time.Now()), 0), true, nil
+	if h.expiry == 0 {
+		return 0, true, nil
+	}
+	return max(h.remaining(time.Now()), time.Nanosecond), true, nil
 }
 
 // RefreshTTL rewrites the expiry field of key's header in place (8 bytes at

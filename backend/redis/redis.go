@@ -38,6 +38,7 @@ var (
 	_ backend.Backend       = (*Backend)(nil)
 	_ backend.Locker        = (*Backend)(nil)
 	_ backend.TTLInspector  = (*Backend)(nil)
+	_ backend.TTLGetter     = (*Backend)(nil)
 	_ backend.TimeoutSetter = (*Backend)(nil)
 )
 
@@ -196,6 +197,48 @@ func (b *Backend) Get(ctx context.Context, key string) ([]byte, bool, error) {
 		v = []byte{}
 	}
 	return v, true, nil
+}
+
+// GetWithTTL returns the value stored under key and its remaining lifetime
+// (0: no expiry) in one round trip: GET and PTTL are written together and
+// answered together (rueidis DoMulti). Should the key expire between the
+// two, the read is a miss. The pair is not a transaction: Redis runs
+// commands that arrive in one read back to back, but if another client's
+// overwrite slipped in between, remaining would belong to the newer entry;
+// the value read is then as stale as an in-process copy taken just before
+// that overwrite, which a cache accepts anyway.
+func (b *Backend) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, bool, error) {
+	ctx, cancel, err := b.start(ctx, "get", key)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	defer cancel()
+	k := b.prefix + key
+	res := b.client.DoMulti(ctx, b.client.B().Get().Key(k).Build(), b.client.B().Pttl().Key(k).Build())
+	v, err := res[0].AsBytes()
+	if err != nil {
+		if rueidis.IsRedisNil(err) {
+			return nil, 0, false, nil
+		}
+		return nil, 0, false, wrapErr("get", key, err)
+	}
+	ms, err := res[1].AsInt64()
+	if err != nil {
+		return nil, 0, false, wrapErr("get", key, err)
+	}
+	var rem time.Duration
+	switch {
+	case ms == -2: // expired (or deleted) right after the GET
+		return nil, 0, false, nil
+	case ms > 0:
+		rem = time.Duration(ms) * time.Millisecond
+	case ms == 0: // in its last millisecond: expiring, not "no expiry"
+		rem = time.Nanosecond
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return v, rem, true, nil
 }
 
 // Set stores value under key for ttl (0: no expiry), with SET ... PX.
