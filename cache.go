@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cachekit-go/cachekit/backend"
-	"github.com/cachekit-go/cachekit/backend/cachekitio"
 	"github.com/cachekit-go/cachekit/internal/clock"
 	"github.com/cachekit-go/cachekit/internal/entry"
 	"github.com/cachekit-go/cachekit/internal/flight"
@@ -202,9 +201,7 @@ var testHookNewCache func(*Cache)
 // CacheKit API's metrics headers). A request reaches the backend only after
 // an L1 miss, hence L1Status "miss" (or "disabled").
 func (c *Cache) attachStats() {
-	sa, ok := c.be.(interface {
-		AttachStats(func() cachekitio.Stats)
-	})
+	sa, ok := c.be.(backend.StatsReporter)
 	if !ok {
 		return
 	}
@@ -212,8 +209,8 @@ func (c *Cache) attachStats() {
 	if c.l1 == nil {
 		status = "disabled"
 	}
-	sa.AttachStats(func() cachekitio.Stats {
-		return cachekitio.Stats{
+	sa.AttachStats(func() backend.Stats {
+		return backend.Stats{
 			L1Hits:   c.counters.l1Hits.Load(),
 			L2Hits:   c.counters.l2Hits.Load(),
 			Misses:   c.counters.misses.Load(),
