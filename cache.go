@@ -34,6 +34,7 @@ type Cache struct {
 	pipe     entry.Pipeline
 	enc      *secure.Policy // nil: encryption off
 	log      *slog.Logger
+	obs      Observer // WithObserver; nil: nothing observed
 	clk      clock.Clock
 	flights  flight.Group[loaded]
 	sem      chan struct{}
@@ -146,6 +147,7 @@ func newCache(cfg config) (*Cache, error) {
 		ttl:  cfg.ttl,
 		enc:  enc,
 		log:  log,
+		obs:  cfg.observer,
 		clk:  cfg.clock,
 		sem:  make(chan struct{}, MaxConcurrentRefreshes),
 		seed: maphash.MakeSeed(),
@@ -314,6 +316,7 @@ func (c *Cache) sharedInfo(i *Info) {
 	if c.l1 != nil {
 		i.L1Bytes = c.l1.Bytes()
 		i.L1Entries = c.l1.Len()
+		i.L1Evictions = c.l1.Evictions()
 	}
 	i.Encryption = c.encryptionInfo()
 	if c.guard != nil {

@@ -139,6 +139,9 @@ func exerciseFunc(t *testing.T, wrap, mustWrap any, mkFn func(*recorder) any, ar
 	if !strings.HasPrefix(k, "func:"+name+":args:") {
 		t.Fatalf("Key = %q", k)
 	}
+	if err := c.Flush(ctx); err != nil { // backend writes are behind
+		t.Fatal(err)
+	}
 	if _, ok, err := b.Get(ctx, k); err != nil || !ok {
 		t.Fatalf("the backend has no entry under Key (%v, %v)", ok, err)
 	}

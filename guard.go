@@ -31,6 +31,7 @@ type guard struct {
 	ttlGetter    backend.TTLGetter
 	inspector    backend.TTLInspector
 	locker       backend.Locker // nil: no cross-process stampede lock
+	kind         string         // BackendEvent.Backend
 
 	skipped, budgetTimeouts, writesQueued  atomic.Uint64
 	lockAcquired, lockWaits, lockFallbacks atomic.Uint64
@@ -59,6 +60,7 @@ func newGuard(c *Cache, cfg *config) *guard {
 	if g.opTimeout > 0 {
 		g.writeTimeout = min(g.writeTimeout, g.opTimeout)
 	}
+	g.kind = backendLabel(c.be)
 	g.ttlGetter, _ = c.be.(backend.TTLGetter)
 	g.inspector, _ = c.be.(backend.TTLInspector)
 	if l, ok := c.be.(backend.Locker); ok && !cfg.noLock {
@@ -153,10 +155,12 @@ func (c *Cache) do(ctx context.Context, p *policy, op, key string, timeout time.
 	t, ok := g.breaker.Allow()
 	if !ok {
 		g.skipped.Add(1)
+		c.observeBackend(ctx, op, BackendSkipped, time.Time{}, 0)
 		return errSkipped
 	}
 	if !g.ops.TryAcquire() {
 		g.breaker.Release(t)
+		c.observeBackend(ctx, op, BackendSkipped, time.Time{}, 0)
 		return errSkipped
 	}
 	defer g.ops.Release()
@@ -168,7 +172,11 @@ func (c *Cache) do(ctx context.Context, p *policy, op, key string, timeout time.
 	}
 	start := time.Now()
 	err := fn(ctx)
-	p.stats.backendOp(time.Since(start))
+	took := time.Since(start)
+	p.stats.backendOp(took)
+	if c.obs != nil {
+		c.observeBackend(parent, op, outcome(err, ctx), start, took)
+	}
 	switch {
 	case err == nil:
 		g.breaker.Success(t)

@@ -423,6 +423,9 @@ func TestPythonLayoutKeyFuncInvalidate(t *testing.T) {
 		if on {
 			want = PythonKeyPrefix + want
 		}
+		if err := c.Flush(ctx); err != nil { // backend writes are behind
+			t.Fatal(err)
+		}
 		if ok, _ := mem.Exists(ctx, want); !ok {
 			t.Fatalf("layout %v: no entry under %q", on, want)
 		}
