@@ -1,7 +1,6 @@
 package cachekit
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -322,20 +321,6 @@ func (c *Cache) sharedInfo(i *Info) {
 	if c.guard != nil {
 		i.Resilience = c.guard.info()
 	}
-}
-
-// HealthCheck probes the backend (healthy, with backend_type "none", when
-// there is none).
-func (c *Cache) HealthCheck(ctx context.Context) (bool, map[string]any) {
-	if c.be == nil {
-		return true, map[string]any{backend.DetailBackendType: "none", backend.DetailLatencyMS: 0.0}
-	}
-	ok, details := c.be.HealthCheck(ctx)
-	if details == nil {
-		details = map[string]any{}
-	}
-	details[DetailCircuitBreaker] = c.guard.breaker.State().String()
-	return ok, details
 }
 
 // DetailCircuitBreaker is the HealthCheck detail that carries the state of
