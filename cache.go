@@ -25,28 +25,30 @@ const numStripes = 256
 // shared backend (L2). Create it with New or FromEnv, wrap functions with
 // Wrap0..Wrap4, or use Load and the direct API. It is safe for concurrent use.
 type Cache struct {
-	cfg      config
-	be       backend.Backend    // nil: in-process only; closed by Close when owned
-	guard    *guard             // nil without a backend
-	l1       *l1.Cache[l1Entry] // nil: disabled
-	ttl      time.Duration      // resolved default TTL (NoExpiry possible)
-	pipe     entry.Pipeline
-	enc      *secure.Policy // nil: encryption off
-	log      *slog.Logger
-	obs      Observer // WithObserver; nil: nothing observed
-	clk      clock.Clock
-	flights  flight.Group[loaded]
-	sem      chan struct{}
-	closeMu  sync.RWMutex
-	closed   atomic.Bool
-	wg       sync.WaitGroup
-	seed     maphash.Seed
-	stripes  [numStripes]stripe
-	epoch    atomic.Uint64
-	counters counters
-	def      *policy
-	nextID   atomic.Uint64
-	warnLoad warnings
+	cfg   config
+	be    backend.Backend    // nil: in-process only; closed by Close when owned
+	guard *guard             // nil without a backend
+	l1    *l1.Cache[l1Entry] // nil: disabled
+	ttl   time.Duration      // resolved default TTL (NoExpiry possible)
+	pipe  entry.Pipeline
+	enc   *secure.Policy // nil: encryption off
+	log   *slog.Logger
+	obs   Observer // WithObserver; nil: nothing observed
+	// Rate-limited warnings (logging.go).
+	logUndecodable, logDecrypt, logRefresh limitedLog
+	clk                                    clock.Clock
+	flights                                flight.Group[loaded]
+	sem                                    chan struct{}
+	closeMu                                sync.RWMutex
+	closed                                 atomic.Bool
+	wg                                     sync.WaitGroup
+	seed                                   maphash.Seed
+	stripes                                [numStripes]stripe
+	epoch                                  atomic.Uint64
+	counters                               counters
+	def                                    *policy
+	nextID                                 atomic.Uint64
+	warnLoad                               warnings
 }
 
 type stripe struct {

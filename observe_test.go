@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cachekit-go/cachekit/backend/memory"
 )
@@ -190,5 +192,44 @@ func TestObserverL1HitAllocations(t *testing.T) {
 	observed := measure(WithObserver(&countingObserver{}))
 	if observed != plain {
 		t.Fatalf("an L1 hit allocates %v times with an Observer, %v without", observed, plain)
+	}
+}
+
+// Undecodable entries are counted each time but logged once per
+// FailureLogInterval, the next line saying how many were left out.
+func TestUndecodableWarningsRateLimited(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New(memory.Options{})
+	rec := &logRecorder{}
+	clk := fakeClock()
+	c := newTimed(t, clk, mem, WithLogger(slogNew(rec)), WithL1(false), WithReadBudget(testReadBudget))
+	f := MustWrap1(c, func(_ context.Context, n int) (int, error) { return n, nil }, Name(uniq(t)))
+	corrupt := func(n int) {
+		k, err := f.Key(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mem.Set(ctx, k, []byte("not an entry"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n := 1; n <= 3; n++ {
+		corrupt(n)
+		if v, err := f.Call(ctx, n); err != nil || v != n {
+			t.Fatal(v, err)
+		}
+	}
+	const msg = "stored entry cannot be decoded"
+	if got := rec.count(msg); got != 1 {
+		t.Fatalf("%d warnings for 3 undecodable entries within the interval, want 1:\n%s", got, rec.all())
+	}
+	if got := f.Info().DecodeErrors; got != 3 {
+		t.Fatalf("DecodeErrors = %d, want 3", got)
+	}
+	clk.Advance(FailureLogInterval)
+	corrupt(4)
+	_, _ = f.Call(ctx, 4)
+	if got := rec.count(msg); got != 2 || !strings.Contains(rec.all(), "suppressed_since_last_line=2") {
+		t.Fatalf("after the interval: %d warnings:\n%s", got, rec.all())
 	}
 }

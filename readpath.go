@@ -252,7 +252,7 @@ func (c *Cache) fromL2(ctx context.Context, p *policy, s slot, gen generation, d
 	case errors.Is(err, errFailClosed):
 		return loaded{}, false, false, err
 	case errors.Is(err, errUndecodable):
-		c.log.Warn("cachekit: stored entry cannot be decoded; recomputing it", "key", s.key, "err", err)
+		c.logUndecodable.warn(c, "cachekit: stored entry cannot be decoded; recomputing it", "key", s.key, "err", err)
 		return loaded{}, false, true, nil
 	}
 	return loaded{}, false, false, nil
@@ -337,10 +337,10 @@ func (c *Cache) readL2(ctx context.Context, p *policy, s slot, gen generation, d
 func (c *Cache) reject(ctx context.Context, p *policy, key string, rej error) error {
 	reason, _ := secure.ReasonOf(rej)
 	if c.enc.FailClosed() {
-		c.log.Warn("cachekit: stored entry failed decryption; failing closed and keeping the entry", "key", key, "reason", reason.String())
+		c.logDecrypt.warn(c, "cachekit: stored entry failed decryption; failing closed and keeping the entry", "key", key, "reason", reason.String())
 		return fmt.Errorf("cachekit: entry %q: %w", key, rej)
 	}
-	c.log.Warn("cachekit: stored entry failed decryption; evicting and recomputing it", "key", key, "reason", reason.String())
+	c.logDecrypt.warn(c, "cachekit: stored entry failed decryption; evicting and recomputing it", "key", key, "reason", reason.String())
 	_ = c.do(ctx, p, "delete", key, c.guard.opTimeout, false, func(ctx context.Context) error {
 		_, err := c.be.Delete(ctx, key)
 		return err
