@@ -74,6 +74,7 @@ type loaded struct {
 	fromL1 bool // found in L1 by the shared load (another load just stored it)
 	fromL2 bool
 	stale  bool
+	failed bool // the backend read failed or was skipped (fill only)
 }
 
 // warnings holds the warn-once latches of one wrapper (or of Load).
@@ -105,6 +106,15 @@ func (p *policy) observeLoad(d time.Duration) {
 		return
 	}
 	p.cost.Store(max(old+(int64(d)-old)/8, 1))
+}
+
+// worthLocking reports whether a miss of p should take the cross-process
+// stampede lock: the lock costs three round trips (lock, re-check, release),
+// which pay off only for a function slower than LockMinFunctionTime (or
+// whose run time is not known yet).
+func (p *policy) worthLocking() bool {
+	est := p.loadEstimate()
+	return est == 0 || est >= LockMinFunctionTime
 }
 
 // loadEstimate is the function's usual run time, 0 when unknown.

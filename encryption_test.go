@@ -835,6 +835,7 @@ func TestEncryptedRefreshAndClear(t *testing.T) {
 		t.Fatalf("stale hit got %q", v)
 	}
 	eventually(t, "refresh", func() bool { return f.Info().Refreshes == 1 })
+	flushBackend(t, mem)
 
 	var rc counter
 	r, _ := Wrap1(newTimed(t, clk, mem, enc), rc.fn, name)

@@ -89,11 +89,6 @@ func newGuard(c *Cache, cfg *config) *guard {
 			}
 		},
 	})
-	if d, ok := c.be.(*deferredBackend); ok && d.inner.Load() == nil {
-		// Not connected yet: skip it from the start (a probe after the
-		// recovery timeout finds it once it is connected).
-		g.breaker.Trip()
-	}
 	return g
 }
 
@@ -104,21 +99,22 @@ func defaultReadBudget(b backend.Backend) time.Duration {
 		return DefaultLocalReadBudget
 	case *cachekitio.Backend:
 		return DefaultHTTPReadBudget
-	case *deferredBackend:
-		return DefaultLocalReadBudget // Redis or memcached
 	}
 	return DefaultReadBudget
 }
 
 // budget returns the time the backend read of a miss may take for a caller
 // with ctx: the read budget, or ReadBudgetDeadlineShare of the remaining
-// deadline when that is less (capped reports it; a read that runs out of a
-// capped budget says nothing about the backend).
+// deadline when that is less. capped reports a budget cut below half the
+// read budget: a read that runs out of so short a budget says nothing about
+// the backend, while one that had at least half of it had a fair chance
+// (otherwise callers with deadlines would keep a hung backend's breaker
+// closed forever).
 func (g *guard) budget(ctx context.Context) (d time.Duration, capped bool) {
 	d = g.readBudget
 	if dl, ok := ctx.Deadline(); ok {
 		if share := time.Duration(float64(time.Until(dl)) * ReadBudgetDeadlineShare); share < d {
-			return share, true
+			return share, share < g.readBudget/2
 		}
 	}
 	return d, false
@@ -151,32 +147,102 @@ var errSkipped = ErrBackendUnavailable
 // says the timeout was shortened for the caller's deadline: running out of
 // it is not held against the backend.
 func (c *Cache) do(ctx context.Context, p *policy, op, key string, timeout time.Duration, capped bool, fn func(context.Context) error) error {
+	t, err := c.begin(ctx, op)
+	if err != nil {
+		return err
+	}
+	defer c.guard.ops.Release()
+	opCtx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		opCtx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	err = fn(opCtx)
+	took := time.Since(start)
+	p.stats.backendOp(took)
+	c.observeOp(ctx, opCtx, op, start, took, err)
+	return c.finish(t, p, op, key, ctx, opCtx, capped, err)
+}
+
+// within is do for the miss path: the caller stops waiting once the
+// timeout has passed even if the backend has not returned (a backend must
+// honour its context, but a stuck connection may not). The operation then
+// goes on in the background, holding its slot of the bound on concurrent
+// operations until it returns, and its late answer is dropped; the caller
+// sees a timeout, which counts against the backend.
+func within[T any](c *Cache, ctx context.Context, p *policy, op, key string, timeout time.Duration, capped bool, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
+	t, err := c.begin(ctx, op)
+	if err != nil {
+		return zero, err
+	}
+	opCtx, cancel := context.WithTimeout(ctx, timeout)
+	type result struct {
+		v   T
+		err error
+		d   time.Duration
+	}
+	ch := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		defer c.guard.ops.Release()
+		defer cancel()
+		v, err := fn(opCtx)
+		ch <- result{v, err, time.Since(start)}
+	}()
+	var r result
+	select {
+	case r = <-ch:
+	case <-opCtx.Done():
+		// A little grace, so that a backend honouring its context answers
+		// with its own timeout error first (a timer only on this slow
+		// path).
+		grace := time.NewTimer(timeout/8 + time.Millisecond)
+		defer grace.Stop()
+		select {
+		case r = <-ch:
+		case <-grace.C:
+			p.stats.backendOp(timeout)
+			late := backend.NewError(backend.Timeout, "cachekit", op, key, errLate)
+			c.observeOp(ctx, opCtx, op, start, timeout, late)
+			return zero, c.finish(t, p, op, key, ctx, opCtx, capped, late)
+		}
+	}
+	p.stats.backendOp(r.d)
+	c.observeOp(ctx, opCtx, op, start, r.d, r.err)
+	return r.v, c.finish(t, p, op, key, ctx, opCtx, capped, r.err)
+}
+
+// errLate is the cause of the timeout within reports when the backend did
+// not return at all.
+var errLate = errors.New("the backend did not return within the read budget; its answer will be dropped")
+
+// begin admits one backend operation: a breaker ticket and a slot of the
+// bound on concurrent operations (the caller releases the slot), or
+// errSkipped.
+func (c *Cache) begin(ctx context.Context, op string) (resilience.Ticket, error) {
 	g := c.guard
 	t, ok := g.breaker.Allow()
 	if !ok {
 		g.skipped.Add(1)
 		c.observeBackend(ctx, op, BackendSkipped, time.Time{}, 0)
-		return errSkipped
+		return t, errSkipped
 	}
 	if !g.ops.TryAcquire() {
 		g.breaker.Release(t)
 		c.observeBackend(ctx, op, BackendSkipped, time.Time{}, 0)
-		return errSkipped
+		return t, errSkipped
 	}
-	defer g.ops.Release()
-	parent := ctx
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	start := time.Now()
-	err := fn(ctx)
-	took := time.Since(start)
-	p.stats.backendOp(took)
-	if c.obs != nil {
-		c.observeBackend(parent, op, outcome(err, ctx), start, took)
-	}
+	return t, nil
+}
+
+// finish tells the breaker what an operation's outcome says about the
+// backend, and counts and logs a failure. parent is the caller's context,
+// opCtx the operation's (with its timeout).
+func (c *Cache) finish(t resilience.Ticket, p *policy, op, key string, parent, opCtx context.Context, capped bool, err error) error {
+	g := c.guard
 	switch {
 	case err == nil:
 		g.breaker.Success(t)
@@ -185,14 +251,14 @@ func (c *Cache) do(ctx context.Context, p *policy, op, key string, timeout time.
 		// The caller gave up (or its own deadline passed): nothing learnt
 		// about the backend.
 		g.breaker.Release(t)
-	case ctx.Err() != nil && capped:
+	case opCtx.Err() != nil && capped:
 		g.budgetTimeouts.Add(1)
 		g.breaker.Release(t)
 	case errors.Is(err, backend.ErrPermanent):
 		// The backend answered (value too large, wrong type): it is up.
 		g.breaker.Success(t)
 	default:
-		if ctx.Err() != nil {
+		if opCtx.Err() != nil {
 			g.budgetTimeouts.Add(1)
 		}
 		g.breaker.Failure(t)
@@ -205,41 +271,55 @@ func (c *Cache) do(ctx context.Context, p *policy, op, key string, timeout time.
 // read is the backend read of the read path: the value, and its remaining
 // lifetime when L1 needs it (known false when it was not asked or cannot be
 // told), in one round trip when the backend implements backend.TTLGetter.
-// The whole read gets at most timeout.
+// The whole read gets at most timeout (none: 0).
 func (c *Cache) read(ctx context.Context, p *policy, key string, timeout time.Duration, capped bool) (data []byte, rem time.Duration, known, found bool, err error) {
+	type answer struct {
+		data         []byte
+		rem          time.Duration
+		known, found bool
+	}
 	g := c.guard
 	// The lifetime is needed to fill L1 and to see when an entry is stale;
 	// otherwise a plain Get is one command.
 	needTTL := p.useL1 || (p.swr > 0 && p.ttl > 0)
-	err = c.do(ctx, p, "get", key, timeout, capped, func(ctx context.Context) error {
-		var err error
+	get := func(ctx context.Context) (a answer, err error) {
 		switch {
 		case !needTTL:
-			data, found, err = c.be.Get(ctx, key)
+			a.data, a.found, err = c.be.Get(ctx, key)
 		case g.ttlGetter != nil:
-			data, rem, found, err = g.ttlGetter.GetWithTTL(ctx, key)
-			known = true
+			a.data, a.rem, a.found, err = g.ttlGetter.GetWithTTL(ctx, key)
+			a.known = true
 		default:
-			data, found, err = c.be.Get(ctx, key)
-			if err != nil || !found || g.inspector == nil {
-				return err
+			a.data, a.found, err = c.be.Get(ctx, key)
+			if err != nil || !a.found || g.inspector == nil {
+				return a, err
 			}
 			var ttlFound bool
-			rem, ttlFound, err = g.inspector.TTL(ctx, key)
+			a.rem, ttlFound, err = g.inspector.TTL(ctx, key)
 			if err == nil && !ttlFound {
-				found = false // vanished in between: a miss
+				a.found = false // vanished in between: a miss
 			}
-			known = err == nil
+			a.known = err == nil
 			if err != nil {
 				// The value is good; only its lifetime is unknown.
-				c.guard.flog.Failed("ttl", key, err)
+				g.flog.Failed("ttl", key, err)
 				p.stats.add(backendErrors)
 				err = nil
 			}
 		}
-		return err
-	})
-	return data, rem, known, found, err
+		return a, err
+	}
+	var a answer
+	if timeout > 0 {
+		a, err = within(c, ctx, p, "get", key, timeout, capped, get)
+	} else {
+		err = c.do(ctx, p, "get", key, 0, false, func(ctx context.Context) error {
+			var err error
+			a, err = get(ctx)
+			return err
+		})
+	}
+	return a.data, a.rem, a.known, a.found, err
 }
 
 // enqueueWrite hands a backend write to the write-behind queue, or drops

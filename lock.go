@@ -42,47 +42,68 @@ func (c *Cache) fillLocked(ctx context.Context, p *policy, s slot, gen generatio
 	}
 	until := time.Now().Add(wait)
 	backoff := lockPollMin
-	for {
-		var (
+	fallback := func() (loaded, error) {
+		g.lockFallbacks.Add(1)
+		return c.compute(ctx, p, s, gen, load, "")
+	}
+	for first := true; ; first = false {
+		// After the first attempt every backend operation of the wait
+		// gets at most what is left of it, so a slow backend cannot
+		// stretch the wait.
+		opb := rb
+		if !first {
+			left := time.Until(until)
+			if left <= 0 {
+				return fallback()
+			}
+			if left < opb.timeout {
+				opb.timeout, opb.capped = left, opb.capped || left < rb.timeout/2
+			}
+		}
+		type lock struct {
 			id string
 			ok bool
-		)
-		err := c.do(ctx, p, "lock", key, rb.timeout, rb.capped, func(ctx context.Context) error {
-			var err error
-			id, ok, err = g.locker.AcquireLock(ctx, key, c.cfg.lockHold)
-			return err
+		}
+		l, err := within(c, ctx, p, "lock", key, opb.timeout, opb.capped, func(ctx context.Context) (lock, error) {
+			id, ok, err := g.locker.AcquireLock(ctx, key, c.cfg.lockHold)
+			return lock{id, ok}, err
 		})
 		if err != nil {
-			g.lockFallbacks.Add(1)
-			return c.compute(ctx, p, s, gen, load, "")
+			return fallback()
 		}
-		if ok {
+		if l.ok {
 			g.lockAcquired.Add(1)
 			if recheck {
 				res, found, _, err := c.fromL2(ctx, p, s, gen, decode, rb)
 				if found || err != nil {
-					c.unlockLater(ctx, p, key, id)
+					c.unlockLater(ctx, p, key, l.id)
 					return res, err
 				}
 			}
-			return c.compute(ctx, p, s, gen, load, id)
+			return c.compute(ctx, p, s, gen, load, l.id)
 		}
 		left := time.Until(until)
-		if left <= 0 {
-			g.lockFallbacks.Add(1)
-			return c.compute(ctx, p, s, gen, load, "")
-		}
-		if !sleep(ctx, min(backoff, left)) {
-			g.lockFallbacks.Add(1)
-			return c.compute(ctx, p, s, gen, load, "")
+		if left <= 0 || !sleep(ctx, min(backoff, left)) {
+			return fallback()
 		}
 		backoff = min(backoff*2, lockPollMax)
 		recheck = true
-		if res, found, _, err := c.fromL2(ctx, p, s, gen, decode, rb); found || err != nil {
-			if found {
-				g.lockWaits.Add(1)
-			}
+		if left = time.Until(until); left <= 0 {
+			return fallback()
+		}
+		pb := rb
+		if left < pb.timeout {
+			pb.timeout, pb.capped = left, pb.capped || left < rb.timeout/2
+		}
+		res, found, _, err := c.fromL2(ctx, p, s, gen, decode, pb)
+		switch {
+		case found:
+			g.lockWaits.Add(1)
+			return res, nil
+		case err != nil:
 			return res, err
+		case res.failed: // the backend is failing: do not wait on it
+			return fallback()
 		}
 	}
 }

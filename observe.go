@@ -149,7 +149,7 @@ func WithObserver(o Observer) Option { return func(c *config) { c.observer = o }
 
 // backendLabel is the BackendEvent.Backend label of b.
 func backendLabel(b backend.Backend) string {
-	switch b := b.(type) {
+	switch b.(type) {
 	case *redis.Backend:
 		return "redis"
 	case *memcached.Backend:
@@ -160,8 +160,6 @@ func backendLabel(b backend.Backend) string {
 		return "memory"
 	case *cachekitio.Backend:
 		return "cachekitio"
-	case *deferredBackend:
-		return b.name
 	}
 	if h, ok := b.(interface{ BackendName() string }); ok {
 		return h.BackendName()
@@ -204,6 +202,14 @@ func (c *Cache) observeBackend(ctx context.Context, op string, o BackendOutcome,
 		return
 	}
 	c.obs.ObserveBackend(BackendEvent{Ctx: ctx, Op: op, Backend: c.guard.kind, Outcome: o, Start: start, Duration: d})
+}
+
+// observeOp reports a backend operation that was made: parent is the
+// caller's context, opCtx the operation's (with its timeout).
+func (c *Cache) observeOp(parent, opCtx context.Context, op string, start time.Time, d time.Duration, err error) {
+	if c.obs != nil {
+		c.observeBackend(parent, op, outcome(err, opCtx), start, d)
+	}
 }
 
 // outcome classifies the result of a backend operation run under ctx.

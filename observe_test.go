@@ -118,11 +118,11 @@ func TestObserverCallResults(t *testing.T) {
 		}
 		ops[e.Op]++
 	}
-	// Three misses (1 and -1 by c1, Load's), each read before and after
-	// taking the stampede lock, and c2's one read of 1; the writes are
-	// behind, at least the first one landed (Flush).
-	if ops["get"] != 7 || ops["lock"] != 3 || ops["set"] < 1 {
-		t.Fatalf("backend operations %v; want 7 get, 3 lock, at least 1 set", ops)
+	// At least one read per miss (1 and -1 by c1, Load's) and c2's read of
+	// 1 (a miss may read again under the stampede lock); the writes are
+	// behind, the first one landed (Flush).
+	if ops["get"] < 4 || ops["set"] < 1 || ops["lock"] > 3 {
+		t.Fatalf("backend operations %v; want at least 4 get and 1 set, at most 3 lock", ops)
 	}
 }
 

@@ -233,7 +233,10 @@ func (c *Cache) fill(ctx context.Context, p *policy, s slot, hitL1 func(l1Entry)
 	if found || err != nil {
 		return res, err
 	}
-	if c.guard.locker == nil {
+	if c.guard.locker == nil || res.failed || !p.worthLocking() {
+		// No lock; or the backend just failed us (or was skipped), and
+		// asking it for a lock would only add another budget to the call;
+		// or the function is cheaper than the lock's round trips.
 		return c.compute(ctx, p, s, gen, load, "")
 	}
 	// An undecodable entry is not read again under the lock: it is
@@ -241,9 +244,9 @@ func (c *Cache) fill(ctx context.Context, p *policy, s slot, hitL1 func(l1Entry)
 	return c.fillLocked(ctx, p, s, gen, load, decode, rb, !bad)
 }
 
-// fromL2 is readL2 for the miss path: backend errors and undecodable entries
-// (bad) are misses (the function runs); only a fail-closed rejection is an
-// error.
+// fromL2 is readL2 for the miss path: backend errors (res.failed) and
+// undecodable entries (bad) are misses (the function runs); only a
+// fail-closed rejection is an error.
 func (c *Cache) fromL2(ctx context.Context, p *policy, s slot, gen generation, decode func([]byte) (any, error), rb readBudget) (res loaded, found, bad bool, err error) {
 	v, stale, found, err := c.readL2(ctx, p, s, gen, decode, rb)
 	switch {
@@ -254,6 +257,8 @@ func (c *Cache) fromL2(ctx context.Context, p *policy, s slot, gen generation, d
 	case errors.Is(err, errUndecodable):
 		c.logUndecodable.warn(c, "cachekit: stored entry cannot be decoded; recomputing it", "key", s.key, "err", err)
 		return loaded{}, false, true, nil
+	case err != nil:
+		return loaded{failed: true}, false, false, nil
 	}
 	return loaded{}, false, false, nil
 }

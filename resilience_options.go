@@ -59,6 +59,11 @@ const (
 	// budget, and never more than LockWaitDeadlineShare of the caller's
 	// remaining deadline.
 	DefaultLockWait = time.Second
+	// LockMinFunctionTime: the stampede lock is taken only for functions
+	// whose usual run time (a moving average this process measures) is at
+	// least this, or not known yet. For a cheaper function its three extra
+	// round trips per miss cost more than running it in several processes.
+	LockMinFunctionTime = 10 * time.Millisecond
 	// LockWaitDeadlineShare is the largest share of a caller's remaining
 	// deadline spent waiting for another process's result.
 	LockWaitDeadlineShare = 0.5

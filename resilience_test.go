@@ -194,7 +194,7 @@ func TestHungReadRunsTheFunctionAfterTheBudget(t *testing.T) {
 		}
 	}
 	r := c.Info().Resilience
-	if r.BudgetTimeouts < 2 || r.Breaker != "open" || b.reads.Load() > 2 {
+	if r.BudgetTimeouts < 1 || r.Breaker != "open" || b.reads.Load() > 2 {
 		t.Fatalf("%+v, %d reads", r, b.reads.Load())
 	}
 }
@@ -317,6 +317,62 @@ func TestResilienceOptionsValidate(t *testing.T) {
 		WithStampedeLock(true, -1, 0)} {
 		if _, err := New(o); !errors.Is(err, ErrInvalidOption) {
 			t.Errorf("option %d: %v", i, err)
+		}
+	}
+}
+
+// ttlCounting counts the reads of a backend by kind.
+type ttlCounting struct {
+	*memory.Backend
+	gets, getWithTTLs, ttls atomic.Int32
+}
+
+func (b *ttlCounting) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	b.gets.Add(1)
+	return b.Backend.Get(ctx, key)
+}
+
+func (b *ttlCounting) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, bool, error) {
+	b.getWithTTLs.Add(1)
+	return b.Backend.GetWithTTL(ctx, key)
+}
+
+func (b *ttlCounting) TTL(ctx context.Context, key string) (time.Duration, bool, error) {
+	b.ttls.Add(1)
+	return b.Backend.TTL(ctx, key)
+}
+
+// An L2 hit asks for the remaining lifetime only when L1 (or
+// stale-while-revalidate) needs it, and then in the same read.
+func TestL2HitReadsTheLifetimeOnlyWhenNeeded(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name                string
+		opts                []FuncOption
+		gets, withTTL, ttls int32
+	}{
+		{"L1 off", []FuncOption{L1(false)}, 1, 0, 0},
+		{"L1 on", nil, 0, 1, 0},
+		{"L1 off, stale-while-revalidate", []FuncOption{L1(false), StaleWhileRevalidate(0.5)}, 0, 1, 0},
+	} {
+		b := &ttlCounting{Backend: memory.New(memory.Options{})}
+		name := Name(uniq(t))
+		var cnt counter
+		writer := wrapCounter(t, newTestCache(t, b), &cnt, append([]FuncOption{name}, tc.opts...)...)
+		if _, err := writer.Call(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+		flushBackend(t, b)
+		b.gets.Store(0)
+		b.getWithTTLs.Store(0)
+		b.ttls.Store(0)
+		reader := wrapCounter(t, newTestCache(t, b, WithStampedeLock(false, 0, 0)), &cnt, append([]FuncOption{name}, tc.opts...)...)
+		if _, err := reader.Call(context.Background(), 1); err != nil || reader.Info().L2Hits != 1 {
+			t.Fatalf("%s: %v %+v", tc.name, err, reader.Info())
+		}
+		if b.gets.Load() != tc.gets || b.getWithTTLs.Load() != tc.withTTL || b.ttls.Load() != tc.ttls {
+			t.Fatalf("%s: Get %d, GetWithTTL %d, TTL %d; want %d, %d, %d", tc.name,
+				b.gets.Load(), b.getWithTTLs.Load(), b.ttls.Load(), tc.gets, tc.withTTL, tc.ttls)
 		}
 	}
 }

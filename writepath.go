@@ -82,7 +82,7 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 	}
 	st.mu.RUnlock()
 	handedOff = true
-	c.writeBehind(ctx, p, key, stored, ttl, gen, lockID)
+	c.writeBehind(ctx, p, key, stored, ttl, now, gen, lockID)
 	return nil
 }
 
@@ -90,8 +90,11 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 // key's stripe lock (read) while it writes and skips the write when the
 // generation moved since gen, so an invalidation made after the value was
 // computed is never undone by its late write. It then releases the
-// stampede lock lockID, if any.
-func (c *Cache) writeBehind(ctx context.Context, p *policy, key string, stored []byte, ttl time.Duration, gen generation, lockID string) {
+// stampede lock lockID, if any. The entry's lifetime counts from when it
+// was stored (now, Unix nanoseconds), not from when the write is made: a
+// write that waited in the queue gets what is left of ttl, and none at all
+// once it has run out.
+func (c *Cache) writeBehind(ctx context.Context, p *policy, key string, stored []byte, ttl time.Duration, now int64, gen generation, lockID string) {
 	ctx = context.WithoutCancel(ctx)
 	st := c.stripeOf(key)
 	var done func()
@@ -104,6 +107,12 @@ func (c *Cache) writeBehind(ctx context.Context, p *policy, key string, stored [
 		if !c.current(st, gen) {
 			p.stats.add(discarded)
 			return
+		}
+		ttl := ttl
+		if ttl > 0 {
+			if ttl -= time.Duration(c.nowNano() - now); ttl <= 0 {
+				return // expired while queued
+			}
 		}
 		_ = c.do(ctx, p, "set", key, c.guard.writeTimeout, false, func(ctx context.Context) error {
 			return c.be.Set(ctx, key, stored, ttl)

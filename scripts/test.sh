@@ -109,7 +109,7 @@ fi
 
 # Layering: protocol/ is one self-contained layer (the byte-level contract);
 # none of its packages may import anything of this module outside protocol/.
-mod=$(go list -m)
+mod=$(awk '$1 == "module" { print $2; exit }' go.mod) # not go list -m: in a workspace it lists every module
 outside=$(go list -deps ./protocol/... | grep "^$mod/" | grep -v "^$mod/protocol/" || true)
 if [ -n "$outside" ]; then
 	log "protocol/ imports packages outside protocol/: $outside"
@@ -153,6 +153,19 @@ check_root_requirement() {
 		fi
 		if ! grep -Eq "^[[:space:]]*replace[[:space:]]+${mod}[[:space:]]+${v}[[:space:]]+=>" go.work; then
 			log "go.work does not map $mod $v (the version $gomod requires) to the working tree"
+			return 1
+		fi
+		# go.work builds the satellite against the tree; build it once as a
+		# consumer gets it, against the root module at that commit, so the
+		# requirement names a version the satellite really works with.
+		local tmp
+		tmp=$(mktemp -d "$RUN_DIR/consumer.XXXXXX")
+		mkdir "$tmp/root"
+		git archive "$commit" | tar -x -C "$tmp/root"
+		cp -r "$(dirname "$gomod")" "$tmp/satellite"
+		if ! (cd "$tmp/satellite" && go mod edit -replace="$mod=$tmp/root" &&
+			GOWORK=off GOFLAGS=-mod=mod go vet ./...); then
+			log "$(dirname "$gomod") does not build against $mod $v: raise the requirement (docs/releasing.md)"
 			return 1
 		fi
 	fi

@@ -30,7 +30,7 @@ type Client interface {
 var _ Client = (*ddb.Client)(nil)
 
 // Backend stores cache entries in a DynamoDB table. It implements
-// backend.Backend, backend.Locker, backend.TTLInspector,
+// backend.Backend, backend.Locker, backend.TTLInspector, backend.TTLGetter,
 // backend.TimeoutSetter and backend.PrefixDeleter, and is safe for
 // concurrent use.
 type Backend struct {
@@ -55,7 +55,11 @@ var (
 // opts. Unless opts.SkipTableCheck is set, New calls DescribeTable once to
 // verify that the table exists and that its key schema matches opts; a
 // mismatch is an error wrapping ErrTableMismatch, a missing table a
-// *backend.Error of kind Permanent.
+// *backend.Error of kind Permanent, rejected credentials one of kind
+// Authentication. When DynamoDB does not answer (unreachable, throttling,
+// timing out), New logs a warning and succeeds without the check, so a
+// service starts while its backend is down; the operations then fail with
+// Transient errors until it answers.
 func New(ctx context.Context, client Client, opts Options) (*Backend, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOptions)
@@ -77,7 +81,13 @@ func New(ctx context.Context, client Client, opts Options) (*Backend, error) {
 	}
 	if !opts.SkipTableCheck {
 		if err := b.checkTable(ctx); err != nil {
-			return nil, err
+			if !backend.IsTransient(err) {
+				return nil, err
+			}
+			// DynamoDB is unreachable (or throttling) right now: start
+			// anyway, as the cache serves without its backend, and let
+			// the operations report their own errors once it answers.
+			opts.Logger.WarnContext(ctx, "dynamodb: table not checked, DynamoDB did not answer; starting anyway", "table", opts.Table, "err", err)
 		}
 	}
 	return b, nil

@@ -43,6 +43,18 @@
 //     Options.MaxIdleConnsPerServer stay open between operations. A connection
 //     taken from the idle list that turns out to be closed by the server is
 //     replaced once, transparently.
+//   - Down, hung and dead servers. New validates the options and dials
+//     nothing, so it succeeds while the servers are down; connections are
+//     dialled on use. Every step of an operation (waiting for a pool slot,
+//     dialling, writing, reading) is bounded by its context and
+//     Options.Timeout (DefaultTimeout, 1 s), so a hung or blackholed server
+//     costs an operation its deadline and no more, and a refused connection
+//     costs the dial, well under a millisecond on a LAN; either way the
+//     error is Transient or Timeout. A connection that timed out is closed,
+//     never reused, and the idle connections a crashed server left behind
+//     are dropped on first use, so a restarted server is used at once
+//     (faults_test.go kills, stops and blackholes private servers to check
+//     it).
 //   - Locks. AcquireLock stores a random token with add (atomic: it fails when
 //     the key exists) and an expiry of the hold time; ReleaseLock reads the
 //     token and its cas with mg and deletes with md only on a cas match, so it
@@ -133,8 +145,8 @@ type Options struct {
 }
 
 // Backend is a memcached-backed cache store. It implements backend.Backend,
-// backend.Locker, backend.TTLInspector and backend.TimeoutSetter, and is safe
-// for concurrent use. Create it with New and release its connections with
+// backend.Locker, backend.TTLInspector, backend.TTLGetter and
+// backend.TimeoutSetter, and is safe for concurrent use. Create it with New and release its connections with
 // Close.
 type Backend struct {
 	c       *cluster

@@ -23,6 +23,31 @@
 //
 // Applications that already have a rueidis.Client pass it to NewFromClient.
 //
+// # When Redis is down
+//
+// New (and NewFromURL) succeed while Redis is unreachable, refusing
+// connections or hung, so a service can start without it: the connection is
+// made in the background (retried after 50 ms, doubling up to once a
+// second), and until then every operation fails at once with a Transient
+// error matching ErrNotConnected, which the cache treats as a miss. A
+// misconfiguration still fails New: a malformed URL or inconsistent Options
+// always, and wrong credentials, an unknown database or a failed TLS
+// verification when the server is reachable at start; when it becomes
+// reachable only later, the operations report wrong credentials as
+// Authentication errors.
+//
+// Once connected, a dead server costs milliseconds, not the operation's
+// timeout: a read that fails on the network is retried once, at once, on a
+// fresh connection (rueidis would otherwise retry it until the context ends),
+// then the error is returned. A connection that stops answering (a hung
+// server, a blackholed network) is PINGed after a second of silence and
+// dropped when the PING goes unanswered for Options.ConnTimeout
+// (DefaultConnTimeout, 2 s); dials are bounded by Options.DialTimeout
+// (DefaultDialTimeout, 1 s), which is also how long a command can wait for a
+// dial that other commands share. Operations on a hung connection end with
+// their context or Options.Timeout, whichever comes first. After the server
+// returns, the next command reconnects.
+//
 // # Why rueidis
 //
 // github.com/redis/rueidis pipelines automatically: concurrent commands from

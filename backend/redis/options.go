@@ -26,9 +26,14 @@ const (
 	// a stuck server fails a cache call instead of hanging it. It matches the
 	// 5 s default request timeout of the reference SDKs.
 	DefaultTimeout = 5 * time.Second
-	// DefaultDialTimeout bounds connecting (TCP, TLS and AUTH/HELLO) when
-	// Options.DialTimeout is zero.
-	DefaultDialTimeout = 5 * time.Second
+	// DefaultDialTimeout bounds connecting (TCP, TLS and AUTH/HELLO, each)
+	// when Options.DialTimeout is zero. Commands wait for a connection being
+	// dialed regardless of their context (rueidis dials once for all of
+	// them), so this also bounds how long a command can be held up by a
+	// server that accepts connections but does not answer.
+	DefaultDialTimeout = time.Second
+	// DefaultConnTimeout is Options.ConnTimeout when zero.
+	DefaultConnTimeout = 2 * time.Second
 	// ReferenceKeyPrefix is the prefix under which cachekit-py's default
 	// Redis provider stores every entry (tenant "default"). Set
 	// Options.KeyPrefix to it to share entries with Python processes that
@@ -93,6 +98,12 @@ type Options struct {
 	Timeout time.Duration
 	// DialTimeout bounds connecting. Zero means DefaultDialTimeout.
 	DialTimeout time.Duration
+	// ConnTimeout is how long a connection may leave a PING unanswered
+	// before it is dropped and redialed; a PING is sent after a second
+	// without any answer. It bounds how long a dead connection (a hung
+	// server, a blackholed network) lingers, and must exceed the time the
+	// largest value takes to transfer. Zero means DefaultConnTimeout.
+	ConnTimeout time.Duration
 	// ClientName is sent with CLIENT SETNAME, to find connections in
 	// CLIENT LIST. Empty sends none.
 	ClientName string
@@ -172,8 +183,8 @@ func urlError(format string, args ...any) error {
 // or 26379 for Sentinels.
 //
 // Parameters: db (instead of the path), cluster (true/false), master_set,
-// sentinel_username, sentinel_password, timeout and dial_timeout (Go
-// durations like "500ms"), key_prefix, client_name, reference_lock_keys
+// sentinel_username, sentinel_password, timeout, dial_timeout and
+// conn_timeout (Go durations like "500ms"), key_prefix, client_name, reference_lock_keys
 // (true/false) and, for rediss only, skip_verify (true/false). Unknown
 // parameters are an error, so a typo does not silently change nothing.
 func ParseURL(rawURL string) (Options, error) {
@@ -289,7 +300,7 @@ func ParseURL(rawURL string) (Options, error) {
 var knownParams = map[string]bool{
 	"addr": true, "db": true, "cluster": true, "master_set": true,
 	"sentinel_username": true, "sentinel_password": true,
-	"timeout": true, "dial_timeout": true, "key_prefix": true, "client_name": true,
+	"timeout": true, "dial_timeout": true, "conn_timeout": true, "key_prefix": true, "client_name": true,
 	"reference_lock_keys": true, "skip_verify": true,
 }
 
@@ -321,7 +332,7 @@ func applyParams(o *Options, params url.Values) error {
 	o.SentinelPassword = secret.String(params.Get("sentinel_password"))
 	o.KeyPrefix = params.Get("key_prefix")
 	o.ClientName = params.Get("client_name")
-	for name, dst := range map[string]*time.Duration{"timeout": &o.Timeout, "dial_timeout": &o.DialTimeout} {
+	for name, dst := range map[string]*time.Duration{"timeout": &o.Timeout, "dial_timeout": &o.DialTimeout, "conn_timeout": &o.ConnTimeout} {
 		if v := params.Get(name); v != "" {
 			if *dst, err = time.ParseDuration(v); err != nil || *dst < 0 {
 				return urlError("%s must be a non-negative Go duration like 500ms", name)

@@ -49,6 +49,7 @@ func TestParseURL(t *testing.T) {
 			redis.Options{Addrs: []string{"h:6379"}, Timeout: 250 * time.Millisecond, DialTimeout: 2 * time.Second,
 				KeyPrefix: "t:default:", ClientName: "app", ReferenceLockKeys: true, SentinelUsername: "su"}, false},
 		{"redis://h#fragment", redis.Options{Addrs: []string{"h:6379"}}, false},
+		{"redis://h?conn_timeout=750ms", redis.Options{Addrs: []string{"h:6379"}, ConnTimeout: 750 * time.Millisecond}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {
@@ -107,6 +108,7 @@ func TestParseURLErrors(t *testing.T) {
 		{"redis://u:" + secret + "@h?bogus=1", `unknown parameter "bogus"`},
 		{"redis://u:" + secret + "@h?timeout=5", "timeout must be"},
 		{"redis://u:" + secret + "@h?timeout=-1s", "timeout must be"},
+		{"redis://h?conn_timeout=soon", "conn_timeout must be"},
 		{"redis://u:" + secret + "@h?db=1&db=2", "more than once"},
 		{"redis://u:" + secret + "@h?cluster=maybe", "cluster must be"},
 		{"redis://u:" + secret + "@a,b?cluster=false", "cluster=false with several"},

@@ -13,7 +13,11 @@ var _ backend.KeyLister = (*Backend)(nil)
 // the masters of a Cluster), those of other prefixes included.
 func (b *Backend) KeyCount(ctx context.Context) (int64, error) {
 	const op = "key_count"
-	nodes, err := b.scanNodes(ctx)
+	c, err := b.link.get(op, "")
+	if err != nil {
+		return 0, err
+	}
+	nodes, err := b.scanNodes(ctx, c)
 	if err != nil {
 		return 0, wrapErr(op, "", err)
 	}
@@ -35,7 +39,11 @@ func (b *Backend) KeyCount(ctx context.Context) (int64, error) {
 // carry Options.KeyPrefix, without it, lock keys left out.
 func (b *Backend) ListKeys(ctx context.Context, fn func(examined int, keys []string) error) error {
 	const op = "list_keys"
-	nodes, err := b.scanNodes(ctx)
+	c, err := b.link.get(op, "")
+	if err != nil {
+		return err
+	}
+	nodes, err := b.scanNodes(ctx, c)
 	if err != nil {
 		return wrapErr(op, "", err)
 	}
