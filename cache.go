@@ -1,7 +1,6 @@
 package cachekit
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -26,27 +25,30 @@ const numStripes = 256
 // shared backend (L2). Create it with New or FromEnv, wrap functions with
 // Wrap0..Wrap4, or use Load and the direct API. It is safe for concurrent use.
 type Cache struct {
-	cfg      config
-	be       backend.Backend    // nil: in-process only; closed by Close when owned
-	guard    *guard             // nil without a backend
-	l1       *l1.Cache[l1Entry] // nil: disabled
-	ttl      time.Duration      // resolved default TTL (NoExpiry possible)
-	pipe     entry.Pipeline
-	enc      *secure.Policy // nil: encryption off
-	log      *slog.Logger
-	clk      clock.Clock
-	flights  flight.Group[loaded]
-	sem      chan struct{}
-	closeMu  sync.RWMutex
-	closed   atomic.Bool
-	wg       sync.WaitGroup
-	seed     maphash.Seed
-	stripes  [numStripes]stripe
-	epoch    atomic.Uint64
-	counters counters
-	def      *policy
-	nextID   atomic.Uint64
-	warnLoad warnings
+	cfg   config
+	be    backend.Backend    // nil: in-process only; closed by Close when owned
+	guard *guard             // nil without a backend
+	l1    *l1.Cache[l1Entry] // nil: disabled
+	ttl   time.Duration      // resolved default TTL (NoExpiry possible)
+	pipe  entry.Pipeline
+	enc   *secure.Policy // nil: encryption off
+	log   *slog.Logger
+	obs   Observer // WithObserver; nil: nothing observed
+	// Rate-limited warnings (logging.go).
+	logUndecodable, logDecrypt, logRefresh limitedLog
+	clk                                    clock.Clock
+	flights                                flight.Group[loaded]
+	sem                                    chan struct{}
+	closeMu                                sync.RWMutex
+	closed                                 atomic.Bool
+	wg                                     sync.WaitGroup
+	seed                                   maphash.Seed
+	stripes                                [numStripes]stripe
+	epoch                                  atomic.Uint64
+	counters                               counters
+	def                                    *policy
+	nextID                                 atomic.Uint64
+	warnLoad                               warnings
 }
 
 type stripe struct {
@@ -156,6 +158,7 @@ func newCache(cfg config) (*Cache, error) {
 		ttl:  cfg.ttl,
 		enc:  enc,
 		log:  log,
+		obs:  cfg.observer,
 		clk:  cfg.clock,
 		sem:  make(chan struct{}, MaxConcurrentRefreshes),
 		seed: maphash.MakeSeed(),
@@ -324,25 +327,12 @@ func (c *Cache) sharedInfo(i *Info) {
 	if c.l1 != nil {
 		i.L1Bytes = c.l1.Bytes()
 		i.L1Entries = c.l1.Len()
+		i.L1Evictions = c.l1.Evictions()
 	}
 	i.Encryption = c.encryptionInfo()
 	if c.guard != nil {
 		i.Resilience = c.guard.info()
 	}
-}
-
-// HealthCheck probes the backend (healthy, with backend_type "none", when
-// there is none).
-func (c *Cache) HealthCheck(ctx context.Context) (bool, map[string]any) {
-	if c.be == nil {
-		return true, map[string]any{backend.DetailBackendType: "none", backend.DetailLatencyMS: 0.0}
-	}
-	ok, details := c.be.HealthCheck(ctx)
-	if details == nil {
-		details = map[string]any{}
-	}
-	details[DetailCircuitBreaker] = c.guard.breaker.State().String()
-	return ok, details
 }
 
 // DetailCircuitBreaker is the HealthCheck detail that carries the state of

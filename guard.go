@@ -31,6 +31,7 @@ type guard struct {
 	ttlGetter    backend.TTLGetter
 	inspector    backend.TTLInspector
 	locker       backend.Locker // nil: no cross-process stampede lock
+	kind         string         // BackendEvent.Backend
 
 	skipped, budgetTimeouts, writesQueued  atomic.Uint64
 	lockAcquired, lockWaits, lockFallbacks atomic.Uint64
@@ -59,6 +60,7 @@ func newGuard(c *Cache, cfg *config) *guard {
 	if g.opTimeout > 0 {
 		g.writeTimeout = min(g.writeTimeout, g.opTimeout)
 	}
+	g.kind = backendLabel(c.be)
 	g.ttlGetter, _ = c.be.(backend.TTLGetter)
 	g.inspector, _ = c.be.(backend.TTLInspector)
 	if l, ok := c.be.(backend.Locker); ok && !cfg.noLock {
@@ -151,7 +153,7 @@ var errSkipped = ErrBackendUnavailable
 // says the timeout was shortened for the caller's deadline: running out of
 // it is not held against the backend.
 func (c *Cache) do(ctx context.Context, p *policy, op, key string, timeout time.Duration, capped bool, fn func(context.Context) error) error {
-	t, err := c.begin()
+	t, err := c.begin(ctx, op)
 	if err != nil {
 		return err
 	}
@@ -164,7 +166,9 @@ func (c *Cache) do(ctx context.Context, p *policy, op, key string, timeout time.
 	}
 	start := time.Now()
 	err = fn(opCtx)
-	p.stats.backendOp(time.Since(start))
+	took := time.Since(start)
+	p.stats.backendOp(took)
+	c.observeOp(ctx, opCtx, op, start, took, err)
 	return c.finish(t, p, op, key, ctx, opCtx, capped, err)
 }
 
@@ -176,7 +180,7 @@ func (c *Cache) do(ctx context.Context, p *policy, op, key string, timeout time.
 // sees a timeout, which counts against the backend.
 func within[T any](c *Cache, ctx context.Context, p *policy, op, key string, timeout time.Duration, capped bool, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
-	t, err := c.begin()
+	t, err := c.begin(ctx, op)
 	if err != nil {
 		return zero, err
 	}
@@ -187,10 +191,10 @@ func within[T any](c *Cache, ctx context.Context, p *policy, op, key string, tim
 		d   time.Duration
 	}
 	ch := make(chan result, 1)
+	start := time.Now()
 	go func() {
 		defer c.guard.ops.Release()
 		defer cancel()
-		start := time.Now()
 		v, err := fn(opCtx)
 		ch <- result{v, err, time.Since(start)}
 	}()
@@ -208,10 +212,12 @@ func within[T any](c *Cache, ctx context.Context, p *policy, op, key string, tim
 		case <-grace.C:
 			p.stats.backendOp(timeout)
 			late := backend.NewError(backend.Timeout, "cachekit", op, key, errLate)
+			c.observeOp(ctx, opCtx, op, start, timeout, late)
 			return zero, c.finish(t, p, op, key, ctx, opCtx, capped, late)
 		}
 	}
 	p.stats.backendOp(r.d)
+	c.observeOp(ctx, opCtx, op, start, r.d, r.err)
 	return r.v, c.finish(t, p, op, key, ctx, opCtx, capped, r.err)
 }
 
@@ -222,15 +228,17 @@ var errLate = errors.New("the backend did not return within the read budget; its
 // begin admits one backend operation: a breaker ticket and a slot of the
 // bound on concurrent operations (the caller releases the slot), or
 // errSkipped.
-func (c *Cache) begin() (resilience.Ticket, error) {
+func (c *Cache) begin(ctx context.Context, op string) (resilience.Ticket, error) {
 	g := c.guard
 	t, ok := g.breaker.Allow()
 	if !ok {
 		g.skipped.Add(1)
+		c.observeBackend(ctx, op, BackendSkipped, time.Time{}, 0)
 		return t, errSkipped
 	}
 	if !g.ops.TryAcquire() {
 		g.breaker.Release(t)
+		c.observeBackend(ctx, op, BackendSkipped, time.Time{}, 0)
 		return t, errSkipped
 	}
 	return t, nil

@@ -10,6 +10,7 @@ import (
 func (c *Cache) skip(ctx context.Context, p *policy) bool {
 	if p.bypass || c.closed.Load() || isBypassed(ctx) {
 		p.stats.add(bypassed)
+		c.observeCall(ctx, p, CallBypass, time.Time{})
 		return true
 	}
 	return false
@@ -70,7 +71,7 @@ func Get[R any](ctx context.Context, c *Cache, key string) (v R, found bool, err
 		return zero, false, err
 	}
 	key = s.key
-	if r, h := lookup[R](c, p, key); h != miss {
+	if r, h := lookupL1Value[R](c, p, key); h != miss {
 		return r, true, nil
 	}
 	if c.be == nil {

@@ -90,7 +90,8 @@ type config struct {
 	enc              Encryption          // valid when encState == encOn
 	getenv           func(string) string // FromEnv: the environment (nil in New)
 	secureHook       func(*secure.Config)
-	pythonLayout     bool // WithPythonLayout
+	pythonLayout     bool     // WithPythonLayout
+	observer         Observer // WithObserver
 	errs             []error
 }
 
@@ -200,8 +201,12 @@ func WithL1MaxTTL(d time.Duration) Option {
 }
 
 // WithLogger sets the logger for fail-open warnings (backend errors,
-// uncacheable arguments or values) and recovered panics. Keys are logged,
-// values never. Default: slog.Default(). Pass a logger with
+// uncacheable arguments or values, entries that cannot be decoded or
+// decrypted, failed background refreshes), breaker transitions and
+// recovered panics. Nothing is logged while all is well, and failures that
+// can repeat on every call are rate-limited (one line per
+// FailureLogInterval with the count of those left out). Keys are logged,
+// values and secrets never. Default: slog.Default(). Pass a logger with
 // slog.DiscardHandler to silence the cache.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 

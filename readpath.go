@@ -19,9 +19,23 @@ const (
 	stale
 )
 
-// lookup answers from L1 when it can. It does not allocate for the default
-// (decoded-value) L1.
-func lookup[R any](c *Cache, p *policy, key string) (R, hitKind) {
+// lookup answers a cached call from L1 when it can, and reports a hit to the
+// Observer. It does not allocate for the default (decoded-value) L1.
+func lookup[R any](ctx context.Context, c *Cache, p *policy, key string) (R, hitKind) {
+	start := c.callStart()
+	r, h := lookupL1Value[R](c, p, key)
+	switch h {
+	case fresh:
+		c.observeCall(ctx, p, CallL1Hit, start)
+	case stale:
+		c.observeCall(ctx, p, CallStaleHit, start)
+	}
+	return r, h
+}
+
+// lookupL1Value answers from L1 when it can (counted in the stats, not
+// reported to the Observer).
+func lookupL1Value[R any](c *Cache, p *policy, key string) (R, hitKind) {
 	var zero R
 	e, ok := c.lookupL1(p, key)
 	if !ok {
@@ -85,6 +99,7 @@ func decoder[R any](p *policy) func([]byte) (any, error) {
 // context, so that loads whose callers gave up cannot pile up.
 func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
 	var zero R
+	start := c.callStart()
 	key := s.key
 	load := anyLoader(fn)
 	decode := decoder[R](p)
@@ -96,13 +111,13 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 	}
 	rb := c.missBudget(ctx)
 	var (
-		res loaded
-		err error
+		res    loaded
+		err    error
+		shared bool
 	)
 	if slot, ok := c.detachedSlot(key); !ok {
 		res, err = c.fill(ctx, p, s, hitL1, load, decode, rb)
 	} else {
-		var shared bool
 		res, shared, err = c.flights.Do(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
 			if slot {
 				defer c.guard.loads.Release()
@@ -120,11 +135,13 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 	}
 	if err != nil {
 		p.stats.add(misses)
+		c.observeCall(ctx, p, CallError, start)
 		return zero, err
 	}
 	r, ok := asR[R](res.val)
 	if !ok {
 		p.stats.add(misses)
+		c.observeCall(ctx, p, CallError, start)
 		return zero, fmt.Errorf("%w: key %q holds %T, want %T", ErrTypeMismatch, key, res.val, zero)
 	}
 	switch {
@@ -135,10 +152,28 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 	default:
 		p.stats.add(misses)
 	}
+	if c.obs != nil {
+		c.observeCall(ctx, p, fetchResult(res, shared), start)
+	}
 	if res.stale {
 		c.refresh(ctx, p, s, load)
 	}
 	return r, nil
+}
+
+// fetchResult is the CallResult of a successful fetch.
+func fetchResult(res loaded, shared bool) CallResult {
+	switch {
+	case shared:
+		return CallCoalesced
+	case res.stale:
+		return CallStaleHit
+	case res.fromL1:
+		return CallL1Hit
+	case res.fromL2:
+		return CallL2Hit
+	}
+	return CallMiss
 }
 
 // detachedSlot decides whether a miss of key may run as a shared detached
@@ -157,7 +192,7 @@ func (c *Cache) detachedSlot(key string) (slot, ok bool) {
 
 // get is the whole read-through path for one entry.
 func get[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
-	if r, h := lookup[R](c, p, s.key); h != miss {
+	if r, h := lookup[R](ctx, c, p, s.key); h != miss {
 		if h == stale {
 			c.refresh(ctx, p, s, anyLoader(fn))
 		}
@@ -220,7 +255,7 @@ func (c *Cache) fromL2(ctx context.Context, p *policy, s slot, gen generation, d
 	case errors.Is(err, errFailClosed):
 		return loaded{}, false, false, err
 	case errors.Is(err, errUndecodable):
-		c.log.Warn("cachekit: stored entry cannot be decoded; recomputing it", "key", s.key, "err", err)
+		c.logUndecodable.warn(c, "cachekit: stored entry cannot be decoded; recomputing it", "key", s.key, "err", err)
 		return loaded{}, false, true, nil
 	case err != nil:
 		return loaded{failed: true}, false, false, nil
@@ -307,10 +342,10 @@ func (c *Cache) readL2(ctx context.Context, p *policy, s slot, gen generation, d
 func (c *Cache) reject(ctx context.Context, p *policy, key string, rej error) error {
 	reason, _ := secure.ReasonOf(rej)
 	if c.enc.FailClosed() {
-		c.log.Warn("cachekit: stored entry failed decryption; failing closed and keeping the entry", "key", key, "reason", reason.String())
+		c.logDecrypt.warn(c, "cachekit: stored entry failed decryption; failing closed and keeping the entry", "key", key, "reason", reason.String())
 		return fmt.Errorf("cachekit: entry %q: %w", key, rej)
 	}
-	c.log.Warn("cachekit: stored entry failed decryption; evicting and recomputing it", "key", key, "reason", reason.String())
+	c.logDecrypt.warn(c, "cachekit: stored entry failed decryption; evicting and recomputing it", "key", key, "reason", reason.String())
 	_ = c.do(ctx, p, "delete", key, c.guard.opTimeout, false, func(ctx context.Context) error {
 		_, err := c.be.Delete(ctx, key)
 		return err

@@ -35,7 +35,7 @@ func (c *Cache) refresh(ctx context.Context, p *policy, s slot, load func(contex
 		gen := c.generation(key)
 		v, err := load(ctx)
 		if err != nil {
-			c.log.Warn("cachekit: background refresh failed; serving the current value until it expires", "key", key, "err", err)
+			c.logRefresh.warn(c, "cachekit: background refresh failed; serving the current value until it expires", "key", key, "err", err)
 			return loaded{}, err
 		}
 		failed = false

@@ -45,6 +45,10 @@ type Info struct {
 	// (it is shared by all wrappers).
 	L1Bytes   int64
 	L1Entries int
+	// L1Evictions counts unexpired entries the in-process tier dropped to
+	// stay within its size (whole cache). A steady rate means L1 is too
+	// small for the working set.
+	L1Evictions uint64
 	// Encryption describes the encryption of the whole cache (also in a
 	// wrapper's Info): whether it is on, the encryptions, the reads per
 	// master key and the rejected reads by reason.

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/cachekit-go/cachekit/backend"
 	"github.com/cachekit-go/cachekit/internal/entry"
@@ -271,6 +272,7 @@ func (w *Wrapper) callKey(ctx context.Context, args ...any) (s slot, ok bool, er
 	k, err := w.keyFor(args)
 	if err != nil {
 		w.p.stats.add(bypassed)
+		w.c.observeCall(ctx, &w.p, CallBypass, time.Time{})
 		w.warn.args.Do(func() {
 			w.c.log.Warn("cachekit: arguments cannot be encoded into a cache key; calling uncached (logged once per function)",
 				"func", w.identity, "err", err)

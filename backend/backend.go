@@ -105,6 +105,24 @@ type PrefixDeleter interface {
 	DeletePrefix(ctx context.Context, prefix string) (removed int, err error)
 }
 
+// KeyLister is implemented by backends that can list their keys (Redis),
+// for operators' tools such as `cachekit scan`; the cache itself never
+// lists keys. Backends whose store cannot be listed (memcached; the file
+// backend, whose file names are hashes of the keys; the CacheKit API) do not
+// implement it.
+type KeyLister interface {
+	// KeyCount returns how many keys the store holds now (all of them, also
+	// those of other prefixes), for a progress estimate.
+	KeyCount(ctx context.Context) (int64, error)
+	// ListKeys walks the whole store and calls fn with each batch of keys
+	// examined (examined counts them, as KeyCount does) and the cache keys
+	// among them (the backend's own prefix removed; internal keys such as
+	// locks left out). A key written or removed during the walk may be
+	// missed or listed twice. The walk stops at fn's first error, which
+	// ListKeys returns.
+	ListKeys(ctx context.Context, fn func(examined int, keys []string) error) error
+}
+
 // ErrEmptyPrefix is matched (errors.Is) by the error a PrefixDeleter returns
 // for prefix "".
 var ErrEmptyPrefix = errors.New("backend: empty prefix refused (it would delete every entry)")

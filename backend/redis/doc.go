@@ -1,8 +1,9 @@
 // Package redis is the Redis backend of cachekit-go: standalone servers,
 // Redis Cluster and Sentinel-managed masters behind one constructor. It
 // implements backend.Backend and the optional backend.Locker,
-// backend.TTLInspector, backend.TTLGetter, backend.TimeoutSetter and
-// backend.PrefixDeleter.
+// backend.TTLInspector, backend.TTLGetter, backend.TimeoutSetter,
+// backend.PrefixDeleter and backend.KeyLister (for operators' tools such as
+// `cachekit scan`: SCAN over every master, DBSIZE for the total).
 //
 // # Connecting
 //

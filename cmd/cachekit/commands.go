@@ -202,24 +202,34 @@ func cmdEncode(args []string, stdin io.Reader, out, errOut io.Writer) error {
 		fmt.Fprintf(errOut, "cachekit encode: WARNING: encrypting with the FIXED nonce %s (--%s). Never do this with a real master key: "+
 			"a second value encrypted under this key and nonce exposes both values and lets anyone forge entries.\n", *nonceHex, fixedNonceFlag)
 	}
-	raw, err := (&input{r: stdin}).jsonArg(*valueJSON)
+	stored, err := encodeValue(p, scope, *pf.key, stdin, *valueJSON)
 	if err != nil {
 		return err
+	}
+	return printHex(out, stored)
+}
+
+// encodeValue turns the tagged JSON argument valueArg ("-": standard input)
+// into the stored bytes of key.
+func encodeValue(p entry.Pipeline, scope *secure.Scope, key string, stdin io.Reader, valueArg string) ([]byte, error) {
+	raw, err := (&input{r: stdin}).jsonArg(valueArg)
+	if err != nil {
+		return nil, err
 	}
 	v, err := taggedjson.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("--value: %w", err)
+		return nil, fmt.Errorf("--value: %w", err)
 	}
-	stored, err := p.Encode(*pf.key, v)
+	stored, err := p.Encode(key, v)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if scope != nil && p.Mode == entry.Interop {
-		if stored, err = scope.SealInterop(*pf.key, stored); err != nil {
-			return err
+		if stored, err = scope.SealInterop(key, stored); err != nil {
+			return nil, err
 		}
 	}
-	return printHex(out, stored)
+	return stored, nil
 }
 
 func cmdDecode(args []string, stdin io.Reader, out, _ io.Writer) error {

@@ -10,6 +10,20 @@
 //	cachekit envelope pack HEX
 //	cachekit envelope unpack HEX
 //	cachekit inspect --backend URL [--mode auto|interop] [--tenant T] [--raw] KEY
+//	cachekit health --backend URL
+//	cachekit get --backend URL [--mode auto|interop] [--tenant T] [--raw] KEY
+//	cachekit set --backend URL [--mode auto|interop] [--tenant T] [--ttl D] --value JSON KEY
+//	cachekit delete --backend URL KEY
+//	cachekit scan --backend URL [--match GLOB] [--progress auto|bar|lines|none]
+//
+// Backend URLs: redis:// and rediss:// (Redis, Cluster, Sentinel),
+// memcached://host:port,..., file:///dir, https:// (the CacheKit API or
+// cachekitd, with CACHEKIT_API_KEY and the other CACHEKIT_* settings).
+// health makes one round trip the way a cache's health check does and
+// exits 1 when the backend does not answer. scan lists the entries whose
+// key matches the glob with their size, TTL and shape (Redis only: the
+// other backends cannot list their keys), with progress on standard error:
+// a bar on a terminal, plain lines otherwise.
 //
 // Values and arguments are tagged JSON (see internal/taggedjson): {"$bytes":
 // hex}, {"$datetime": iso}, {"$uuid": s}, {"$float": s}, {"$int": s},
@@ -42,6 +56,12 @@ const usage = `usage:
   cachekit decode --mode auto|interop --key KEY [--no-integrity] [--tenant T] HEX
   cachekit envelope pack HEX
   cachekit envelope unpack HEX
+  cachekit inspect --backend URL [--mode auto|interop] [--tenant T] [--raw] KEY
+  cachekit health --backend URL
+  cachekit get --backend URL [--mode auto|interop] [--tenant T] [--raw] KEY
+  cachekit set --backend URL [--mode auto|interop] [--tenant T] [--ttl D] --value JSON KEY
+  cachekit delete --backend URL KEY
+  cachekit scan --backend URL [--match GLOB] [--progress auto|bar|lines|none]
 
 JSON values are tagged JSON ($bytes, $datetime, $uuid, $float, $int, $set).
 Any HEX or JSON argument may be "-" to read it from standard input.
@@ -65,6 +85,11 @@ var commands = map[string]command{
 	"decode":      cmdDecode,
 	"envelope":    cmdEnvelope,
 	"inspect":     cmdInspect,
+	"health":      cmdHealth,
+	"get":         cmdGet,
+	"set":         cmdSet,
+	"delete":      cmdDelete,
+	"scan":        cmdScan,
 }
 
 func run(args []string, in io.Reader, out, errOut io.Writer) int {

@@ -85,6 +85,17 @@ func (g *Group[V]) Do(ctx context.Context, key string, timeout time.Duration, fn
 	}
 }
 
+// Joined returns how many callers joined the call in flight for key (0
+// when none is in flight).
+func (g *Group[V]) Joined(key string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c, ok := g.calls[key]; ok {
+		return c.dups
+	}
+	return 0
+}
+
 // Start runs fn in the background for key unless a call for key is already in
 // flight, and reports whether it started one. fn gets a context detached from
 // ctx with the given timeout; its result is delivered to callers that join it

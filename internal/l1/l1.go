@@ -64,6 +64,7 @@ type Cache[V any] struct {
 	now     func() int64
 	bytes   atomic.Int64
 	entries atomic.Int64
+	evicted atomic.Uint64 // unexpired entries dropped for room
 }
 
 type node[V any] struct {
@@ -329,6 +330,7 @@ func (c *Cache[V]) evict(s *shard[V], keep *node[V]) {
 				s.main.pushFront(t)
 			default:
 				c.unlink(s, t)
+				c.evicted.Add(1)
 				s.ghost.add(c.hash(t.key), len(s.m))
 			}
 			continue
@@ -342,6 +344,9 @@ func (c *Cache[V]) evict(s *shard[V], keep *node[V]) {
 			s.main.remove(t)
 			s.main.pushFront(t)
 			continue
+		}
+		if !expired(t) {
+			c.evicted.Add(1)
 		}
 		c.unlink(s, t)
 	}
@@ -425,6 +430,10 @@ func (c *Cache[V]) Len() int { return int(c.entries.Load()) }
 
 // Bytes returns the total cost of the entries held.
 func (c *Cache[V]) Bytes() int64 { return c.bytes.Load() }
+
+// Evictions returns how many unexpired entries were dropped to make room
+// (expired entries dropped on the way are not counted).
+func (c *Cache[V]) Evictions() uint64 { return c.evicted.Load() }
 
 // ShardBytes returns the budget of one shard: the largest entry cost (with key
 // and overhead) that can be stored.

@@ -441,3 +441,15 @@ func TestAccountingUnderEveryOperation(t *testing.T) {
 		checkAccounting(t, c, step)
 	}
 }
+
+// Entries dropped for room are counted; expired ones are not.
+func TestEvictionsCounted(t *testing.T) {
+	c := New[int](Options{MaxBytes: 1000, Shards: 1})
+	for i := range 100 {
+		c.Set(strconv.Itoa(i), i, 100, 0)
+	}
+	n := c.Len()
+	if ev := c.Evictions(); ev == 0 || int(ev)+n != 100 {
+		t.Fatalf("%d evictions with %d entries left of 100 written", ev, n)
+	}
+}

@@ -1,0 +1,151 @@
+package cachekitotel_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/cachekit-go/cachekit"
+	"github.com/cachekit-go/cachekit/backend/memory"
+	"github.com/cachekit-go/cachekit/extra/cachekitotel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+func getUser(_ context.Context, id int) (string, error) {
+	if id < 0 {
+		return "", errors.New("no such user")
+	}
+	return "user", nil
+}
+
+func attrs(kv []attribute.KeyValue) map[attribute.Key]attribute.Value {
+	m := map[attribute.Key]attribute.Value{}
+	for _, a := range kv {
+		m[a.Key] = a.Value
+	}
+	return m
+}
+
+func TestSpansAndMetrics(t *testing.T) {
+	ctx := context.Background()
+	spans := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	o, err := cachekitotel.New(cachekitotel.Options{TracerProvider: tp, MeterProvider: mp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cachekit.New(cachekit.WithObserver(o), cachekit.WithBackend(memory.New(memory.Options{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := o.Watch(c); err != nil {
+		t.Fatal(err)
+	}
+
+	// The calls run under a parent span: the cache's spans hang under it.
+	ctx, parent := tp.Tracer("test").Start(ctx, "request")
+	users := cachekit.MustWrap1(c, getUser, cachekit.Name("users.get"))
+	remote := cachekit.MustWrap1(c, getUser, cachekit.Name("users.remote"), cachekit.L1(false))
+	_, _ = users.Call(ctx, 1) // miss
+	_, _ = users.Call(ctx, 1) // L1 hit
+	_, _ = users.Call(ctx, -1)
+	_, _ = remote.Call(ctx, 2)
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = remote.Call(ctx, 2) // L2 hit
+	parent.End()
+
+	type seen struct {
+		result string
+		hit    bool
+		layer  string
+	}
+	var calls []seen
+	var backendGets int
+	for _, s := range spans.GetSpans() {
+		a := attrs(s.Attributes)
+		switch {
+		case s.Name == "request":
+			continue
+		case s.Parent.SpanID() != parent.SpanContext().SpanID():
+			t.Errorf("span %q is not under the caller's span", s.Name)
+		}
+		switch s.Name {
+		case "cachekit users.get", "cachekit users.remote":
+			calls = append(calls, seen{a[cachekitotel.AttrResult].AsString(), a[cachekitotel.AttrHit].AsBool(), a[cachekitotel.AttrLayer].AsString()})
+			if (a[cachekitotel.AttrResult].AsString() == "error") != (s.Status.Code == codes.Error) {
+				t.Errorf("span %q status %v", s.Name, s.Status)
+			}
+			if !s.EndTime.After(s.StartTime) && !s.EndTime.Equal(s.StartTime) {
+				t.Errorf("span %q ends before it starts", s.Name)
+			}
+		case "cachekit.backend get":
+			backendGets++
+			if a[cachekitotel.AttrBackend].AsString() != "memory" || a[cachekitotel.AttrOutcome].AsString() != "ok" {
+				t.Errorf("backend span attributes %v", a)
+			}
+		}
+	}
+	want := []seen{{"miss", false, "none"}, {"l1_hit", true, "l1"}, {"error", false, "none"}, {"miss", false, "none"}, {"l2_hit", true, "l2"}}
+	if len(calls) != len(want) {
+		t.Fatalf("call spans %v, want %v", calls, want)
+	}
+	for n := range want {
+		if calls[n] != want[n] {
+			t.Errorf("call span %d: %v, want %v", n, calls[n], want[n])
+		}
+	}
+	if backendGets < 4 {
+		t.Errorf("%d backend get spans", backendGets)
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	var l1Entries int64 = -1
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					key := m.Name
+					if v, ok := p.Attributes.Value(cachekitotel.AttrFunction); ok {
+						r, _ := p.Attributes.Value(cachekitotel.AttrResult)
+						key += " " + v.AsString() + " " + r.AsString()
+					}
+					got[key] += p.Value
+				}
+			case metricdata.Gauge[int64]:
+				if m.Name == "cachekit.l1.entries" {
+					l1Entries = d.DataPoints[0].Value
+				}
+			}
+		}
+	}
+	for k, v := range map[string]int64{
+		"cachekit.calls users.get miss":      1,
+		"cachekit.calls users.get l1_hit":    1,
+		"cachekit.calls users.get error":     1,
+		"cachekit.calls users.remote l2_hit": 1,
+		"cachekit.write_queue.writes":        2,
+		"cachekit.breaker.opens":             0,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %d, want %d", k, got[k], v)
+		}
+	}
+	if l1Entries != 1 {
+		t.Errorf("cachekit.l1.entries = %d, want 1", l1Entries)
+	}
+}
