@@ -360,6 +360,8 @@ func (c *Cache) fill(ctx context.Context, p *policy, s slot, hitL1 func(l1Entry)
 				if err := c.reject(ctx, p, key, rej); err != nil {
 					return loaded{}, err
 				}
+			} else if decoded && p.strictTypes() && isTypeMismatch(err) {
+				return loaded{}, fmt.Errorf("%w: key %q: %w", ErrTypeMismatch, key, err) // not the caller's to overwrite
 			} else {
 				c.log.Warn("cachekit: stored entry cannot be decoded; recomputing it", "key", key, "err", err)
 			}
@@ -552,7 +554,7 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 		if p.ttl > 0 {
 			exp = after(now, p.ttl)
 		}
-		c.l1.Set(key, c.l1Value(p, v, doc, c.refreshPoint(p, now)), int64(len(doc)), exp)
+		c.l1.Set(key, c.l1Value(p, c.l1Normal(p, v, doc), doc, c.refreshPoint(p, now)), int64(len(doc)), exp)
 	}
 	if c.be == nil {
 		return nil

@@ -3,6 +3,7 @@ package cachekit
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -13,6 +14,7 @@ const (
 	miss hitKind = iota
 	fresh
 	stale
+	wrongType // an entry of another type that does not decode into R
 )
 
 // lookup answers from L1 when it can. It does not allocate for the default
@@ -26,11 +28,11 @@ func lookup[R any](c *Cache, p *policy, key string) (R, hitKind) {
 	var r R
 	if c.cfg.l1Bytes {
 		r, ok = decodeDoc[R](p, e.doc)
-	} else {
-		r, ok = asR[R](e.val)
+	} else if r, ok = asR[R](e.val); !ok {
+		r, ok = convertL1[R](p, e.val)
 	}
 	if !ok {
-		return zero, miss
+		return zero, wrongType
 	}
 	p.stats.l1Hit()
 	if e.refreshAt != 0 && c.nowNano() >= e.refreshAt {
@@ -52,8 +54,13 @@ func decodeDoc[R any](p *policy, doc []byte) (R, bool) {
 
 func asR[R any](x any) (R, bool) {
 	if x == nil {
+		// A stored nil is a value only of types that can be nil.
 		var zero R
-		return zero, true
+		switch reflect.TypeFor[R]().Kind() {
+		case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
+			return zero, true
+		}
+		return zero, false
 	}
 	r, ok := x.(R)
 	return r, ok
@@ -81,7 +88,10 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 		if c.cfg.l1Bytes {
 			return decodeDoc[R](p, e.doc)
 		}
-		return asR[R](e.val)
+		if r, ok := asR[R](e.val); ok {
+			return r, true
+		}
+		return convertL1[R](p, e.val)
 	}
 	res, _, err := c.flights.Do(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
 		if !c.track() { // closed meanwhile: run uncached
@@ -116,7 +126,11 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 
 // get is the whole read-through path for one entry.
 func get[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
-	if r, h := lookup[R](c, p, s.key); h != miss {
+	r, h := lookup[R](c, p, s.key)
+	if h == wrongType && p.strictTypes() {
+		return r, typeMismatch[R](s.key, nil)
+	}
+	if h == fresh || h == stale {
 		if h == stale {
 			c.refresh(ctx, p, s, anyLoader(fn))
 		}
@@ -152,6 +166,9 @@ func Load[R any](ctx context.Context, c *Cache, key string, loader func(context.
 			return zero, err
 		}
 	}
+	if err := p.checkResult(reflect.TypeFor[R]()); err != nil {
+		return zero, err
+	}
 	if c.skip(ctx, p) {
 		return loader(ctx)
 	}
@@ -184,13 +201,19 @@ func Get[R any](ctx context.Context, c *Cache, key string) (v R, found bool, err
 		return zero, false, ErrClosed
 	}
 	p := c.def
+	if err := p.checkResult(reflect.TypeFor[R]()); err != nil {
+		return zero, false, err
+	}
 	s, err := c.slot(ctx, key)
 	if err != nil {
 		return zero, false, err
 	}
 	key = s.key
-	if r, h := lookup[R](c, p, key); h != miss {
+	switch r, h := lookup[R](c, p, key); h {
+	case fresh, stale:
 		return r, true, nil
+	case wrongType:
+		return zero, false, typeMismatch[R](key, nil)
 	}
 	if c.be == nil {
 		p.stats.add(misses)
@@ -222,6 +245,9 @@ func Get[R any](ctx context.Context, c *Cache, key string) (v R, found bool, err
 			p.stats.add(misses)
 			return zero, false, nil
 		}
+		if decoded && isTypeMismatch(err) {
+			return zero, false, typeMismatch[R](key, err)
+		}
 		return zero, false, err
 	}
 	if exp, refreshAt, ok := c.l2Expiry(ctx, p, key); ok && p.useL1 {
@@ -244,6 +270,9 @@ func (c *Cache) Set(ctx context.Context, key string, value any, ttl time.Duratio
 		return err
 	}
 	p := c.def
+	if err := p.checkValue(value); err != nil {
+		return err
+	}
 	switch {
 	case ttl < 0 && ttl != NoExpiry:
 		return fmt.Errorf("%w: negative TTL %v", ErrInvalidOption, ttl)

@@ -130,6 +130,9 @@ func newWrapper(c *Cache, fn any, opts []FuncOption) (*Wrapper, error) {
 		return nil, err
 	}
 	w.p = *p
+	if err := w.p.checkResult(reflect.TypeOf(fn).Out(0)); err != nil {
+		return nil, err
+	}
 	w.prefix = w.keyPrefix()
 	if c.cfg.pythonLayout && !w.interop {
 		w.pyPrefix = PythonKeyPrefix

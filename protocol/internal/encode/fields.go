@@ -88,7 +88,10 @@ func collect(t reflect.Type, prefix []int, depth int, out *[]candidate, s *Struc
 		if tag == "-" {
 			continue
 		}
-		if !f.IsExported() {
+		if !f.IsExported() && !(f.Anonymous && f.Type.Kind() == reflect.Struct && (!hasTag || name == "")) {
+			// An embedded struct of an unexported type still contributes its
+			// exported fields, as with encoding/json; any other unexported
+			// field is invisible to the codec.
 			if f.Name != "_" {
 				s.Unexported = true
 			}
