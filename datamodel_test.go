@@ -216,7 +216,10 @@ func TestDataModelRefusedTypes(t *testing.T) {
 	refused("Load[float keys]", err, "[]")
 	_, err = Load(ctx, c, "k", func(context.Context) (struct{ F func() }, error) { ran = true; return struct{ F func() }{}, nil })
 	refused("Load[func field]", err, ".F")
-	_, err = Load(ctx, c, "k", func(context.Context) (struct{ S fmt.Stringer }, error) { ran = true; return struct{ S fmt.Stringer }{}, nil })
+	_, err = Load(ctx, c, "k", func(context.Context) (struct{ S fmt.Stringer }, error) {
+		ran = true
+		return struct{ S fmt.Stringer }{}, nil
+	})
 	refused("Load[non-empty interface field]", err, ".S")
 	_, err = Wrap1(c, func(context.Context, int) (complex128, error) { ran = true; return 0, nil }, Name("cx"))
 	refused("Wrap1[complex]", err, "")
@@ -290,4 +293,3 @@ func TestTypedGetAgrees(t *testing.T) {
 		})
 	}
 }
-
