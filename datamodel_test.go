@@ -293,3 +293,32 @@ func TestTypedGetAgrees(t *testing.T) {
 		})
 	}
 }
+
+type dmRegionStore struct{ region string }
+
+func (s *dmRegionStore) Get(_ context.Context, id int) (string, error) {
+	return fmt.Sprintf("%s-%d", s.region, id), nil
+}
+
+// TestMethodValuesWithReceiver: two receivers of one method, wrapped with
+// Receiver, never share entries (the bug Name alone had: us.Get returned the
+// eu result).
+func TestMethodValuesWithReceiver(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newTestCache(t, memoryKind().make(t))
+	us, eu := &dmRegionStore{"us"}, &dmRegionStore{"eu"}
+	getUS := MustWrap1(c, us.Get, Receiver("us"))
+	getEU := MustWrap1(c, eu.Get, Receiver("eu"))
+	if v, err := getEU.Call(ctx, 1); err != nil || v != "eu-1" {
+		t.Fatalf("eu: %q %v", v, err)
+	}
+	if v, err := getUS.Call(ctx, 1); err != nil || v != "us-1" {
+		t.Fatalf("us got %q %v", v, err)
+	}
+	ku, _ := getUS.Key(1)
+	ke, _ := getEU.Key(1)
+	if ku == ke {
+		t.Fatalf("same key for both receivers: %s", ku)
+	}
+}

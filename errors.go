@@ -90,8 +90,11 @@ type IdentityError struct {
 
 // Error names the symbol and says how to fix it (pass Name).
 func (e *IdentityError) Error() string {
-	return "cachekit: cannot derive a stable identity for " + e.Symbol + " (" + e.Reason +
-		"); pass cachekit.Name(\"...\") to Wrap"
+	fix := "pass cachekit.Name(\"...\") to Wrap"
+	if strings.HasSuffix(e.Symbol, "-fm") {
+		fix = "pass cachekit.Receiver(\"...\") naming the receiver (and optionally cachekit.Name) to Wrap"
+	}
+	return "cachekit: cannot derive a stable identity for " + e.Symbol + " (" + e.Reason + "); " + fix
 }
 
 // Unwrap returns ErrUnnamedFunction.

@@ -35,6 +35,9 @@ type Date = codec.Date
 // as the "__time__" sentinel. See codec.TimeOfDay.
 type TimeOfDay = codec.TimeOfDay
 
+// DateOf returns the calendar date of t in t's own location.
+func DateOf(t time.Time) Date { return codec.DateOf(t) }
+
 // TypeError reports a Go type that cannot be cached, where in the type the
 // problem is, and why. It matches ErrUnsupportedType.
 type TypeError struct {

@@ -35,11 +35,12 @@ var closureSymbol = regexp.MustCompile(`\.func\d+`)
 
 // identityOf derives a function's identity from its Go symbol: the import
 // path and name, e.g. "github.com/acme/app/users.GetUser" or
-// "github.com/acme/app/users.(*Store).Get" for a method expression. Symbols
+// "github.com/acme/app/users.(*Store).Get-fm" for a method value. Symbols
 // that do not name one stable function are refused: closures (every literal
 // is "outer.funcN", renumbered when code moves), method values ("-fm": the
-// receiver is part of the value but not of the name) and instantiations of
-// generic functions (the symbol reads "F[...]" for every type argument).
+// receiver is part of the value but not of the name; see Receiver) and
+// instantiations of generic functions (the symbol reads "F[...]" for every
+// type argument).
 func identityOf(fn any) (string, error) {
 	v := reflect.ValueOf(fn)
 	if v.Kind() != reflect.Func || v.IsNil() {
@@ -60,6 +61,43 @@ func identityOf(fn any) (string, error) {
 		return "", &IdentityError{Symbol: name, Reason: "a generic function instantiation"}
 	}
 	return name, nil
+}
+
+// funcIdentity resolves the identity of fn under the Name and Receiver
+// options.
+func funcIdentity(fc *funcConfig, fn any) (string, error) {
+	sym, symErr := identityOf(fn)
+	var ie *IdentityError
+	methodValue := errors.As(symErr, &ie) && strings.HasSuffix(ie.Symbol, "-fm")
+	noIdentityKeys := fc.interop || fc.keyFunc != nil
+	switch {
+	case fc.receiver != nil && noIdentityKeys:
+		return "", fmt.Errorf("%w: Receiver does not apply to Interop or KeyFunc functions (their keys have no identity); "+
+			"put the receiver into the namespace or the key", ErrInvalidOption)
+	case fc.receiver != nil:
+		base := fc.name
+		switch {
+		case base != "":
+		case symErr == nil:
+			base = sym
+		case methodValue:
+			base = strings.TrimSuffix(ie.Symbol, "-fm")
+		default:
+			return "", symErr
+		}
+		return base + "@" + *fc.receiver, nil
+	case methodValue && !noIdentityKeys:
+		// Name alone would let us.Get and eu.Get share entries.
+		return "", symErr
+	case fc.name != "":
+		return fc.name, nil
+	case symErr == nil:
+		return sym, nil
+	case errors.Is(symErr, ErrUnnamedFunction) && noIdentityKeys:
+		// Keys do not use the identity; it only names the function in logs.
+		return "<unnamed>", nil
+	}
+	return "", symErr
 }
 
 // Wrapper holds what every wrapped function shares: its identity, its
@@ -102,18 +140,11 @@ func newWrapper(c *Cache, fn any, opts []FuncOption) (*Wrapper, error) {
 	if v := reflect.ValueOf(fn); v.Kind() != reflect.Func || v.IsNil() {
 		return nil, fmt.Errorf("%w: nil function", ErrInvalidOption)
 	}
-	sym, symErr := identityOf(fn)
-	switch {
-	case fc.name != "":
-		w.identity = fc.name
-	case symErr == nil:
-		w.identity = sym
-	case errors.Is(symErr, ErrUnnamedFunction) && (fc.interop || fc.keyFunc != nil):
-		// Keys do not use the identity; it only names the function in logs.
-		w.identity = "<unnamed>"
-	default:
-		return nil, symErr
+	identity, err := funcIdentity(&fc, fn)
+	if err != nil {
+		return nil, err
 	}
+	w.identity = identity
 	if err := checkKeywords(&fc, fn); err != nil {
 		return nil, err
 	}
