@@ -41,10 +41,11 @@
 // generic functions have no stable symbol (closures are numbered by position,
 // generic instantiations all read "F[...]"), so Wrap refuses them with
 // ErrUnnamedFunction instead of guessing: pass Name("..."). A method value
-// (store.Get) hides its receiver, so two stores would share entries under one
-// name: wrap it with Receiver("...") naming the receiver (us.Get with
-// Receiver("us"), eu.Get with Receiver("eu")); the identity is then the
-// method's symbol plus the receiver. (A method expression such as
+// (store.Get) hides its receiver, so Wrap refuses it too; under Name alone
+// every receiver shares the entries, which suits a single store. With more
+// than one, wrap each with Receiver("...") naming the receiver (us.Get with
+// Receiver("us"), eu.Get with Receiver("eu")): the identity is then the
+// method's symbol (or the Name) plus the receiver. (A method expression such as
 // (*Store).Get takes the receiver as its first argument and does not match
 // the Wrap signatures.) Functions in interop mode or with a KeyFunc do not
 // need an identity.

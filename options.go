@@ -329,9 +329,10 @@ func Interop(namespace, operation string) FuncOption {
 
 // Name sets the function identity used in auto-mode keys. It is required for
 // closures and generic functions, whose Go symbol is not a stable identity;
-// it may also be used to keep keys stable across a rename. A method value
-// (store.Get) needs Receiver as well: Name alone would let every receiver of
-// the method share one set of entries.
+// it may also be used to keep keys stable across a rename. For a method value
+// (store.Get), Name alone makes every receiver of the method share one set
+// of entries (right for a single store); with more than one receiver use
+// Receiver.
 func Name(identity string) FuncOption { return func(f *funcConfig) { f.name = identity } }
 
 // Receiver makes id, which names the receiver of a wrapped method value, part

@@ -86,9 +86,6 @@ func funcIdentity(fc *funcConfig, fn any) (string, error) {
 			return "", symErr
 		}
 		return base + "@" + *fc.receiver, nil
-	case methodValue && !noIdentityKeys:
-		// Name alone would let us.Get and eu.Get share entries.
-		return "", symErr
 	case fc.name != "":
 		return fc.name, nil
 	case symErr == nil:
