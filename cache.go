@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/cachekit-go/cachekit/backend"
-	"github.com/cachekit-go/cachekit/backend/cachekitio"
 	"github.com/cachekit-go/cachekit/internal/clock"
 	"github.com/cachekit-go/cachekit/internal/entry"
 	"github.com/cachekit-go/cachekit/internal/flight"
@@ -156,7 +155,7 @@ func newCache(cfg config) (*Cache, error) {
 	c.attachStats()
 	// The pipeline's Sealer is set per call (policy.pipeFor): it is the
 	// call's tenant scope.
-	c.pipe = entry.Pipeline{Mode: entry.Framed}
+	c.pipe = entry.Pipeline{Mode: entry.Framed, MaxSize: cfg.maxValueSize}
 	if !cfg.integrity {
 		c.pipe.Mode = entry.FramedRaw
 	}
@@ -179,9 +178,7 @@ func newCache(cfg config) (*Cache, error) {
 // CacheKit API's metrics headers). A request reaches the backend only after
 // an L1 miss, hence L1Status "miss" (or "disabled").
 func (c *Cache) attachStats() {
-	sa, ok := c.rawBE.(interface {
-		AttachStats(func() cachekitio.Stats)
-	})
+	sa, ok := c.rawBE.(backend.StatsReporter)
 	if !ok {
 		return
 	}
@@ -189,8 +186,8 @@ func (c *Cache) attachStats() {
 	if c.l1 == nil {
 		status = "disabled"
 	}
-	sa.AttachStats(func() cachekitio.Stats {
-		return cachekitio.Stats{
+	sa.AttachStats(func() backend.Stats {
+		return backend.Stats{
 			L1Hits:   c.counters.l1Hits.Load(),
 			L2Hits:   c.counters.l2Hits.Load(),
 			Misses:   c.counters.misses.Load(),

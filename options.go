@@ -188,7 +188,11 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // MessagePack document (what L1 is charged) and, with a backend, the bytes
 // written to it (frame, envelope and encryption included: about 160 bytes
 // more for small values, less for compressible ones) must fit, so a limit set
-// to a backend's maximum item size keeps every write within it.
+// to a backend's maximum item size keeps every write within it. It bounds
+// reads too: a stored envelope that declares a larger value is refused
+// before it is decompressed (a miss for wrappers and Load, an error for Get),
+// so a small entry planted in the backend cannot inflate to hundreds of MiB
+// in this process. Give peers that share entries the same limit.
 func WithMaxValueSize(bytes int64) Option {
 	return func(c *config) {
 		if bytes <= 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/cachekit-go/cachekit/protocol/envelope"
 	"github.com/cachekit-go/cachekit/protocol/frame"
 	"github.com/cachekit-go/cachekit/protocol/interop"
+	"github.com/cachekit-go/cachekit/secret"
 )
 
 // cacheKeyVector is one vector of cache-keys.json.
@@ -265,7 +266,7 @@ func runPythonLayout(t *testing.T, raw backend.Backend, py pythonEntries) {
 	ctx := context.Background()
 	opts := []Option{WithPythonLayout(true), WithL1(false)}
 	if py.master != "" {
-		opts = append(opts, WithEncryption(Encryption{MasterKey: py.master, DeploymentUUID: py.tenant}))
+		opts = append(opts, WithEncryption(Encryption{MasterKey: secret.String(py.master), DeploymentUUID: py.tenant}))
 	}
 	c := newTestCache(t, raw, opts...)
 	// A run-unique namespace and operation keep parallel runs apart; the
@@ -388,7 +389,7 @@ func TestPythonLayoutMultiTenant(t *testing.T) {
 	t.Parallel()
 	mem := memory.New(memory.Options{})
 	c := newTestCache(t, mem, WithPythonLayout(true), WithL1(false),
-		WithEncryption(Encryption{MasterKey: keyOne, TenantFunc: tenantOf}))
+		WithEncryption(Encryption{MasterKey: secret.String(keyOne), TenantFunc: tenantOf}))
 	f := MustWrap1(c, func(_ context.Context, n int) (int, error) { return n, nil }, Name("app.f"))
 	ctx := withTenant(context.Background(), "org:1")
 	if _, err := f.Call(ctx, 1); err != nil {

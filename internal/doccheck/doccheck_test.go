@@ -99,6 +99,7 @@ var autoImports = map[string]string{
 	"cachekitio": "github.com/cachekit-go/cachekit/backend/cachekitio",
 	"memory":     "github.com/cachekit-go/cachekit/backend/memory",
 	"backend":    "github.com/cachekit-go/cachekit/backend",
+	"secret":     "github.com/cachekit-go/cachekit/secret",
 	"context":    "context",
 	"errors":     "errors",
 	"fmt":        "fmt",

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cachekit-go/cachekit/internal/msgpack"
+	"github.com/cachekit-go/cachekit/protocol/internal/msgpack"
 	"github.com/pierrec/lz4/v4"
 )
 
@@ -34,10 +34,10 @@ type wireFile struct {
 	Vectors []wireVector `json:"vectors"`
 }
 
-// loadWire reads the shared vectors as they are; a missing file fails the test.
+// loadWire reads the published vectors (testdata/vectors) as they are; a missing file fails the test.
 func loadWire(t testing.TB) wireFile {
 	t.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "vectors", "wire-format.json")
+	p := filepath.Join("..", "..", "testdata", "vectors", "wire-format.json")
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatalf("wire-format vectors: %v", err)
@@ -516,5 +516,23 @@ func TestEnvelopeSizeLimitFirst(t *testing.T) {
 	}
 	if _, err := Pack(huge[:MaxUncompressedSize+1]); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Pack = %v, want ErrTooLarge", err)
+	}
+}
+
+// TestUnpackLimit: a reader's limit refuses an envelope that declares more,
+// without decompressing it; a value within the limit (or no limit) unpacks.
+func TestUnpackLimit(t *testing.T) {
+	data := make([]byte, 2048)
+	env, err := Pack(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := UnpackLimit(env, 2047); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("limit below the value: %v, want ErrTooLarge", err)
+	}
+	for _, limit := range []int64{2048, 0, -1, MaxUncompressedSize + 1} {
+		if got, _, err := UnpackLimit(env, limit); err != nil || len(got) != len(data) {
+			t.Fatalf("limit %d: %d bytes, %v", limit, len(got), err)
+		}
 	}
 }
