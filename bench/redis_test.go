@@ -42,11 +42,10 @@ type sizeKey struct{}
 func sizeOf(ctx context.Context) int { n, _ := ctx.Value(sizeKey{}).(int); return n }
 
 type redisPeers struct {
-	ck     *cachekit.Cache
-	rue    rueidis.Client
-	gor    *goredis.Client
-	gorc   *rcache.Cache
-	closed []func()
+	ck   *cachekit.Cache
+	rue  rueidis.Client
+	gor  *goredis.Client
+	gorc *rcache.Cache
 }
 
 func newRedisPeers(b *testing.B) *redisPeers {
