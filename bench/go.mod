@@ -13,6 +13,7 @@ require (
 	github.com/viccon/sturdyc v1.1.5
 	github.com/zeebo/xxh3 v1.1.0
 	golang.org/x/crypto v0.55.0
+	golang.org/x/image v0.41.0
 )
 
 require (
