@@ -70,6 +70,17 @@ type l1Entry struct {
 	owner     uint64
 }
 
+// l1BoxOverhead is what a decoded L1 value holds besides its encoded size,
+// which is what an entry is charged: the copy of the value that storing it
+// in an interface allocates (a slice or string header, a small struct). A
+// byte-mode entry holds only its document.
+func l1BoxOverhead(bytesMode bool) int64 {
+	if bytesMode {
+		return 0
+	}
+	return 32
+}
+
 // loaded is the result of a shared load.
 type loaded struct {
 	val    any
@@ -151,7 +162,8 @@ func newCache(cfg config) (*Cache, error) {
 	}
 	if cfg.l1 {
 		clk := c.clk
-		c.l1 = l1.New[l1Entry](l1.Options{MaxBytes: cfg.l1Size, Now: func() int64 { return clk.Now().UnixNano() }})
+		c.l1 = l1.New[l1Entry](l1.Options{MaxBytes: cfg.l1Size, Now: func() int64 { return clk.Now().UnixNano() },
+			EntryOverhead: l1BoxOverhead(cfg.l1Bytes)})
 	}
 	c.attachStats()
 	// The pipeline's Sealer is set per call (policy.pipeFor): it is the
