@@ -93,10 +93,10 @@ type Cache[V any] struct {
 	shards   []shard[V]
 	overhead int64 // charged per entry besides cost and key
 	mask     uint64
-	seed    maphash.Seed
-	now     func() int64
-	bytes   atomic.Int64
-	entries atomic.Int64
+	seed     maphash.Seed
+	now      func() int64
+	bytes    atomic.Int64
+	entries  atomic.Int64
 }
 
 type node[V any] struct {
