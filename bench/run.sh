@@ -9,6 +9,8 @@
 #   bench/run.sh -only 'L1Hit|Zipf' some scenarios (regexp on the benchmark name)
 #   bench/run.sh -parse bench/results.txt   re-render from a saved run
 set -euo pipefail
+# The suite is outside go.work (see bench/go.mod).
+export GOWORK=off
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cachekit-bench.XXXXXX")
 export RUN_DIR ROOT

@@ -73,7 +73,7 @@ func run(rounds int, only, out string) []byte {
 	}
 	for r := 1; r <= rounds; r++ {
 		for _, s := range scenarios {
-			if filter != nil && !filter.MatchString(s.bench) {
+			if (filter != nil && !filter.MatchString(s.bench)) || (s.once && r > 1) {
 				continue
 			}
 			log.Printf("round %d/%d: %s", r, rounds, s.bench)
