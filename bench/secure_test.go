@@ -17,57 +17,53 @@ import (
 	"github.com/cachekit-go/cachekit/protocol/envelope"
 )
 
-// rawCodec is the limit for the byte pipeline: LZ4 block compression, an
-// xxHash3-64 checksum and (sealed) AES-256-GCM, with reused buffers and
-// nothing else: no framing, no key binding, no copies.
+// rawCodec is the limit for the byte pipeline: LZ4 block compression
+// (pierrec/lz4, its hash table reused), an xxHash3-64 checksum and (sealed)
+// AES-256-GCM, and nothing else: no framing, no key binding, no extra copy.
+// Like the envelope and the cache, every step returns a fresh slice (what an
+// API handing results to its caller must do); only the compressor state is
+// reused.
 type rawCodec struct {
-	c    lz4.Compressor
-	gcm  cipher.AEAD
-	comp []byte // compressed block
-	seal []byte // nonce || ciphertext || tag
-	open []byte // decrypted block
-	out  []byte // decompressed data
+	c   lz4.Compressor
+	gcm cipher.AEAD
 }
 
-func newRawCodec(n int) *rawCodec {
+func newRawCodec() *rawCodec {
 	blk, _ := aes.NewCipher(make([]byte, 32))
 	gcm, _ := cipher.NewGCM(blk)
-	return &rawCodec{
-		gcm:  gcm,
-		comp: make([]byte, lz4.CompressBlockBound(n)),
-		seal: make([]byte, 0, lz4.CompressBlockBound(n)+gcm.NonceSize()+gcm.Overhead()),
-		open: make([]byte, 0, lz4.CompressBlockBound(n)),
-		out:  make([]byte, n),
-	}
+	return &rawCodec{gcm: gcm}
 }
 
 // pack compresses and checksums data; it returns the block and the sum.
 func (r *rawCodec) pack(data []byte) ([]byte, uint64) {
-	n, _ := r.c.CompressBlock(data, r.comp)
-	if n == 0 { // incompressible: LZ4 stores literals
-		n = copy(r.comp, data)
+	comp := make([]byte, lz4.CompressBlockBound(len(data)))
+	n, _ := r.c.CompressBlock(data, comp)
+	if n == 0 { // incompressible: stored as literals
+		n = copy(comp, data)
 	}
-	return r.comp[:n], xxh3.Hash(data)
+	return comp[:n], xxh3.Hash(data)
 }
 
 // unpack decompresses block and verifies the sum.
 func (r *rawCodec) unpack(block []byte, sum uint64, n int) bool {
-	m, err := lz4.UncompressBlock(block, r.out[:n])
+	out := make([]byte, n)
+	m, err := lz4.UncompressBlock(block, out)
 	if err != nil {
 		return len(block) == n && xxh3.Hash(block) == sum // stored as literals
 	}
-	return xxh3.Hash(r.out[:m]) == sum
+	return xxh3.Hash(out[:m]) == sum
 }
 
 func (r *rawCodec) sealBlock(block []byte) []byte {
-	nonce := r.seal[:r.gcm.NonceSize()]
-	_, _ = rand.Read(nonce)
-	return r.gcm.Seal(nonce, nonce, block, nil)
+	ns := r.gcm.NonceSize()
+	out := make([]byte, ns, ns+len(block)+r.gcm.Overhead())
+	_, _ = rand.Read(out)
+	return r.gcm.Seal(out, out[:ns], block, nil)
 }
 
 func (r *rawCodec) openBlock(sealed []byte) ([]byte, bool) {
 	ns := r.gcm.NonceSize()
-	pt, err := r.gcm.Open(r.open[:0], sealed[:ns], sealed[ns:], nil)
+	pt, err := r.gcm.Open(nil, sealed[:ns], sealed[ns:], nil)
 	return pt, err == nil
 }
 
@@ -97,7 +93,7 @@ func BenchmarkEnvelope(b *testing.B) {
 				}
 			})
 			b.Run(name+"/raw-lz4-xxh3", func(b *testing.B) {
-				r := newRawCodec(n)
+				r := newRawCodec()
 				b.SetBytes(int64(n))
 				b.ReportAllocs()
 				for b.Loop() {
@@ -150,7 +146,7 @@ func BenchmarkSecure(b *testing.B) {
 		}
 	})
 	b.Run("64KiB-read/raw-lz4-xxh3-aesgcm", func(b *testing.B) {
-		r := newRawCodec(n)
+		r := newRawCodec()
 		block, sum := r.pack(data)
 		sealed := append([]byte(nil), r.sealBlock(block)...)
 		b.SetBytes(n)
@@ -174,7 +170,7 @@ func BenchmarkSecure(b *testing.B) {
 		}
 	})
 	b.Run("64KiB-round-trip/raw-lz4-xxh3-aesgcm", func(b *testing.B) {
-		r := newRawCodec(n)
+		r := newRawCodec()
 		b.SetBytes(n)
 		b.ReportAllocs()
 		for b.Loop() {
