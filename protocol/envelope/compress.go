@@ -71,12 +71,17 @@ func (t *lz4Table) slot(src []byte, pos int, small bool) *uint32 {
 // compressBlock writes the LZ4 block of src into dst, which must have room for
 // compressBound(len(src)) bytes, and returns the block length.
 func compressBlock(src, dst []byte) int {
-	out := dst[:0]
 	if len(src) < lz4MinLength {
-		return len(appendLiterals(out, src))
+		return len(appendLiterals(dst[:0], src))
 	}
 	st := lz4States.Get().(*lz4State)
 	defer lz4States.Put(st)
+	return compressBlockWith(st, src, dst)
+}
+
+// compressBlockWith is compressBlock with the given table state.
+func compressBlockWith(st *lz4State, src, dst []byte) int {
+	out := dst[:0]
 	if uint64(st.base)+uint64(len(src))+1 > math.MaxUint32 {
 		st.table = lz4Table{}
 		st.base = 0
