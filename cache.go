@@ -39,6 +39,7 @@ type Cache struct {
 	enc       *secure.Policy // nil: encryption off
 	log       *slog.Logger
 	clk       clock.Clock
+	unixNano  func() int64 // clk in Unix nanoseconds (clock.UnixNanoFunc: cheap for the real clock)
 	flights   flight.Group[loaded]
 	sem       chan struct{}
 	closeMu   sync.RWMutex
@@ -133,15 +134,16 @@ func newCache(cfg config) (*Cache, error) {
 		cfg.backend = b
 	}
 	c := &Cache{
-		cfg:   cfg,
-		rawBE: cfg.backend,
-		be:    cfg.backend,
-		ttl:   cfg.ttl,
-		enc:   enc,
-		log:   log,
-		clk:   cfg.clock,
-		sem:   make(chan struct{}, MaxConcurrentRefreshes),
-		seed:  maphash.MakeSeed(),
+		cfg:      cfg,
+		rawBE:    cfg.backend,
+		be:       cfg.backend,
+		ttl:      cfg.ttl,
+		enc:      enc,
+		log:      log,
+		clk:      cfg.clock,
+		unixNano: clock.UnixNanoFunc(cfg.clock),
+		sem:      make(chan struct{}, MaxConcurrentRefreshes),
+		seed:     maphash.MakeSeed(),
 	}
 	if c.ttl == 0 {
 		c.ttl = cfg.envTTL
@@ -161,8 +163,7 @@ func newCache(cfg config) (*Cache, error) {
 		c.inspector, _ = c.be.(backend.TTLInspector)
 	}
 	if cfg.l1 {
-		clk := c.clk
-		c.l1 = l1.New[l1Entry](l1.Options{MaxBytes: cfg.l1Size, Now: func() int64 { return clk.Now().UnixNano() },
+		c.l1 = l1.New[l1Entry](l1.Options{MaxBytes: cfg.l1Size, Now: c.unixNano,
 			EntryOverhead: l1BoxOverhead(cfg.l1Bytes)})
 	}
 	c.attachStats()
@@ -203,7 +204,7 @@ func (c *Cache) attachStats() {
 	}
 	sa.AttachStats(func() cachekitio.Stats {
 		return cachekitio.Stats{
-			L1Hits:   c.counters.l1Hits.Load(),
+			L1Hits:   c.counters.l1HitCount(),
 			L2Hits:   c.counters.l2Hits.Load(),
 			Misses:   c.counters.misses.Load(),
 			L1Status: status,
@@ -312,7 +313,7 @@ func (c *Cache) HealthCheck(ctx context.Context) (bool, map[string]any) {
 	return c.be.HealthCheck(ctx)
 }
 
-func (c *Cache) nowNano() int64 { return c.clk.Now().UnixNano() }
+func (c *Cache) nowNano() int64 { return c.unixNano() }
 
 func (c *Cache) stripeOf(key string) *stripe {
 	return &c.stripes[maphash.String(c.seed, key)%numStripes]

@@ -78,9 +78,10 @@ type Wrapper struct {
 	prefix    string // common prefix of every key; "" = none
 	counters  counters
 	warn      warnings
+	memo      *keyMemo // nil: keys derived on every call (see memo.go)
 }
 
-func newWrapper(c *Cache, fn any, opts []FuncOption) (*Wrapper, error) {
+func newWrapper(c *Cache, fn any, opts []FuncOption, shapes ...argShape) (*Wrapper, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: nil *Cache", ErrInvalidOption)
 	}
@@ -122,6 +123,9 @@ func newWrapper(c *Cache, fn any, opts []FuncOption) (*Wrapper, error) {
 	}
 	w.p = *p
 	w.prefix = w.keyPrefix()
+	if w.keyFunc == nil {
+		w.memo = newKeyMemo(shapes...)
+	}
 	return w, nil
 }
 
@@ -218,17 +222,22 @@ func (w *Wrapper) callKey(ctx context.Context, args ...any) (s slot, ok bool, er
 	}
 	k, err := w.keyFor(args)
 	if err != nil {
-		w.p.stats.add(bypassed)
-		w.warn.args.Do(func() {
-			w.c.log.Warn("cachekit: arguments cannot be encoded into a cache key; calling uncached (logged once per function)",
-				"func", w.identity, "err", err)
-		})
+		w.uncacheable(err)
 		return slot{}, false, nil
 	}
 	if s, err = w.c.slot(ctx, k); err != nil {
 		return slot{}, false, err
 	}
 	return s, true, nil
+}
+
+// uncacheable counts a call whose arguments have no key and logs it once.
+func (w *Wrapper) uncacheable(err error) {
+	w.p.stats.add(bypassed)
+	w.warn.args.Do(func() {
+		w.c.log.Warn("cachekit: arguments cannot be encoded into a cache key; calling uncached (logged once per function)",
+			"func", w.identity, "err", err)
+	})
 }
 
 func (w *Wrapper) invalidate(ctx context.Context, args ...any) error {
