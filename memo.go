@@ -90,6 +90,20 @@ func (a *memoArgs) set(i int, shape argShape, p unsafe.Pointer) {
 	}
 }
 
+// equal compares only the strings in use (comparing all four cost more than
+// the rest of a memo lookup).
+func (a *memoArgs) equal(b *memoArgs) bool {
+	if a.n != b.n || a.words != b.words {
+		return false
+	}
+	for i := range a.n {
+		if a.strs[i] != b.strs[i] {
+			return false
+		}
+	}
+	return true
+}
+
 type memoEntry struct {
 	args memoArgs
 	key  string
@@ -151,10 +165,10 @@ func (m *keyMemo) get(a *memoArgs) (uint64, string, bool) {
 	h := m.hash(a)
 	t := m.table.Load()
 	i := h & t.mask
-	if e := t.slots[i].Load(); e != nil && e.args == *a {
+	if e := t.slots[i].Load(); e != nil && e.args.equal(a) {
 		return h, e.key, true
 	}
-	if e := t.slots[i^1].Load(); e != nil && e.args == *a {
+	if e := t.slots[i^1].Load(); e != nil && e.args.equal(a) {
 		return h, e.key, true
 	}
 	return h, "", false
