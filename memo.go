@@ -20,7 +20,7 @@ import (
 // memo does not hold the arguments. It is a direct-mapped table of
 // immutable entries read without locks: a collision replaces the older
 // entry, which only costs a later derivation. It starts small and grows
-// (up to maxMemoSlots) while arguments keep missing it. Entries hold the
+// (4x, up to maxMemoSlots) once it has taken half as many keys as it has slots. Entries hold the
 // logical key (before any tenant prefix), so one entry serves every tenant.
 // A KeyFunc may not be pure, so wrappers with one have no memo.
 
@@ -187,7 +187,7 @@ func (m *keyMemo) put(h uint64, a *memoArgs, key string) {
 		i ^= (h >> 40) & 1 // either neighbour goes
 	}
 	t.slots[i].Store(&memoEntry{args: *a, key: key})
-	if n := t.inserts.Add(1); n > 2*int64(len(t.slots)) && len(t.slots) < maxMemoSlots {
+	if n := t.inserts.Add(1); n > int64(len(t.slots))/2 && len(t.slots) < maxMemoSlots {
 		m.table.CompareAndSwap(t, newMemoTable(len(t.slots)*4))
 	}
 }

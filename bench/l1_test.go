@@ -57,6 +57,7 @@ func BenchmarkZipf(b *testing.B) {
 		var hits, ops int
 		b.ReportAllocs()
 		b.ResetTimer()
+		defer cpuPerOp(b)()
 		for i := 0; b.Loop(); i++ {
 			ops++
 			if get(trace[i&(len(trace)-1)]) {
@@ -202,6 +203,7 @@ func BenchmarkKeygen(b *testing.B) {
 		args := keygenArgs[n]
 		b.Run(fmt.Sprintf("%dargs/cachekit", n), func(b *testing.B) {
 			b.ReportAllocs()
+			defer cpuPerOp(b)()
 			for b.Loop() {
 				if _, err := key.Build("", ident, args, nil, true); err != nil {
 					b.Fatal(err)
@@ -210,6 +212,7 @@ func BenchmarkKeygen(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("%dargs/by-hand", n), func(b *testing.B) {
 			b.ReportAllocs()
+			defer cpuPerOp(b)()
 			var buf []byte
 			for b.Loop() {
 				buf = handPreimage(buf[:0], args)

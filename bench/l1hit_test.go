@@ -36,6 +36,7 @@ func BenchmarkL1Hit(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			defer cpuPerOp(b)()
 			parallel(b, mode.g, func(next func() bool, w int) {
 				i := w * 7
 				for next() {
@@ -56,6 +57,7 @@ func BenchmarkL1Hit(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			defer cpuPerOp(b)()
 			parallel(b, mode.g, func(next func() bool, w int) {
 				i := w * 7
 				for next() {
@@ -77,6 +79,7 @@ func BenchmarkL1Hit(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			defer cpuPerOp(b)()
 			parallel(b, mode.g, func(next func() bool, w int) {
 				i := w * 7
 				for next() {
@@ -101,6 +104,7 @@ func BenchmarkL1Hit(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			defer cpuPerOp(b)()
 			parallel(b, mode.g, func(next func() bool, w int) {
 				i := w * 7
 				var u User

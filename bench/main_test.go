@@ -96,6 +96,20 @@ func parallel(b *testing.B, g int, body func(pb func() bool, worker int)) {
 	})
 }
 
+// cpuPerOp starts measuring the process's CPU time; the function it returns
+// reports it per op as cpu-ns/op. On a shared machine wall time includes the
+// time other processes held the cores, CPU time does not, so the in-process
+// scenarios compare it (it includes the GC and every goroutine). Call it
+// right before the timed loop and defer the result.
+func cpuPerOp(b *testing.B) func() {
+	start := cpuNow()
+	return func() {
+		if b.N > 0 {
+			b.ReportMetric(float64(cpuNow()-start)/float64(b.N), "cpu-ns/op")
+		}
+	}
+}
+
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)

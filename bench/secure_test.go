@@ -82,6 +82,7 @@ func BenchmarkEnvelope(b *testing.B) {
 			b.Run(name+"/cachekit", func(b *testing.B) {
 				b.SetBytes(int64(n))
 				b.ReportAllocs()
+				defer cpuPerOp(b)()
 				for b.Loop() {
 					env, err := envelope.Pack(data)
 					if err != nil {
@@ -96,6 +97,7 @@ func BenchmarkEnvelope(b *testing.B) {
 				r := newRawCodec()
 				b.SetBytes(int64(n))
 				b.ReportAllocs()
+				defer cpuPerOp(b)()
 				for b.Loop() {
 					block, sum := r.pack(data)
 					if !r.unpack(block, sum, n) {
@@ -141,6 +143,7 @@ func BenchmarkSecure(b *testing.B) {
 		c := newCache(b)
 		b.SetBytes(n)
 		b.ReportAllocs()
+		defer cpuPerOp(b)()
 		for b.Loop() {
 			get(b, c)
 		}
@@ -151,6 +154,7 @@ func BenchmarkSecure(b *testing.B) {
 		sealed := append([]byte(nil), r.sealBlock(block)...)
 		b.SetBytes(n)
 		b.ReportAllocs()
+		defer cpuPerOp(b)()
 		for b.Loop() {
 			pt, ok := r.openBlock(sealed)
 			if !ok || !r.unpack(pt, sum, n) {
@@ -162,6 +166,7 @@ func BenchmarkSecure(b *testing.B) {
 		c := newCache(b)
 		b.SetBytes(n)
 		b.ReportAllocs()
+		defer cpuPerOp(b)()
 		for b.Loop() {
 			if err := c.Set(ctx, "blob", data, 0); err != nil {
 				b.Fatal(err)
@@ -173,6 +178,7 @@ func BenchmarkSecure(b *testing.B) {
 		r := newRawCodec()
 		b.SetBytes(n)
 		b.ReportAllocs()
+		defer cpuPerOp(b)()
 		for b.Loop() {
 			block, sum := r.pack(data)
 			pt, ok := r.openBlock(r.sealBlock(block))
