@@ -175,9 +175,17 @@ func (m *keyMemo) get(a *memoArgs) (uint64, string, bool) {
 }
 
 // put remembers key for the arguments (h is their hash from get) and grows
-// the table when it keeps being written to.
+// the table once it has taken half as many keys as it has slots.
 func (m *keyMemo) put(h uint64, a *memoArgs, key string) {
 	t := m.table.Load()
+	t.place(h, &memoEntry{args: *a, key: key})
+	if n := t.inserts.Add(1); n > int64(len(t.slots))/2 && len(t.slots) < maxMemoSlots {
+		m.table.CompareAndSwap(t, m.grown(t))
+	}
+}
+
+// place stores e in the free one of its two slots, else in either.
+func (t *memoTable) place(h uint64, e *memoEntry) {
 	i := h & t.mask
 	switch {
 	case t.slots[i].Load() == nil:
@@ -186,10 +194,20 @@ func (m *keyMemo) put(h uint64, a *memoArgs, key string) {
 	default:
 		i ^= (h >> 40) & 1 // either neighbour goes
 	}
-	t.slots[i].Store(&memoEntry{args: *a, key: key})
-	if n := t.inserts.Add(1); n > int64(len(t.slots))/2 && len(t.slots) < maxMemoSlots {
-		m.table.CompareAndSwap(t, newMemoTable(len(t.slots)*4))
+	t.slots[i].Store(e)
+}
+
+// grown returns a table four times larger holding t's entries: keeping
+// them keeps their key strings, which L1 holds too, so that L1 compares
+// keys by pointer instead of byte by byte.
+func (m *keyMemo) grown(t *memoTable) *memoTable {
+	nt := newMemoTable(len(t.slots) * 4)
+	for i := range t.slots {
+		if e := t.slots[i].Load(); e != nil {
+			nt.place(m.hash(&e.args), e)
+		}
 	}
+	return nt
 }
 
 // memoKey returns the slot of a call whose arguments are a (their bits
