@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cachekit-go/cachekit/backend/memory"
+	"github.com/cachekit-go/cachekit/secret"
 )
 
 func benchUser(_ context.Context, id int) (User, error) { return User{ID: id, Name: "ada"}, nil }
@@ -73,7 +74,7 @@ func BenchmarkLoad(b *testing.B) {
 		{"l2-hit", []Option{quiet(), WithBackend(memory.New(memory.Options{})), WithL1(false)}},
 		// encrypted-l2-hit: l2-hit plus AES-256-GCM decryption (single tenant).
 		{"encrypted-l2-hit", []Option{quiet(), WithBackend(memory.New(memory.Options{})), WithL1(false),
-			WithEncryption(Encryption{MasterKey: hexKey(0x11), Tenant: "bench"})}},
+			WithEncryption(Encryption{MasterKey: secret.String(hexKey(0x11)), Tenant: "bench"})}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			c, _ := New(tc.opts...)

@@ -169,7 +169,7 @@ func newCache(cfg config) (*Cache, error) {
 	c.attachStats()
 	// The pipeline's Sealer is set per call (policy.pipeFor): it is the
 	// call's tenant scope.
-	c.pipe = entry.Pipeline{Mode: entry.Framed}
+	c.pipe = entry.Pipeline{Mode: entry.Framed, MaxSize: cfg.maxValueSize}
 	if !cfg.integrity {
 		c.pipe.Mode = entry.FramedRaw
 	}

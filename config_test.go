@@ -132,6 +132,10 @@ func TestFromEnvBackendResolution(t *testing.T) {
 		{"negative default TTL", map[string]string{EnvDefaultTTL: "-5"}, nil, ErrConfig, []string{EnvDefaultTTL}, false},
 		{"bad max value size", map[string]string{EnvMaxValueSize: "0"}, nil, ErrConfig, []string{EnvMaxValueSize}, false},
 		{"memcached bad servers", map[string]string{EnvMemcachedServers: "host:99999"}, nil, ErrConfig, []string{EnvMemcachedServers}, false},
+		// Redis down at start is no error (the backend connects in the
+		// background); a malformed URL is.
+		{"redis down at start", map[string]string{EnvRedisURL: "redis://127.0.0.1:1"}, nil, nil, nil, true},
+		{"bad redis URL", map[string]string{EnvRedisURL: "redis://127.0.0.1:notaport"}, nil, ErrConfig, []string{EnvRedisURL}, false},
 	}
 	for _, tt := range tests {
 		c, err := fromEnv(mapEnv(tt.env), append([]Option{quiet()}, tt.opts...)...)

@@ -46,14 +46,19 @@
 // identity.
 //
 // Per-function options: TTL, Namespace, Interop (cross-SDK keys and values),
-// Name, KeyFunc (the returned key is used as-is), StaleWhileRevalidate, L1
-// and BypassAlways. Bypass(ctx) skips the cache for one call.
+// Name, KeyFunc (the returned key is used as-is), Keywords (trailing
+// arguments hashed as Python keyword arguments), Integrity,
+// StaleWhileRevalidate, L1 and BypassAlways. Bypass(ctx) skips the cache for one call.
 //
 // # Keys and values
 //
 // Auto-mode keys come from protocol/key: "ns:<ns>:func:<identity>:args:
 // <blake2b of the MessagePack arguments>:1s" (":0s" with integrity off), the
-// args hash identical to Python's for the same arguments. Values are written
+// args hash identical to Python's for the same arguments, and the whole key
+// identical when the identity is the Python function's "module.qualname"
+// (Name). WithPythonLayout stores auto-mode keys under Python's provider
+// prefix "t:default:" and interop keys bare, as a Python service does, so one
+// Cache shares both with it (docs/python.md). Values are written
 // as Python writes them: a CK v3 frame around a ByteStorage envelope (LZ4 +
 // xxHash3-64) around MessagePack, or raw MessagePack in the frame with
 // integrity off, so Python reads an entry under a shared key. Readers accept

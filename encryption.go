@@ -10,6 +10,7 @@ import (
 	"github.com/cachekit-go/cachekit/internal/secure"
 	"github.com/cachekit-go/cachekit/protocol/codec"
 	"github.com/cachekit-go/cachekit/protocol/crypto"
+	"github.com/cachekit-go/cachekit/secret"
 )
 
 // Environment variables of the encryption layer (read by FromEnv; the
@@ -84,13 +85,14 @@ var (
 // returns an error matching ErrDecrypt and the reason's sentinel instead,
 // the function is not run and the entry is left in the backend as evidence.
 type Encryption struct {
-	// MasterKey is the current master key in hex (at least 64 hex digits).
-	// Empty: CACHEKIT_MASTER_KEY under FromEnv.
-	MasterKey string
+	// MasterKey is the current master key in hex (at least 64 hex digits),
+	// a secret.String so that printing, logging or marshalling an
+	// Encryption never shows it. Empty: CACHEKIT_MASTER_KEY under FromEnv.
+	MasterKey secret.String
 	// PreviousKeys are decrypt-only master keys in hex, at most 3, the
 	// current key not among them. Only with MasterKey; under FromEnv without
 	// MasterKey, CACHEKIT_PREVIOUS_MASTER_KEYS is used.
-	PreviousKeys []string
+	PreviousKeys []secret.String
 	// Tenant fixes the single tenant id (1..1024 bytes of UTF-8), used
 	// verbatim. It wins over the deployment UUID.
 	Tenant string
@@ -100,7 +102,7 @@ type Encryption struct {
 	// TenantFunc makes the cache multi-tenant: it returns the calling
 	// tenant's id from the call's context. It cannot be combined with Tenant
 	// or DeploymentUUID, nor with interop functions.
-	TenantFunc func(ctx context.Context) (string, error)
+	TenantFunc func(ctx context.Context) (string, error) `json:"-"`
 	// FailClosed returns decryption failures to the caller (and keeps the
 	// entry) instead of treating them as misses.
 	FailClosed bool
@@ -121,7 +123,7 @@ const (
 // a key taken from the environment.
 func WithEncryption(e Encryption) Option {
 	return func(c *config) {
-		e.PreviousKeys = append([]string(nil), e.PreviousKeys...)
+		e.PreviousKeys = append([]secret.String(nil), e.PreviousKeys...)
 		c.encState, c.enc = encOn, e
 	}
 }
@@ -146,17 +148,27 @@ func newEncryption(cfg *config, log *slog.Logger) (p *secure.Policy, fromEnv boo
 		return nil, false, nil
 	}
 	e := cfg.enc
+	// The key strings are not kept: once parsed they live only in the
+	// keyring (internal/secure), and the cache's copy of the configuration
+	// (printed by %v of a Cache) holds none.
+	cfg.enc.MasterKey, cfg.enc.PreviousKeys = "", nil
 	var (
 		master   []byte
 		previous [][]byte
 	)
+	defer func() {
+		clear(master) // the keyring holds its own copies
+		for _, k := range previous {
+			clear(k)
+		}
+	}()
 	switch {
 	case e.MasterKey != "":
-		if master, err = crypto.ParseMasterKey(e.MasterKey); err != nil {
+		if master, err = crypto.ParseMasterKey(e.MasterKey.Reveal()); err != nil {
 			return nil, false, &ConfigError{Reason: "Encryption.MasterKey is not usable", Err: err}
 		}
 		for i, k := range e.PreviousKeys {
-			pk, err := crypto.ParseMasterKey(k)
+			pk, err := crypto.ParseMasterKey(k.Reveal())
 			if err != nil {
 				return nil, false, &ConfigError{Reason: fmt.Sprintf("Encryption.PreviousKeys[%d] is not usable", i), Err: err}
 			}
@@ -254,8 +266,14 @@ func (p *policy) pipeFor(s slot) entry.Pipeline {
 
 // rejected classifies a failed read of an encrypted cache: it returns the
 // (counted) decryption failure, or nil when err is an ordinary decode problem
-// (a frame of another serializer, a value of another Go type) or encryption
+// (authenticated plaintext that decodes to another Go type) or encryption
 // is off. decoded says the error came from decoding authenticated plaintext.
+// With encryption on, every stored entry that is not a valid encrypted entry
+// for this cache is a rejection, including frames naming another serializer
+// or none (an unencrypted one counts as plaintext, an encrypted one as
+// corrupt): authenticating the entry is the only thing that lets the cache
+// trust it, so nothing unauthenticated may quietly become a miss that a
+// fail-closed cache recomputes over.
 func (c *Cache) rejected(err error, decoded bool) error {
 	switch {
 	case c.enc == nil:
@@ -264,8 +282,12 @@ func (c *Cache) rejected(err error, decoded bool) error {
 		return err
 	case errors.Is(err, entry.ErrNotEncrypted):
 		return c.enc.Failure(secure.ReasonPlaintext, err)
-	case errors.Is(err, entry.ErrForeignSerializer), errors.Is(err, secure.ErrEmptyKey),
-		errors.Is(err, ErrInteropTenant):
+	case errors.Is(err, secure.ErrEmptyKey), errors.Is(err, ErrInteropTenant):
+		return nil
+	case errors.Is(err, entry.ErrTooLarge):
+		// Only an authenticated envelope is ever unpacked under
+		// encryption: this one is genuine, just above this cache's
+		// maximum value size (a peer with a larger limit wrote it).
 		return nil
 	case decoded && (errors.Is(err, codec.ErrTypeMismatch) || errors.Is(err, codec.ErrOverflow)):
 		return nil

@@ -22,6 +22,7 @@ import (
 	"github.com/cachekit-go/cachekit/protocol/crypto"
 	"github.com/cachekit-go/cachekit/protocol/envelope"
 	"github.com/cachekit-go/cachekit/protocol/frame"
+	"github.com/cachekit-go/cachekit/secret"
 )
 
 // loadVectors reads a file of the published test vectors (../shared/vectors
@@ -158,11 +159,11 @@ func runEncryptionSuite(t *testing.T, newBackend func(t *testing.T) backend.Back
 			plain   bool // control: encryption off, the secret must be found
 		}{
 			{name: "control: no encryption", opts: []Option{Minimal()}, plain: true},
-			{name: "integrity on", opts: []Option{WithEncryption(Encryption{MasterKey: keyOne, Tenant: "acme"})}},
-			{name: "integrity off", opts: []Option{Minimal(), WithEncryption(Encryption{MasterKey: keyOne, Tenant: "acme"})}},
-			{name: "secure preset", opts: []Option{Secure(), WithEncryption(Encryption{MasterKey: keyOne, Tenant: "acme"})}},
-			{name: "multi-tenant", opts: []Option{WithEncryption(Encryption{MasterKey: keyOne, TenantFunc: tenantOf})}},
-			{name: "interop", interop: true, opts: []Option{WithEncryption(Encryption{MasterKey: keyOne, Tenant: "acme"})}},
+			{name: "integrity on", opts: []Option{WithEncryption(Encryption{MasterKey: secret.String(keyOne), Tenant: "acme"})}},
+			{name: "integrity off", opts: []Option{Minimal(), WithEncryption(Encryption{MasterKey: secret.String(keyOne), Tenant: "acme"})}},
+			{name: "secure preset", opts: []Option{Secure(), WithEncryption(Encryption{MasterKey: secret.String(keyOne), Tenant: "acme"})}},
+			{name: "multi-tenant", opts: []Option{WithEncryption(Encryption{MasterKey: secret.String(keyOne), TenantFunc: tenantOf})}},
+			{name: "interop", interop: true, opts: []Option{WithEncryption(Encryption{MasterKey: secret.String(keyOne), Tenant: "acme"})}},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -227,7 +228,7 @@ func runEncryptionSuite(t *testing.T, newBackend func(t *testing.T) backend.Back
 		t.Run("ciphertext moved to another key/"+policyName, func(t *testing.T) {
 			t.Parallel()
 			b := need(t)
-			enc := Encryption{MasterKey: keyOne, Tenant: "acme", FailClosed: failClosed}
+			enc := Encryption{MasterKey: secret.String(keyOne), Tenant: "acme", FailClosed: failClosed}
 			name := Name(uniq(t))
 			var cnt counter
 			w := wrap(t, newCache(t, b, WithEncryption(enc)), &cnt, name)
@@ -308,7 +309,7 @@ func runEncryptionSuite(t *testing.T, newBackend func(t *testing.T) backend.Back
 		t.Run("ciphertext moved to another tenant/"+policyName, func(t *testing.T) {
 			t.Parallel()
 			b := need(t)
-			enc := Encryption{MasterKey: keyOne, TenantFunc: tenantOf, FailClosed: failClosed}
+			enc := Encryption{MasterKey: secret.String(keyOne), TenantFunc: tenantOf, FailClosed: failClosed}
 			name := Name(uniq(t))
 			var cnt counter
 			w := wrap(t, newCache(t, b, WithEncryption(enc)), &cnt, name)
@@ -384,7 +385,7 @@ func runEncryptionSuite(t *testing.T, newBackend func(t *testing.T) backend.Back
 		t.Run("plaintext under encryption/"+policyName, func(t *testing.T) {
 			t.Parallel()
 			b := need(t)
-			enc := Encryption{MasterKey: keyOne, Tenant: "acme", FailClosed: failClosed}
+			enc := Encryption{MasterKey: secret.String(keyOne), Tenant: "acme", FailClosed: failClosed}
 			for _, interop := range []bool{false, true} {
 				fopt := Name(uniq(t))
 				if interop {
@@ -423,7 +424,7 @@ func runEncryptionSuite(t *testing.T, newBackend func(t *testing.T) backend.Back
 	t.Run("multi-tenant isolation", func(t *testing.T) {
 		t.Parallel()
 		b := need(t)
-		c := newCache(t, b, WithEncryption(Encryption{MasterKey: keyOne, TenantFunc: tenantOf}))
+		c := newCache(t, b, WithEncryption(Encryption{MasterKey: secret.String(keyOne), TenantFunc: tenantOf}))
 		var calls atomic.Int32
 		f, err := Wrap1(c, func(ctx context.Context, id int) (string, error) {
 			calls.Add(1)
@@ -459,7 +460,7 @@ func runEncryptionSuite(t *testing.T, newBackend func(t *testing.T) backend.Back
 		}
 		// A fresh process reads each tenant's own entry from the backend.
 		var rc counter
-		g := wrap(t, newCache(t, b, WithEncryption(Encryption{MasterKey: keyOne, TenantFunc: tenantOf})), &rc, Name(f.Name()))
+		g := wrap(t, newCache(t, b, WithEncryption(Encryption{MasterKey: secret.String(keyOne), TenantFunc: tenantOf})), &rc, Name(f.Name()))
 		if v := call(t, withTenant(ctx, "org:2"), g, 42); v != "org:2 sees 42" || rc.calls.Load() != 0 {
 			t.Fatalf("fresh reader got %q", v)
 		}
@@ -495,9 +496,9 @@ func runEncryptionSuite(t *testing.T, newBackend func(t *testing.T) backend.Back
 		t.Parallel()
 		b := need(t)
 		name := Name(uniq(t))
-		oldOnly := WithEncryption(Encryption{MasterKey: keyOne, Tenant: "acme"})
-		rotating := WithEncryption(Encryption{MasterKey: keyTwo, PreviousKeys: []string{keyOne}, Tenant: "acme"})
-		newOnly := WithEncryption(Encryption{MasterKey: keyTwo, Tenant: "acme"})
+		oldOnly := WithEncryption(Encryption{MasterKey: secret.String(keyOne), Tenant: "acme"})
+		rotating := WithEncryption(Encryption{MasterKey: secret.String(keyTwo), PreviousKeys: []secret.String{secret.String(keyOne)}, Tenant: "acme"})
+		newOnly := WithEncryption(Encryption{MasterKey: secret.String(keyTwo), Tenant: "acme"})
 
 		var cnt counter
 		old := wrap(t, newCache(t, b, Secure(), oldOnly), &cnt, name)
@@ -580,7 +581,7 @@ func TestInteropEncryptionVector(t *testing.T) {
 	var nonce [crypto.NonceSize]byte
 	copy(nonce[:], unhex(v.Nonce))
 	mem := memory.New(memory.Options{})
-	enc := WithEncryption(Encryption{MasterKey: v.Master, Tenant: v.Tenant})
+	enc := WithEncryption(Encryption{MasterKey: secret.String(v.Master), Tenant: v.Tenant})
 	c, err := New(WithBackend(mem), quiet(), enc,
 		withSecureConfig(func(sc *secure.Config) { sc.NonceSource = func() [crypto.NonceSize]byte { return nonce } }))
 	if err != nil {
@@ -655,7 +656,7 @@ func TestEncryptionFromEnv(t *testing.T) {
 		{name: "secure then explicit off", env: map[string]string{}, opts: []Option{Secure(), WithoutEncryption()}},
 		{name: "option adds fail-closed to the env key", env: baseEnv, opts: []Option{WithEncryption(Encryption{FailClosed: true})}, on: true, logged: 1, closed: true},
 		{name: "explicit key wins over the env key", env: map[string]string{EnvMasterKey: "not hex", EnvDeploymentUUID: uuid},
-			opts: []Option{WithEncryption(Encryption{MasterKey: keyOne})}, on: true},
+			opts: []Option{WithEncryption(Encryption{MasterKey: secret.String(keyOne)})}, on: true},
 		{name: "explicit on without any key", env: map[string]string{}, opts: []Option{WithEncryption(Encryption{Tenant: "t"})}, wantErr: ErrEncryptionRequired},
 		{name: "previous keys without master", env: map[string]string{EnvPreviousMasterKeys: keyTwo}, wantErr: ErrConfig},
 		{name: "current key among previous", env: map[string]string{EnvMasterKey: keyOne, EnvPreviousMasterKeys: keyOne, EnvDeploymentUUID: uuid}, wantErr: ErrConfig},
@@ -719,10 +720,14 @@ func TestEncryptionBadKeys(t *testing.T) {
 		build        func() (*Cache, error)
 		vars         []string
 	}{
-		{"option too short", short, func() (*Cache, error) { return New(WithEncryption(Encryption{MasterKey: short, Tenant: "t"})) }, nil},
-		{"option not hex", notHex, func() (*Cache, error) { return New(WithEncryption(Encryption{MasterKey: notHex, Tenant: "t"})) }, nil},
+		{"option too short", short, func() (*Cache, error) {
+			return New(WithEncryption(Encryption{MasterKey: secret.String(short), Tenant: "t"}))
+		}, nil},
+		{"option not hex", notHex, func() (*Cache, error) {
+			return New(WithEncryption(Encryption{MasterKey: secret.String(notHex), Tenant: "t"}))
+		}, nil},
 		{"previous option not hex", notHex, func() (*Cache, error) {
-			return New(WithEncryption(Encryption{MasterKey: keyOne, PreviousKeys: []string{notHex}, Tenant: "t"}))
+			return New(WithEncryption(Encryption{MasterKey: secret.String(keyOne), PreviousKeys: []secret.String{secret.String(notHex)}, Tenant: "t"}))
 		}, nil},
 		{"env too short", short, func() (*Cache, error) {
 			return fromEnv(func(k string) (string, bool) { return map[string]string{EnvMasterKey: short}[k], true }, quiet())
@@ -758,27 +763,27 @@ func TestEncryptionConfiguration(t *testing.T) {
 	if _, err := New(WithEncryption(Encryption{Tenant: "t"})); !errors.Is(err, ErrEncryptionRequired) {
 		t.Errorf("New without a key: %v", err)
 	}
-	if _, err := New(WithEncryption(Encryption{PreviousKeys: []string{keyOne}})); !errors.Is(err, ErrInvalidOption) {
+	if _, err := New(WithEncryption(Encryption{PreviousKeys: []secret.String{secret.String(keyOne)}})); !errors.Is(err, ErrInvalidOption) {
 		t.Errorf("previous keys without a master key: %v", err)
 	}
-	if _, err := New(WithEncryption(Encryption{MasterKey: keyOne, Tenant: "t", TenantFunc: tenantOf})); !errors.Is(err, ErrConfig) || !errors.Is(err, secure.ErrConfig) {
+	if _, err := New(WithEncryption(Encryption{MasterKey: secret.String(keyOne), Tenant: "t", TenantFunc: tenantOf})); !errors.Is(err, ErrConfig) || !errors.Is(err, secure.ErrConfig) {
 		t.Errorf("tenant and tenant function: %v", err)
 	}
-	if _, err := New(WithEncryption(Encryption{MasterKey: keyOne, PreviousKeys: []string{keyOne}, Tenant: "t"})); !errors.Is(err, ErrConfig) {
+	if _, err := New(WithEncryption(Encryption{MasterKey: secret.String(keyOne), PreviousKeys: []secret.String{secret.String(keyOne)}, Tenant: "t"})); !errors.Is(err, ErrConfig) {
 		t.Errorf("current key among previous keys: %v", err)
 	}
 	c, err := New(Secure(), WithoutEncryption(), quiet())
 	if err != nil || c.enc != nil {
 		t.Errorf("Secure then WithoutEncryption: %v", err)
 	}
-	c, err = New(WithEncryption(Encryption{MasterKey: keyOne, Tenant: "t"}), Secure(), quiet())
+	c, err = New(WithEncryption(Encryption{MasterKey: secret.String(keyOne), Tenant: "t"}), Secure(), quiet())
 	if err != nil || c.enc == nil || !c.cfg.l1Bytes {
 		t.Fatalf("encryption before Secure: %v", err)
 	}
 
 	// Interop functions need a tenant shared with the other SDKs.
 	getUser := func(_ context.Context, id int) (int, error) { return id, nil }
-	multi, _ := New(quiet(), WithEncryption(Encryption{MasterKey: keyOne, TenantFunc: tenantOf}))
+	multi, _ := New(quiet(), WithEncryption(Encryption{MasterKey: secret.String(keyOne), TenantFunc: tenantOf}))
 	if _, err := Wrap1(multi, getUser, Interop("users", "get")); !errors.Is(err, ErrInteropTenant) || !errors.Is(err, ErrConfig) {
 		t.Errorf("interop under multi-tenant: %v", err)
 	}
@@ -786,7 +791,7 @@ func TestEncryptionConfiguration(t *testing.T) {
 		t.Errorf("Load interop under multi-tenant: %v", err)
 	}
 	home := t.TempDir()
-	fileTenant, err := New(quiet(), WithEncryption(Encryption{MasterKey: keyOne}),
+	fileTenant, err := New(quiet(), WithEncryption(Encryption{MasterKey: secret.String(keyOne)}),
 		withSecureConfig(func(sc *secure.Config) { sc.HomeDir = home; sc.Getenv = func(string) string { return "" } }))
 	if err != nil {
 		t.Fatal(err)
@@ -797,7 +802,7 @@ func TestEncryptionConfiguration(t *testing.T) {
 	if _, err := Wrap1(fileTenant, getUser, Name("auto")); err != nil {
 		t.Errorf("auto mode with the machine-local deployment UUID: %v", err)
 	}
-	explicit, _ := New(quiet(), WithEncryption(Encryption{MasterKey: keyOne, DeploymentUUID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8"}))
+	explicit, _ := New(quiet(), WithEncryption(Encryption{MasterKey: secret.String(keyOne), DeploymentUUID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8"}))
 	if _, err := Wrap1(explicit, getUser, Interop("users", "get")); err != nil {
 		t.Errorf("interop with an explicit deployment UUID: %v", err)
 	}
@@ -809,7 +814,7 @@ func TestEncryptedRefreshAndClear(t *testing.T) {
 	t.Parallel()
 	clk := fakeClock()
 	mem := memory.New(memory.Options{Now: clk.Now})
-	enc := WithEncryption(Encryption{MasterKey: keyOne, TenantFunc: tenantOf})
+	enc := WithEncryption(Encryption{MasterKey: secret.String(keyOne), TenantFunc: tenantOf})
 	c := newTimed(t, clk, mem, enc)
 	var cnt counter
 	name := Name(uniq(t))
@@ -859,7 +864,7 @@ func TestEncryptedRefreshAndClear(t *testing.T) {
 // loads, never one: a tenant never receives a result computed for another.
 func TestConcurrentTenantsDoNotShareLoads(t *testing.T) {
 	t.Parallel()
-	c := newTestCache(t, memory.New(memory.Options{}), WithEncryption(Encryption{MasterKey: keyOne, TenantFunc: tenantOf}))
+	c := newTestCache(t, memory.New(memory.Options{}), WithEncryption(Encryption{MasterKey: secret.String(keyOne), TenantFunc: tenantOf}))
 	release := make(chan struct{})
 	var releaseOnce sync.Once
 	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // before Close, which waits for the loads

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cachekit-go/cachekit"
 	"github.com/cachekit-go/cachekit/backend/memory"
+	"github.com/cachekit-go/cachekit/secret"
 )
 
 type User struct {
@@ -249,7 +250,7 @@ func ExampleWithEncryption() {
 		cachekit.WithBackend(mem),
 		cachekit.WithLogger(slog.New(slog.DiscardHandler)),
 		cachekit.WithEncryption(cachekit.Encryption{
-			MasterKey:  strings.Repeat("5e", 32), // hex, at least 32 bytes
+			MasterKey:  secret.String(strings.Repeat("5e", 32)), // hex, at least 32 bytes
 			TenantFunc: tenantFromContext,
 		}),
 	)
@@ -287,7 +288,7 @@ func ExampleSecure() {
 			cachekit.WithBackend(mem),
 			cachekit.WithLogger(slog.New(slog.DiscardHandler)),
 			cachekit.WithEncryption(cachekit.Encryption{
-				MasterKey:      strings.Repeat("5e", 32),
+				MasterKey:      secret.String(strings.Repeat("5e", 32)),
 				DeploymentUUID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", // the single tenant
 				FailClosed:     true,
 			}),

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/cachekit-go/cachekit/internal/entry"
 	"github.com/cachekit-go/cachekit/protocol/envelope"
 	"github.com/cachekit-go/cachekit/protocol/frame"
+	"github.com/cachekit-go/cachekit/secret"
 )
 
 // hostileShape is bytes a backend may hand back that are not a value of the
@@ -20,9 +22,6 @@ import (
 type hostileShape struct {
 	name string
 	data []byte
-	// foreign: a well-formed entry that is simply not ours (another
-	// serializer); a fail-closed cache recomputes it instead of failing.
-	foreign bool
 }
 
 // mustFrame builds a CK frame around payload.
@@ -63,6 +62,8 @@ func hostileShapes(t *testing.T) []hostileShape {
 	otherFormat.Format = "json"
 	encrypted := frame.SecureHeader("tenant", strings.Repeat("ab", 16))
 	encrypted.Compressed = true
+	encryptedForeign := encrypted
+	encryptedForeign.Serializer = "pickle"
 	deep := append(bytes.Repeat([]byte{0x91}, 100_000), 0xc0)
 	return []hostileShape{
 		{name: "empty", data: []byte{}},
@@ -75,7 +76,9 @@ func hostileShapes(t *testing.T) []hostileShape {
 		{name: "frame around a corrupt envelope", data: mustFrame(t, frame.DefaultHeader(true), []byte{0x94, 0xc4, 0xff})},
 		{name: "frame around an envelope with a bad checksum", data: mustFrame(t, frame.DefaultHeader(true), badSum)},
 		{name: "frame around a decompression bomb", data: mustFrame(t, frame.DefaultHeader(true), bomb)},
-		{name: "frame of another serializer", data: mustFrame(t, foreign, env), foreign: true},
+		{name: "frame of another serializer", data: mustFrame(t, foreign, env)},
+		{name: "frame with an empty header (CK 03 00000002 {})", data: []byte("CK\x03\x00\x00\x00\x02{}")},
+		{name: "encrypted frame of another serializer", data: mustFrame(t, encryptedForeign, bytes.Repeat([]byte{7}, 64))},
 		{name: "frame of another format", data: mustFrame(t, otherFormat, []byte{0xa1, 'x'})},
 		{name: "encrypted frame", data: mustFrame(t, encrypted, bytes.Repeat([]byte{7}, 64))},
 		{name: "well-formed frame of another type", data: intFrame},
@@ -121,7 +124,7 @@ func checkHostile(t *testing.T, b backend.Backend, sh hostileShape) {
 	}
 	var calls atomic.Int32
 	fresh := func(context.Context, int) (string, error) { calls.Add(1); return "fresh", nil }
-	encOne := WithEncryption(Encryption{MasterKey: keyOne, Tenant: "t1"})
+	encOne := WithEncryption(Encryption{MasterKey: secret.String(keyOne), Tenant: "t1"})
 	// Interop namespaces must be lowercase: number them per subtest.
 	interop := func() []FuncOption { return []FuncOption{Interop(fmt.Sprintf("hostile%d", uniqSeq.Add(1)), "op")} }
 	modes := []struct {
@@ -178,20 +181,16 @@ func checkHostile(t *testing.T, b backend.Backend, sh hostileShape) {
 		}
 	}
 
-	// Fail closed: a decryption failure is an error and the function does
-	// not run; only a foreign (well-formed, other serializer) entry is
-	// recomputed.
-	c := newTestCache(t, b, WithEncryption(Encryption{MasterKey: keyOne, Tenant: "t1", FailClosed: true}))
+	// Fail closed: with encryption on, every one of these shapes (foreign
+	// serializers and the header-less "CK 03 {}" frame included) is a counted
+	// rejection: an error, the function does not run, the entry is kept.
+	c := newTestCache(t, b, WithEncryption(Encryption{MasterKey: secret.String(keyOne), Tenant: "t1", FailClosed: true}))
 	f, _ := Wrap1(c, fresh, Name(uniq(t)))
 	key := mustKey(t, f, 1)
 	plant(t, key)
 	before := calls.Load()
 	v, err := f.Call(ctx, 1)
 	switch {
-	case sh.foreign:
-		if err != nil || v != "fresh" {
-			t.Fatalf("fail-closed, foreign entry: %q %v", v, err)
-		}
 	case !errors.Is(err, ErrDecrypt) || v != "" || calls.Load() != before:
 		t.Fatalf("fail-closed: got %q, %v, function ran %d times", v, err, calls.Load()-before)
 	default:
@@ -201,5 +200,73 @@ func checkHostile(t *testing.T, b backend.Backend, sh hostileShape) {
 		if c.Info().Encryption.Failures.Total() != 1 {
 			t.Fatalf("fail-closed: failures %+v", c.Info().Encryption.Failures)
 		}
+	}
+}
+
+// TestDecompressionBombBoundedOnRead plants a real bomb through the file
+// backend: a genuine entry of about 256 KiB whose envelope inflates to
+// 64 MiB (LZ4 of zeros). A cache whose maximum value size is 1 MiB refuses
+// it before decompressing: the call is a counted miss that runs the
+// function, Get reports it missing, and the reads allocate a few MiB, not
+// the 64 MiB the entry claims. Not parallel: it measures the heap.
+func TestDecompressionBombBoundedOnRead(t *testing.T) {
+	const (
+		inflated = 64 << 20
+		limit    = 1 << 20
+	)
+	b := fileKind().make(t)
+	c := newTestCache(t, b, WithMaxValueSize(limit))
+	var calls atomic.Int32
+	f, err := Wrap1(c, func(context.Context, int) (string, error) { calls.Add(1); return "fresh", nil }, Name(uniq(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := mustKey(t, f, 1)
+	bomb, err := entry.Pipeline{Mode: entry.Framed}.Encode(key, make([]byte, inflated))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bomb) > inflated/200 {
+		t.Fatalf("the bomb is %d bytes, not a bomb", len(bomb))
+	}
+	ctx := context.Background()
+	plant := func() {
+		if err := b.Set(ctx, key, bomb, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var before, after runtime.MemStats
+	plant()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	v, err := f.Call(ctx, 1) // recomputes and overwrites the bomb
+	runtime.ReadMemStats(&after)
+	callAlloc := after.TotalAlloc - before.TotalAlloc
+	plant()
+	runtime.ReadMemStats(&before)
+	_, found, getErr := Get[[]byte](ctx, c, key)
+	runtime.ReadMemStats(&after)
+	getAlloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a %d-byte entry claiming %d MiB: Call allocated %d KiB, Get %d KiB", len(bomb), inflated>>20, callAlloc>>10, getAlloc>>10)
+	// Reading the file costs about its size; inflating it would cost 64 MiB
+	// more.
+	for what, alloc := range map[string]uint64{"Call": callAlloc, "Get": getAlloc} {
+		if alloc > 8<<20 {
+			t.Fatalf("%s over a %d-byte entry allocated %d MiB: the envelope was inflated", what, len(bomb), alloc>>20)
+		}
+	}
+	if err != nil || v != "fresh" || calls.Load() != 1 {
+		t.Fatalf("Call over the bomb = %q, %v (function ran %d times)", v, err, calls.Load())
+	}
+	if i := f.Info(); i.DecodeErrors != 1 || i.Hits != 0 {
+		t.Fatalf("info %+v", i)
+	}
+	if found || !errors.Is(getErr, entry.ErrTooLarge) { // Get returns undecodable entries as errors
+		t.Fatalf("Get of the bomb: found=%v err=%v", found, getErr)
+	}
+	// The limit is the cache's: a cache that allows the size reads the entry.
+	big := newTestCache(t, b, WithMaxValueSize(2*inflated))
+	if got, found, err := Get[[]byte](ctx, big, key); err != nil || !found || len(got) != inflated {
+		t.Fatalf("a cache allowing %d bytes: found=%v len=%d err=%v", 2*inflated, found, len(got), err)
 	}
 }

@@ -226,7 +226,7 @@ func (w *Wrapper) memoKey(ctx context.Context, a *memoArgs, args func() []any) (
 		}
 		w.memo.put(h, a, k)
 	}
-	if s, err = w.c.slot(ctx, k); err != nil {
+	if s, err = w.slot(ctx, k); err != nil {
 		return slot{}, false, err
 	}
 	return s, true, nil

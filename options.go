@@ -78,6 +78,7 @@ type config struct {
 	enc            Encryption          // valid when encState == encOn
 	getenv         func(string) string // FromEnv: the environment (nil in New)
 	secureHook     func(*secure.Config)
+	pythonLayout   bool // WithPythonLayout
 	errs           []error
 }
 
@@ -187,7 +188,11 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // MessagePack document (what L1 is charged) and, with a backend, the bytes
 // written to it (frame, envelope and encryption included: about 160 bytes
 // more for small values, less for compressible ones) must fit, so a limit set
-// to a backend's maximum item size keeps every write within it.
+// to a backend's maximum item size keeps every write within it. It bounds
+// reads too: a stored envelope that declares a larger value is refused
+// before it is decompressed (a miss for wrappers and Load, an error for Get),
+// so a small entry planted in the backend cannot inflate to hundreds of MiB
+// in this process. Give peers that share entries the same limit.
 func WithMaxValueSize(bytes int64) Option {
 	return func(c *config) {
 		if bytes <= 0 {
@@ -242,6 +247,35 @@ func WithBackendTimeout(d time.Duration) Option {
 	}
 }
 
+// PythonKeyPrefix is the prefix cachekit-py's default Redis provider puts in
+// front of every key it writes for a single-tenant process ("t:" + the
+// URL-quoted tenant "default" + ":"). See WithPythonLayout.
+const PythonKeyPrefix = "t:default:"
+
+// WithPythonLayout lays out wrapped functions' entries in the backend exactly
+// as a cachekit-py service does, so that one Cache over one backend shares
+// both kinds of entry with it:
+//
+//   - auto-mode entries (Python's @cache and @cache.secure on its default
+//     Redis provider) live under PythonKeyPrefix + key, e.g.
+//     "t:default:ns:users:func:app.get_user:args:...:1s" (KeyFunc keys get
+//     the prefix too: Python's provider prefixes every key it is given);
+//   - interop entries (Python's @cache(interop=..., backend=RedisBackend()))
+//     live under their bare key "users:get_user:<hash>", as Python refuses
+//     a prefixing backend in interop mode.
+//
+// With a multi-tenant encryption (Encryption.TenantFunc) auto-mode keys
+// already start with the tenant's "t:{quoted tenant}:" prefix, which is what
+// Python's provider writes when the Python service sets its tenant_context
+// to the same tenant; no second prefix is added.
+//
+// The switch applies to wrappers only: Load, Get, Set, Delete and Exists use
+// their key as given. A wrapper's Key still returns the key Python computes
+// (its cache key); the backend key is PythonKeyPrefix + Key. Use it with a backend that adds no prefix of its own
+// (leave redis.Options.KeyPrefix empty, or keys get the prefix twice). Off by
+// default; see docs/python.md.
+func WithPythonLayout(on bool) Option { return func(c *config) { c.pythonLayout = on } }
+
 // withClock replaces the clock (tests).
 func withClock(clk clock.Clock) Option { return func(c *config) { c.clock = clk } }
 
@@ -259,6 +293,8 @@ type funcConfig struct {
 	interop   bool
 	name      string
 	keyFunc   func(args []any) (string, error)
+	keywords  []string // Keywords
+	integrity *bool    // Integrity
 	swr       *float64
 	l1        *bool
 	bypass    bool
@@ -301,11 +337,41 @@ func Name(identity string) FuncOption { return func(f *funcConfig) { f.name = id
 
 // KeyFunc replaces key derivation: fn receives the call's arguments (without
 // the context) and returns the complete backend key, used as-is (no
-// namespace, prefix or hashing is added; include what you need). Invalidate
+// namespace, prefix or hashing is added; include what you need; only
+// WithPythonLayout puts PythonKeyPrefix in front, as Python's provider does). Invalidate
 // uses the same function. An error from fn makes that call run uncached.
 func KeyFunc(fn func(args []any) (string, error)) FuncOption {
 	return func(f *funcConfig) { f.keyFunc = fn }
 }
+
+// Keywords makes the last len(names) arguments of every call travel as
+// Python keyword arguments, named by names in order, in the auto-mode key:
+// Python's key hashes [args, kwargs] as the call passed them, so
+// search("foo", limit=5) and search("foo", 5) are two entries, and a Go
+// wrapper reaches the first only with
+//
+//	cachekit.Wrap2(c, search, cachekit.Name("app.search"), cachekit.Keywords("limit"))
+//
+// Name the arguments the Python callers pass by keyword, in the order of the
+// Go signature (Python sorts keyword arguments by name before hashing, so the
+// order does not change the key). Python callers must pass those keywords on
+// every call: a keyword they leave out (its default used) is absent from
+// Python's hash but present in Go's. Interop mode binds keywords to their
+// positions, so Keywords is refused with Interop, and with KeyFunc, which
+// replaces key derivation. Names must be distinct and not empty, and there
+// must be at most as many as the function has arguments (checked at wrap
+// time).
+func Keywords(names ...string) FuncOption {
+	return func(f *funcConfig) { f.keywords = append([]string(nil), names...) }
+}
+
+// Integrity overrides the cache's WithIntegrity for this function: the
+// envelope (LZ4 + checksum) and the ":1s" key suffix, or raw MessagePack in
+// the frame and ":0s". It is the Go form of Python's per-decorator
+// integrity_checking, so one cache can share functions of both kinds with a
+// Python service. For Load it selects the value format only (the key is
+// given). Interop values have no envelope either way.
+func Integrity(on bool) FuncOption { return func(f *funcConfig) { f.integrity = &on } }
 
 // StaleWhileRevalidate sets this function's stale-while-revalidate ratio (see
 // WithStaleWhileRevalidate); 0 turns it off for the function.

@@ -74,8 +74,10 @@ type Wrapper struct {
 	interopNS string
 	interopOp string
 	keyFunc   func([]any) (string, error)
+	keywords  []string // names of the trailing arguments sent as Python kwargs
 	integrity bool
 	prefix    string // common prefix of every key; "" = none
+	pyPrefix  string // WithPythonLayout: PythonKeyPrefix for non-interop keys
 	counters  counters
 	warn      warnings
 	memo      *keyMemo // nil: keys derived on every call (see memo.go)
@@ -95,6 +97,9 @@ func newWrapper(c *Cache, fn any, opts []FuncOption, shapes ...argShape) (*Wrapp
 	if fc.namespace != nil {
 		w.ns = *fc.namespace
 	}
+	if fc.integrity != nil {
+		w.integrity = *fc.integrity
+	}
 	if v := reflect.ValueOf(fn); v.Kind() != reflect.Func || v.IsNil() {
 		return nil, fmt.Errorf("%w: nil function", ErrInvalidOption)
 	}
@@ -110,6 +115,10 @@ func newWrapper(c *Cache, fn any, opts []FuncOption, shapes ...argShape) (*Wrapp
 	default:
 		return nil, symErr
 	}
+	if err := checkKeywords(&fc, fn); err != nil {
+		return nil, err
+	}
+	w.keywords = fc.keywords
 	if fc.interop {
 		if _, err := interop.Key(fc.interopNS, fc.interopOp, []any{}); err != nil {
 			return nil, fmt.Errorf("%w: interop names %q/%q: %w", ErrInvalidOption, fc.interopNS, fc.interopOp, err)
@@ -123,10 +132,38 @@ func newWrapper(c *Cache, fn any, opts []FuncOption, shapes ...argShape) (*Wrapp
 	}
 	w.p = *p
 	w.prefix = w.keyPrefix()
+	if c.cfg.pythonLayout && !w.interop {
+		w.pyPrefix = PythonKeyPrefix
+	}
 	if w.keyFunc == nil {
 		w.memo = newKeyMemo(shapes...)
 	}
 	return w, nil
+}
+
+// checkKeywords validates the Keywords option against the function (its
+// arguments after the context) and the other options.
+func checkKeywords(fc *funcConfig, fn any) error {
+	if len(fc.keywords) == 0 {
+		return nil
+	}
+	switch {
+	case fc.interop:
+		return fmt.Errorf("%w: Keywords does not apply to interop mode (interop keys bind keyword arguments to their positions)", ErrInvalidOption)
+	case fc.keyFunc != nil:
+		return fmt.Errorf("%w: Keywords does not apply with KeyFunc", ErrInvalidOption)
+	}
+	if n := reflect.TypeOf(fn).NumIn() - 1; len(fc.keywords) > n {
+		return fmt.Errorf("%w: %d keyword names for a function of %d arguments", ErrInvalidOption, len(fc.keywords), n)
+	}
+	seen := make(map[string]bool, len(fc.keywords))
+	for _, k := range fc.keywords {
+		if k == "" || seen[k] {
+			return fmt.Errorf("%w: keyword names must be distinct and not empty, got %q", ErrInvalidOption, fc.keywords)
+		}
+		seen[k] = true
+	}
+	return nil
 }
 
 // newPolicy resolves a function's options against the cache's defaults.
@@ -153,6 +190,12 @@ func (c *Cache) newPolicy(fc *funcConfig, owner uint64, name string, warn *warni
 	}
 	if fc.l1 != nil {
 		p.useL1 = *fc.l1 && c.l1 != nil
+	}
+	if fc.integrity != nil {
+		p.pipe.Mode = entry.Framed
+		if !*fc.integrity {
+			p.pipe.Mode = entry.FramedRaw
+		}
 	}
 	if fc.interop {
 		p.pipe.Mode = entry.Interop
@@ -203,6 +246,13 @@ func (w *Wrapper) keyFor(args []any) (string, error) {
 		k, err = w.keyFunc(args)
 	case w.interop:
 		k, err = interop.Key(w.interopNS, w.interopOp, args)
+	case len(w.keywords) > 0 && len(args) >= len(w.keywords):
+		pos := len(args) - len(w.keywords)
+		kw := make(map[string]any, len(w.keywords))
+		for i, name := range w.keywords {
+			kw[name] = args[pos+i]
+		}
+		k, err = key.Build(w.ns, w.identity, args[:pos], kw, w.integrity)
 	default:
 		k, err = key.Build(w.ns, w.identity, args, nil, w.integrity)
 	}
@@ -225,7 +275,7 @@ func (w *Wrapper) callKey(ctx context.Context, args ...any) (s slot, ok bool, er
 		w.uncacheable(err)
 		return slot{}, false, nil
 	}
-	if s, err = w.c.slot(ctx, k); err != nil {
+	if s, err = w.slot(ctx, k); err != nil {
 		return slot{}, false, err
 	}
 	return s, true, nil
@@ -240,12 +290,23 @@ func (w *Wrapper) uncacheable(err error) {
 	})
 }
 
+// slot binds a key of this wrapper to the call's tenant and, under
+// WithPythonLayout, puts Python's provider prefix in front of a physical key
+// that has no tenant prefix yet.
+func (w *Wrapper) slot(ctx context.Context, k string) (slot, error) {
+	s, err := w.c.slot(ctx, k)
+	if err == nil && w.pyPrefix != "" && s.key == s.logical {
+		s.key = w.pyPrefix + s.key
+	}
+	return s, err
+}
+
 func (w *Wrapper) invalidate(ctx context.Context, args ...any) error {
 	k, err := w.keyFor(args)
 	if err != nil {
 		return err
 	}
-	s, err := w.c.slot(ctx, k)
+	s, err := w.slot(ctx, k)
 	if err != nil {
 		return err
 	}
@@ -293,7 +354,7 @@ func (w *Wrapper) Clear(ctx context.Context) error {
 	if w.prefix == "" {
 		return fmt.Errorf("%w: the function's keys share no prefix", ErrClearUnsupported)
 	}
-	s, err := c.slot(ctx, w.prefix)
+	s, err := w.slot(ctx, w.prefix)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,12 @@
 //     entries without expiry (also after overwriting an expiring entry with
 //     ttl 0), RefreshTTL extends and shortens, keeps the value, does not create
 //     missing keys and rejects a negative ttl.
+//   - TTLGetter, when implemented: GetWithTTL returns the value with a
+//     remaining lifetime close to the TTL that was set (and to what
+//     TTLInspector.TTL reports, when both exist), 0 for entries without
+//     expiry, (nil, 0, false, nil) for missing, deleted and expired keys,
+//     large and empty values intact, a slice the caller owns, and an error
+//     matching context.Canceled (or a Timeout kind) for a done context.
 //   - TimeoutSetter, when implemented: WithTimeout returns a new backend that
 //     shares the store, the receiver keeps working unchanged, and a tiny
 //     timeout makes operations either succeed or fail with a Timeout-kind
@@ -177,6 +183,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts ...Op
 		s.core(t)
 		s.locker(t)
 		s.ttlInspector(t)
+		s.ttlGetter(t)
 		s.timeoutSetter(t)
 		s.prefixDeleter(t)
 	})

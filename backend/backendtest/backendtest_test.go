@@ -167,25 +167,52 @@ func (p prefixAsGlob) DeletePrefix(ctx context.Context, prefix string) (int, err
 	return p.MemBackend.DeletePrefix(ctx, prefix)
 }
 
+type staleRemaining struct{ *MemBackend }
+
+// GetWithTTL reports the lifetime the entry was written with (here: always
+// an hour) instead of what is left of it.
+func (r staleRemaining) GetWithTTL(ctx context.Context, k string) ([]byte, time.Duration, bool, error) {
+	v, _, found, err := r.MemBackend.GetWithTTL(ctx, k)
+	if !found {
+		return v, 0, found, err
+	}
+	return v, time.Hour, found, err
+}
+
+type ttlGetterServesExpired struct{ *MemBackend }
+
+// GetWithTTL forgets to check the expiry.
+func (g ttlGetterServesExpired) GetWithTTL(_ context.Context, k string) ([]byte, time.Duration, bool, error) {
+	g.store.mu.Lock()
+	defer g.store.mu.Unlock()
+	e, ok := g.store.entries[k]
+	if !ok {
+		return nil, 0, false, nil
+	}
+	return append([]byte{}, e.value...), time.Second, true, nil
+}
+
 type brokenCase struct {
 	newBackend func() backend.Backend
 	subtest    string // the subtest of "contract" that must fail
 }
 
 var broken = map[string]brokenCase{
-	"retainsSlice":       {func() backend.Backend { return retainsSlice{NewMemBackend()} }, "SetDoesNotRetainSlice"},
-	"sharesGet":          {func() backend.Backend { return sharesGet{NewMemBackend()} }, "GetReturnsOwnedSlice"},
-	"deleteMissingFails": {func() backend.Backend { return deleteMissingFails{NewMemBackend()} }, "DeleteMissing"},
-	"ignoresCtx":         {func() backend.Backend { return ignoresCtx{NewMemBackend()} }, "CancelledContext"},
-	"neverExpires":       {func() backend.Backend { return neverExpires{NewMemBackend()} }, "TTLExpiry"},
-	"releasesAny":        {func() backend.Backend { return releasesAny{NewMemBackend()} }, "Locker/WrongID"},
-	"collidingKeys":      {func() backend.Backend { return collidingKeys{NewMemBackend()} }, "KeyVariety"},
-	"returnsSelf":        {func() backend.Backend { return &returnsSelf{NewMemBackend()} }, "TimeoutSetter/NewInstance"},
-	"wrongTimeoutKind":   {func() backend.Backend { return wrongTimeoutKind{NewMemBackend()} }, "TimeoutSetter/TinyTimeout"},
-	"badHealth":          {func() backend.Backend { return badHealth{NewMemBackend()} }, "HealthCheck"},
-	"emptyPrefixWipes":   {func() backend.Backend { return emptyPrefixWipes{NewMemBackend()} }, "PrefixDeleter/EmptyPrefix"},
-	"prefixTooShort":     {func() backend.Backend { return prefixTooShort{NewMemBackend()} }, "PrefixDeleter/Deletes"},
-	"prefixAsGlob":       {func() backend.Backend { return prefixAsGlob{NewMemBackend()} }, "PrefixDeleter/GlobCharacters"},
+	"retainsSlice":           {func() backend.Backend { return retainsSlice{NewMemBackend()} }, "SetDoesNotRetainSlice"},
+	"sharesGet":              {func() backend.Backend { return sharesGet{NewMemBackend()} }, "GetReturnsOwnedSlice"},
+	"deleteMissingFails":     {func() backend.Backend { return deleteMissingFails{NewMemBackend()} }, "DeleteMissing"},
+	"ignoresCtx":             {func() backend.Backend { return ignoresCtx{NewMemBackend()} }, "CancelledContext"},
+	"neverExpires":           {func() backend.Backend { return neverExpires{NewMemBackend()} }, "TTLExpiry"},
+	"releasesAny":            {func() backend.Backend { return releasesAny{NewMemBackend()} }, "Locker/WrongID"},
+	"collidingKeys":          {func() backend.Backend { return collidingKeys{NewMemBackend()} }, "KeyVariety"},
+	"returnsSelf":            {func() backend.Backend { return &returnsSelf{NewMemBackend()} }, "TimeoutSetter/NewInstance"},
+	"wrongTimeoutKind":       {func() backend.Backend { return wrongTimeoutKind{NewMemBackend()} }, "TimeoutSetter/TinyTimeout"},
+	"badHealth":              {func() backend.Backend { return badHealth{NewMemBackend()} }, "HealthCheck"},
+	"emptyPrefixWipes":       {func() backend.Backend { return emptyPrefixWipes{NewMemBackend()} }, "PrefixDeleter/EmptyPrefix"},
+	"prefixTooShort":         {func() backend.Backend { return prefixTooShort{NewMemBackend()} }, "PrefixDeleter/Deletes"},
+	"prefixAsGlob":           {func() backend.Backend { return prefixAsGlob{NewMemBackend()} }, "PrefixDeleter/GlobCharacters"},
+	"staleRemaining":         {func() backend.Backend { return staleRemaining{NewMemBackend()} }, "TTLGetter/Remaining"},
+	"ttlGetterServesExpired": {func() backend.Backend { return ttlGetterServesExpired{NewMemBackend()} }, "TTLGetter/Expired"},
 }
 
 const brokenEnv = "BACKENDTEST_BROKEN"

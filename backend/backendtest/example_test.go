@@ -29,7 +29,8 @@ type memEntry struct {
 func (e memEntry) live(now time.Time) bool { return e.expires.IsZero() || now.Before(e.expires) }
 
 // MemBackend is a user's backend: an in-memory map with expiry, locks, TTL
-// inspection, per-operation timeouts and deletion by prefix.
+// inspection, value-plus-TTL reads, per-operation timeouts and deletion by
+// prefix.
 type MemBackend struct {
 	store   *memStore
 	timeout time.Duration // 0: none
@@ -171,6 +172,26 @@ func (m *MemBackend) TTL(ctx context.Context, key string) (time.Duration, bool, 
 		return 0, true, nil
 	}
 	return e.expires.Sub(now), true, nil
+}
+
+func (m *MemBackend) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, bool, error) {
+	cancel, err := m.begin(ctx, "get", key)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	defer cancel()
+	m.store.mu.Lock()
+	defer m.store.mu.Unlock()
+	e, ok := m.store.entries[key]
+	now := time.Now()
+	if !ok || !e.live(now) {
+		return nil, 0, false, nil
+	}
+	var rem time.Duration
+	if !e.expires.IsZero() {
+		rem = e.expires.Sub(now)
+	}
+	return append([]byte{}, e.value...), rem, true, nil
 }
 
 func (m *MemBackend) RefreshTTL(ctx context.Context, key string, ttl time.Duration) (bool, error) {

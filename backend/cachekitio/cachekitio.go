@@ -22,7 +22,8 @@ import (
 var ErrClosed = errors.New("cachekitio: backend closed")
 
 // Backend is a backend.Backend over the CacheKit HTTP API. It also
-// implements backend.Locker, backend.TTLInspector and backend.TimeoutSetter.
+// implements backend.Locker, backend.TTLInspector, backend.TTLGetter and
+// backend.TimeoutSetter.
 // It is safe for concurrent use; create one and share it.
 type Backend struct {
 	c       *client
@@ -62,7 +63,19 @@ var (
 	_ backend.Backend       = (*Backend)(nil)
 	_ backend.Locker        = (*Backend)(nil)
 	_ backend.TTLInspector  = (*Backend)(nil)
+	_ backend.TTLGetter     = (*Backend)(nil)
 	_ backend.TimeoutSetter = (*Backend)(nil)
+)
+
+// Health checks of pooled HTTP/2 connections: a connection that received no
+// frame for http2PingAfter is PINGed and closed when the answer has not come
+// within http2PingTimeout, so a dead connection is replaced about two
+// seconds after it went silent; one that accepts no written byte for
+// http2WriteTimeout is closed too.
+const (
+	http2PingAfter    = time.Second
+	http2PingTimeout  = time.Second
+	http2WriteTimeout = 2 * time.Second
 )
 
 // New validates opts (including the SSRF rules on the URL) and returns a
@@ -104,6 +117,16 @@ func New(opts Options) (*Backend, error) {
 		TLSHandshakeTimeout:   opts.Timeout,
 		ResponseHeaderTimeout: 0, // bounded by the operation's context
 		DisableCompression:    true,
+		// A pooled HTTP/2 connection that goes silent (a blackholed path, a
+		// vanished peer) would otherwise carry every request into its
+		// deadline for as long as the kernel keeps the socket: PING it
+		// after a second without any frame, drop it when the PING is not
+		// answered within another, and the next request dials anew.
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout:  http2PingAfter,
+			PingTimeout:      http2PingTimeout,
+			WriteByteTimeout: http2WriteTimeout,
+		},
 	}
 	hc := &http.Client{
 		Transport: tr,

@@ -3,8 +3,8 @@
 //
 // Build one with New (explicit Options) or FromEnv (the CACHEKIT_* variables
 // the other CacheKit SDKs read), share it, and Close it at shutdown. It
-// implements backend.Backend, backend.Locker, backend.TTLInspector and
-// backend.TimeoutSetter, plus GetEntry and SetWithStale for
+// implements backend.Backend, backend.Locker, backend.TTLInspector,
+// backend.TTLGetter and backend.TimeoutSetter, plus GetEntry and SetWithStale for
 // stale-while-revalidate.
 //
 // # Decisions
@@ -14,6 +14,19 @@
 // Options.PoolSize connections. Proxies from the environment are ignored and
 // redirects are never followed: either would send the request, and the
 // bearer token, to a host the SSRF checks did not see.
+//
+// Dead connections and start-up. New contacts nothing, so it succeeds while
+// the server is down; operations then fail with Transient errors until it is
+// up. A pooled HTTP/2 connection that receives no frame for a second is
+// PINGed and closed when the PING is not answered within another second
+// (and closed when it accepts no written byte for two), so a connection
+// whose path went silent is replaced about two seconds after it did, instead
+// of carrying every request into its deadline; each request also ends with
+// its context.
+//
+// One round trip per hit. GetWithTTL reads the remaining freshness from the
+// GET answer's X-CacheKit-Fresh-For header (cachekitd sends it), so the
+// cache needs no second request for the TTL.
 //
 // Deadlines and retries. Options.Timeout bounds an operation as a whole,
 // retries and backoff included, because a cache call that blocks for
@@ -35,7 +48,8 @@
 // (ErrValueTooLarge, ErrInvalidKey, ErrInvalidTTL, ErrBlockedAddress, ...)
 // work with errors.Is. Response bodies are not copied into errors.
 //
-// The API key. It is held as a Secret, which prints as "[redacted]" through
+// The API key. It is held as a Secret (secret.String, the redacting type
+// every cachekit-go secret uses), which prints as "[redacted]" through
 // fmt, slog and encoders, and it is written only into the Authorization
 // header. It never appears in an error, a log record or a panic; errors are
 // scrubbed of it as a last line of defence.

@@ -59,6 +59,24 @@ func (b *Backend) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	return e.Value, found, err
 }
 
+// GetWithTTL returns the value stored under key and how long a copy of it may
+// live, from the one GET: the X-CacheKit-Fresh-For header of the answer
+// (whole seconds). An answer without the header (an entry without expiry, or
+// a server that does not send it) reports 0, no expiry. An entry in its
+// stale-grace window, or fresh for less than a second, reports a nanosecond:
+// it is served, but must not be kept.
+func (b *Backend) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, bool, error) {
+	e, found, err := b.GetEntry(ctx, key)
+	if !found || err != nil {
+		return nil, 0, false, err
+	}
+	var rem time.Duration
+	if e.Stale || e.HasFreshFor {
+		rem = max(e.FreshFor, time.Nanosecond)
+	}
+	return e.Value, rem, true, nil
+}
+
 // GetEntry returns the value stored under key with its freshness.
 func (b *Backend) GetEntry(ctx context.Context, key string) (Entry, bool, error) {
 	c, err := b.keyCall("get", http.MethodGet, key, "")

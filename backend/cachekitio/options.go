@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cachekit-go/cachekit/secret"
 )
 
 // Defaults of Options. Every zero field of Options takes the matching default.
@@ -50,28 +52,13 @@ const (
 	EnvCAFile = "CACHEKIT_CA_FILE"
 )
 
-// Secret holds the API key. Every way of printing it (fmt verbs, slog,
+// Secret holds the API key. It is secret.String, the redacting type every
+// secret of cachekit-go uses: every way of printing it (fmt verbs, slog,
 // encoding/json, encoding.TextMarshaler) yields "[redacted]", so an Options
 // value can be logged or dumped without leaking the key.
-type Secret string
+type Secret = secret.String
 
-const redacted = "[redacted]"
-
-// String returns "[redacted]".
-func (Secret) String() string { return redacted }
-
-// GoString returns "[redacted]".
-func (Secret) GoString() string { return redacted }
-
-// Format writes "[redacted]" for every verb.
-func (Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
-
-// LogValue makes slog print "[redacted]".
-func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// MarshalText returns "[redacted]", so JSON and other text encodings never
-// carry the key.
-func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+const redacted = secret.Redacted
 
 // Resolver looks up the addresses of a host name. *net.Resolver implements
 // it. Whatever a Resolver returns is still checked against the address rules

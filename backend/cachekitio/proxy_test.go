@@ -3,7 +3,6 @@ package cachekitio
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,17 +16,19 @@ import (
 )
 
 // tcpProxy is a real TCP proxy between the client and cachekitd that
-// injects faults: delayed answers, connection resets, refused connections.
-// TLS passes through it untouched.
+// injects faults: delayed answers, connection resets, refused connections,
+// blackholed connections. TLS passes through it untouched.
 type tcpProxy struct {
 	ln       net.Listener
 	target   atomic.Pointer[string]
 	delay    atomic.Int64 // nanoseconds added before each server->client chunk
 	resetNew atomic.Int32 // reset this many new connections right after accept
 	accepted atomic.Int32
+	dark     atomic.Bool // blackhole: connections made now go silent for good
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	silent map[net.Conn]bool // client connections whose bytes are dropped
 }
 
 func startProxy(t testing.TB, target string) *tcpProxy {
@@ -36,7 +37,7 @@ func startProxy(t testing.TB, target string) *tcpProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{ln: ln, conns: map[net.Conn]struct{}{}}
+	p := &tcpProxy{ln: ln, conns: map[net.Conn]struct{}{}, silent: map[net.Conn]bool{}}
 	p.target.Store(&target)
 	go p.serve()
 	t.Cleanup(func() { ln.Close(); p.resetAll() })
@@ -80,6 +81,48 @@ func (p *tcpProxy) track(c net.Conn, add bool) {
 }
 
 // resetAll resets every open connection, both sides.
+// blackhole silences every open connection for good, and every new one
+// while on: their bytes are dropped in both directions, nothing is closed,
+// like a path whose NAT entry or peer vanished. Off, new connections work
+// again; the silenced ones stay silent.
+func (p *tcpProxy) blackhole(on bool) {
+	p.dark.Store(on)
+	if !on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		p.silent[c] = true
+	}
+}
+
+func (p *tcpProxy) isSilent(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.silent[c]
+}
+
+// forward copies src to dst until either fails; bytes of a silenced
+// connection (keyed by its client side) are read and dropped.
+func (p *tcpProxy) forward(dst, src, client net.Conn, delay bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.isSilent(client) {
+			if d := time.Duration(p.delay.Load()); delay && d > 0 {
+				time.Sleep(d)
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
 func (p *tcpProxy) resetAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -97,6 +140,11 @@ func (p *tcpProxy) pipe(client net.Conn) {
 	}
 	p.track(client, true)
 	p.track(server, true)
+	if p.dark.Load() {
+		p.mu.Lock()
+		p.silent[client] = true
+		p.mu.Unlock()
+	}
 	defer func() {
 		p.track(client, false)
 		p.track(server, false)
@@ -104,25 +152,8 @@ func (p *tcpProxy) pipe(client net.Conn) {
 		server.Close()
 	}()
 	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(server, client); done <- struct{}{} }()
-	go func() {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := server.Read(buf)
-			if n > 0 {
-				if d := time.Duration(p.delay.Load()); d > 0 {
-					time.Sleep(d)
-				}
-				if _, werr := client.Write(buf[:n]); werr != nil {
-					break
-				}
-			}
-			if err != nil {
-				break
-			}
-		}
-		done <- struct{}{}
-	}()
+	go func() { p.forward(server, client, client, false); done <- struct{}{} }()
+	go func() { p.forward(client, server, client, true); done <- struct{}{} }()
 	<-done
 }
 
@@ -294,5 +325,82 @@ func TestLiveFaultRateLimited(t *testing.T) {
 		if e != nil && !errors.Is(e, ErrRetryAfterTooLong) {
 			t.Fatalf("err = %v, want ErrRetryAfterTooLong", e)
 		}
+	}
+}
+
+// TestLiveFaultBlackholedConnection: the pooled HTTP/2 connection goes
+// silent (no reset, no answer). Operations end with their context, and once
+// the network heals the dead connection is replaced within seconds: the
+// transport PINGs a connection that received nothing for a second and drops
+// it when the PING goes unanswered for another.
+func TestLiveFaultBlackholedConnection(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t, testHost)
+	d := startDaemon(t, pki)
+	p := startProxy(t, d.addr)
+	b := liveBackend(t, pki, p.port(), nil) // DefaultTimeout
+	if err := b.Set(context.Background(), "live:dark", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	get := func(d time.Duration) (time.Duration, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		start := time.Now()
+		_, _, err := b.Get(ctx, "live:dark")
+		return time.Since(start), err
+	}
+	p.blackhole(true)
+	const budget = 300 * time.Millisecond
+	var worst time.Duration
+	for range 3 {
+		took, err := get(budget)
+		if err == nil {
+			t.Fatal("Get through a blackholed connection succeeded")
+		}
+		worst = max(worst, took)
+	}
+	t.Logf("Get with a %v context through a blackholed connection: worst %v", budget, worst)
+	if worst > budget+time.Second {
+		t.Errorf("Get with a %v context through a blackholed connection took %v", budget, worst)
+	}
+	p.blackhole(false)
+	healed := time.Now()
+	for {
+		if _, err := get(budget); err == nil {
+			break
+		}
+		if time.Since(healed) > 20*time.Second {
+			t.Fatal("still failing 20s after the network healed")
+		}
+	}
+	back := time.Since(healed)
+	t.Logf("first success %v after the network healed", back)
+	if back > 5*time.Second {
+		t.Errorf("the dead connection was replaced only %v after the network healed, want about 2s", back)
+	}
+}
+
+// TestLiveStartsWithoutServer: New does not contact the server, so it
+// succeeds while cachekitd is down; operations fail with a Transient error
+// and work once the server is up.
+func TestLiveStartsWithoutServer(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t, testHost)
+	d := startDaemon(t, pki)
+	d.stop()
+	b := liveBackend(t, pki, d.port(), nil)
+	start := time.Now()
+	_, _, err := b.Get(context.Background(), "live:down")
+	took := time.Since(start)
+	t.Logf("Get with cachekitd down: %v after %v (retries included)", err, took)
+	if kindOf(err) != backend.Transient {
+		t.Fatalf("Get with cachekitd down: %v, want a Transient error", err)
+	}
+	if took > 3*time.Second {
+		t.Errorf("Get with cachekitd down took %v", took)
+	}
+	d.start()
+	if err := b.Set(context.Background(), "live:down", []byte("v"), time.Minute); err != nil {
+		t.Fatalf("Set once cachekitd is up: %v", err)
 	}
 }

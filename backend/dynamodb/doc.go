@@ -62,6 +62,15 @@
 // so a Clear costs about the table's size in read units. It needs the Scan
 // and BatchWriteItem methods ([ScanClient]) of the client.
 //
+// # When DynamoDB is down
+//
+// New checks the table with DescribeTable, but when DynamoDB does not answer
+// (unreachable, throttling, timing out) it logs a warning and succeeds
+// without the check, so a service starts while its backend is down; a
+// missing table, a wrong key schema or rejected credentials still fail New.
+// Every operation is bounded by its context and Options.Timeout, the AWS
+// SDK's retries included.
+//
 // # Errors
 //
 // Failures are *backend.Error values. Throttling, 5xx and network failures are
@@ -69,5 +78,5 @@
 // Permanent; rejected or missing credentials are Authentication; deadlines are
 // Timeout. Messages carry the operation, the key and the DynamoDB error code,
 // never credentials or values. The AWS SDK's own retryer still runs inside
-// each call; cachekit's retry and circuit breaker see only its final result.
+// each call; the cache above sees only its final result.
 package dynamodb

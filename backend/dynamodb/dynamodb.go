@@ -30,7 +30,7 @@ type Client interface {
 var _ Client = (*ddb.Client)(nil)
 
 // Backend stores cache entries in a DynamoDB table. It implements
-// backend.Backend, backend.Locker, backend.TTLInspector,
+// backend.Backend, backend.Locker, backend.TTLInspector, backend.TTLGetter,
 // backend.TimeoutSetter and backend.PrefixDeleter, and is safe for
 // concurrent use.
 type Backend struct {
@@ -47,6 +47,7 @@ var (
 	_ backend.Backend       = (*Backend)(nil)
 	_ backend.Locker        = (*Backend)(nil)
 	_ backend.TTLInspector  = (*Backend)(nil)
+	_ backend.TTLGetter     = (*Backend)(nil)
 	_ backend.TimeoutSetter = (*Backend)(nil)
 )
 
@@ -54,7 +55,11 @@ var (
 // opts. Unless opts.SkipTableCheck is set, New calls DescribeTable once to
 // verify that the table exists and that its key schema matches opts; a
 // mismatch is an error wrapping ErrTableMismatch, a missing table a
-// *backend.Error of kind Permanent.
+// *backend.Error of kind Permanent, rejected credentials one of kind
+// Authentication. When DynamoDB does not answer (unreachable, throttling,
+// timing out), New logs a warning and succeeds without the check, so a
+// service starts while its backend is down; the operations then fail with
+// Transient errors until it answers.
 func New(ctx context.Context, client Client, opts Options) (*Backend, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOptions)
@@ -76,7 +81,13 @@ func New(ctx context.Context, client Client, opts Options) (*Backend, error) {
 	}
 	if !opts.SkipTableCheck {
 		if err := b.checkTable(ctx); err != nil {
-			return nil, err
+			if !backend.IsTransient(err) {
+				return nil, err
+			}
+			// DynamoDB is unreachable (or throttling) right now: start
+			// anyway, as the cache serves without its backend, and let
+			// the operations report their own errors once it answers.
+			opts.Logger.WarnContext(ctx, "dynamodb: table not checked, DynamoDB did not answer; starting anyway", "table", opts.Table, "err", err)
 		}
 	}
 	return b, nil
@@ -240,28 +251,42 @@ func (b *Backend) read(ctx context.Context, key string, withValue bool) (map[str
 // Get returns the value stored under key. An item whose ttl has passed is a
 // miss even if DynamoDB has not deleted it yet.
 func (b *Backend) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	v, _, found, err := b.GetWithTTL(ctx, key)
+	return v, found, err
+}
+
+// GetWithTTL returns the value stored under key and its remaining lifetime
+// (0: no expiry), both from the one GetItem that reads the value and the ttl
+// attribute; remaining follows TTL's rules (whole seconds, never 0 for a
+// live entry that expires).
+func (b *Backend) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, bool, error) {
 	if err := checkKey("get", key); err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	item, err := b.read(ctx, key, true)
 	if err != nil {
-		return nil, false, wrapErr("get", key, err)
+		return nil, 0, false, wrapErr("get", key, err)
 	}
-	ok, _, _, err := b.live(item, b.now())
+	now := b.now()
+	ok, exp, hasTTL, err := b.live(item, now)
 	if err != nil {
-		return nil, false, permanent("get", key, err, "")
+		return nil, 0, false, permanent("get", key, err, "")
 	}
 	if !ok {
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
 	v, isBin := item[b.opts.ValueAttribute].(*types.AttributeValueMemberB)
 	if !isBin {
-		return nil, false, permanent("get", key, ErrBadItem, "attribute %q is missing or not Binary", b.opts.ValueAttribute)
+		return nil, 0, false, permanent("get", key, ErrBadItem, "attribute %q is missing or not Binary", b.opts.ValueAttribute)
+	}
+	var rem time.Duration
+	if hasTTL {
+		rem = remaining(exp, now)
 	}
 	if v.Value == nil {
-		return []byte{}, true, nil
+		return []byte{}, rem, true, nil
 	}
-	return v.Value, true, nil
+	return v.Value, rem, true, nil
 }
 
 // Set stores value under key with the given lifetime (0: no expiry). Values

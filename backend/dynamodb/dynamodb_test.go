@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -420,7 +421,6 @@ func TestNew(t *testing.T) {
 		{"bad table name", dynamodb.Options{Table: "a/b"}, dynamodb.ErrInvalidOptions, 0},
 		{"duplicate attribute", dynamodb.Options{ValueAttribute: "ttl"}, dynamodb.ErrInvalidOptions, 0},
 		{"negative timeout", dynamodb.Options{Timeout: -1}, dynamodb.ErrInvalidOptions, 0},
-		{"Options.Timeout bounds the table check", dynamodb.Options{Table: opts.Table, Timeout: time.Nanosecond}, backend.ErrTimeout, backend.Timeout},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -437,6 +437,19 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
+	// Options.Timeout bounds the table check; a check that times out is
+	// skipped (DynamoDB not answering must not stop a service from
+	// starting), and the operations then time out on their own.
+	t.Run("table check timed out", func(t *testing.T) {
+		t.Parallel()
+		b, err := dynamodb.New(ctx, client, dynamodb.Options{Table: opts.Table, Timeout: time.Nanosecond})
+		if err != nil {
+			t.Fatalf("New with a check that timed out: %v, want success", err)
+		}
+		if _, _, err := b.Get(ctx, "k"); backend.KindOf(err) != backend.Timeout {
+			t.Fatalf("Get with Timeout 1ns: %v, want a Timeout error", err)
+		}
+	})
 
 	t.Run("skip table check", func(t *testing.T) {
 		t.Parallel()
@@ -590,5 +603,30 @@ func TestAuthenticationErrors(t *testing.T) {
 				t.Fatalf("HealthCheck = %v, %v", ok, details)
 			}
 		})
+	}
+}
+
+// TestNewWithoutServer: New succeeds while nothing answers at the endpoint
+// (the table check is skipped with a warning), and operations fail with
+// Transient errors.
+func TestNewWithoutServer(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "http://" + l.Addr().String()
+	l.Close() // nothing listens there now
+	client := awsddb.New(awsddb.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: staticCredentials})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	b, err := dynamodb.New(ctx, client, dynamodb.Options{Table: "cachekit-absent"})
+	t.Logf("New with DynamoDB down: %v after %v", err, time.Since(start))
+	if err != nil {
+		t.Fatalf("New with DynamoDB down: %v, want success", err)
+	}
+	if _, _, err := b.Get(ctx, "k"); !backend.IsTransient(err) {
+		t.Fatalf("Get with DynamoDB down: %v, want a transient error", err)
 	}
 }

@@ -54,7 +54,7 @@ func (b *Backend) scan(ctx context.Context) error {
 		return nil
 	}
 	defer b.scanMu.Unlock()
-	lf, err := os.OpenFile(filepath.Join(b.dir, evictLockName), os.O_RDWR|os.O_CREATE|noFollow, 0o600)
+	lf, err := openLockFile(filepath.Join(b.dir, evictLockName))
 	if err != nil {
 		return fmt.Errorf("file: eviction lock: %w", err)
 	}

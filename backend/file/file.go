@@ -12,10 +12,18 @@
 //     matches the reference SDKs and keeps a crash from leaving an entry whose
 //     header is on disk but whose value is not; Options.NoSync drops it for
 //     throw-away caches where speed matters more.
-//   - Permissions. The directory is created 0700 and files 0600 (only the
-//     owner can read cached values); an existing directory is left as it is.
-//     Entries are opened with O_NOFOLLOW: a symbolic link planted at an
-//     entry's path is a miss, never followed.
+//   - Permissions and ownership. The directory is created 0700 and files
+//     0600 (only the owner can read cached values). The default directory is
+//     per user (DefaultDir), never a shared name another user could create
+//     first. New refuses a directory that another local user could control:
+//     owned by another user, writable by group or others, or a symbolic link
+//     owned by another user (the error names the path and the fix), because
+//     whoever can write the directory can plant entries that read as hits.
+//     Entries are opened with O_NOFOLLOW (a symbolic link planted at an
+//     entry's path is a miss, never followed) and O_NONBLOCK, and only a
+//     regular file owned by the effective user is read: a FIFO, device or
+//     another user's file is a corrupt entry (removed, a miss), so nothing
+//     planted can hang a read or pass as a value.
 //   - Bad files. A file that is shorter than the header, has the wrong magic
 //     or an unknown version is a miss; it is removed, counted in
 //     Stats().CorruptRemoved and logged (by file name and key, never its
@@ -106,13 +114,23 @@ const (
 )
 
 // DefaultDir is where entries go when Options.Dir is empty: "cachekit" in the
-// system's temporary directory, like cachekit-py.
-func DefaultDir() string { return filepath.Join(os.TempDir(), "cachekit") }
+// user's cache directory (os.UserCacheDir, e.g. ~/.cache/cachekit), or, when
+// the user has none, "cachekit-<uid>" in the system's temporary directory.
+// cachekit-py's default is the shared $TMPDIR/cachekit, which any local user
+// can create first; to share entries with Python processes, set both to the
+// same directory with CACHEKIT_FILE_CACHE_DIR.
+func DefaultDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "cachekit")
+	}
+	return defaultDirFallback()
+}
 
 // Options configures a Backend.
 type Options struct {
-	// Dir holds the entries. It is created (0700) when missing. Default
-	// DefaultDir().
+	// Dir holds the entries. It is created (0700) when missing; an existing
+	// one must be owned by the effective user and not writable by group or
+	// others. Default DefaultDir().
 	Dir string
 	// MaxBytes bounds the total size of the entries in bytes (headers
 	// included). Default DefaultMaxBytes.
@@ -133,8 +151,8 @@ type Options struct {
 }
 
 // Backend stores entries as files. It implements backend.Backend,
-// backend.Locker and backend.TTLInspector and is safe for concurrent use by
-// goroutines and by several processes sharing the directory.
+// backend.Locker, backend.TTLInspector and backend.TTLGetter and is safe
+// for concurrent use by goroutines and by several processes sharing the directory.
 type Backend struct {
 	dir          string
 	maxBytes     int64
@@ -158,6 +176,7 @@ var (
 	_ backend.Backend      = (*Backend)(nil)
 	_ backend.Locker       = (*Backend)(nil)
 	_ backend.TTLInspector = (*Backend)(nil)
+	_ backend.TTLGetter    = (*Backend)(nil)
 )
 
 // ErrValueTooLarge reports a value above Options.MaxValueSize; the
@@ -165,7 +184,9 @@ var (
 var ErrValueTooLarge = errors.New("file: value too large")
 
 // New opens (creating when needed) the directory in opts and counts what it
-// holds. It also removes temporary files left behind by crashed writers.
+// holds. It also removes temporary files left behind by crashed writers. It
+// refuses a directory another local user could control (see the package
+// documentation).
 func New(opts Options) (*Backend, error) {
 	b := &Backend{
 		dir:          opts.Dir,
@@ -198,12 +219,8 @@ func New(opts Options) (*Backend, error) {
 	if err := os.MkdirAll(b.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("file: create cache directory: %w", err)
 	}
-	fi, err := os.Stat(b.dir)
-	if err != nil {
-		return nil, fmt.Errorf("file: cache directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("file: cache directory %s is not a directory", b.dir)
+	if err := checkDir(b.dir); err != nil {
+		return nil, err
 	}
 	if err := b.scan(context.Background()); err != nil {
 		return nil, err
@@ -240,48 +257,61 @@ func (b *Backend) Stats() Stats {
 // Get returns the value under key. Corrupt and expired entries are misses
 // and are removed.
 func (b *Backend) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	v, _, found, err := b.GetWithTTL(ctx, key)
+	return v, found, err
+}
+
+// GetWithTTL returns the value under key and its remaining lifetime (0: no
+// expiry), both from the one file read: the header holds the expiry. An entry
+// in its last second reports at least a nanosecond, never 0 (which would mean
+// "no expiry").
+func (b *Backend) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, false, ctxError("get", key, err)
+		return nil, 0, false, ctxError("get", key, err)
 	}
 	path := b.Path(key)
-	f, err := os.OpenFile(path, os.O_RDONLY|noFollow, 0)
+	f, fi, err := openRegular(path, os.O_RDONLY)
 	if err != nil {
 		if missing(err) {
-			return nil, false, nil
+			return nil, 0, false, nil
 		}
-		return nil, false, ioError("get", key, err)
+		if errors.Is(err, ErrRefusedFile) {
+			b.removeCorrupt(path, fi, key, err)
+			return nil, 0, false, nil
+		}
+		return nil, 0, false, ioError("get", key, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, false, ioError("get", key, err)
-	}
 	size := fi.Size()
 	if size > HeaderSize+int64(b.maxValueSize) {
-		return nil, false, backend.NewError(backend.Permanent, backendName, "get", key,
+		return nil, 0, false, backend.NewError(backend.Permanent, backendName, "get", key,
 			fmt.Errorf("%w: the entry holds %d bytes, Options.MaxValueSize is %d", ErrValueTooLarge, size-HeaderSize, b.maxValueSize))
 	}
 	data := make([]byte, size)
 	n, err := io.ReadFull(f, data)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, false, ioError("get", key, err)
+		return nil, 0, false, ioError("get", key, err)
 	}
 	data = data[:n]
 	now := time.Now()
 	h, err := parseHeader(data)
 	if err != nil {
 		b.removeCorrupt(path, fi, key, err)
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
 	if h.expired(now) {
 		b.removeExpired(path, fi)
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
 	if now.Sub(fi.ModTime()) > touchInterval {
 		// The LRU clock: a read entry is young again for eviction.
 		_ = os.Chtimes(path, time.Time{}, now)
 	}
-	return data[HeaderSize:], true, nil
+	var rem time.Duration
+	if h.expiry != 0 {
+		rem = max(h.remaining(now), time.Nanosecond)
+	}
+	return data[HeaderSize:], rem, true, nil
 }
 
 // Set stores value under key for ttl (0 = no expiry) with an atomic rename.
@@ -404,7 +434,10 @@ func (b *Backend) TTL(ctx context.Context, key string) (time.Duration, bool, err
 	if h == nil || err != nil {
 		return 0, false, err
 	}
-	return max(h.remaining(time.Now()), 0), true, nil
+	if h.expiry == 0 {
+		return 0, true, nil
+	}
+	return max(h.remaining(time.Now()), time.Nanosecond), true, nil
 }
 
 // RefreshTTL rewrites the expiry field of key's header in place (8 bytes at
@@ -417,9 +450,13 @@ func (b *Backend) RefreshTTL(ctx context.Context, key string, ttl time.Duration)
 		return false, backend.NewError(backend.Permanent, backendName, "refresh_ttl", key, fmt.Errorf("negative TTL %v", ttl))
 	}
 	path := b.Path(key)
-	f, err := os.OpenFile(path, os.O_RDWR|noFollow, 0)
+	f, fi, err := openRegular(path, os.O_RDWR)
 	if err != nil {
 		if missing(err) {
+			return false, nil
+		}
+		if errors.Is(err, ErrRefusedFile) {
+			b.removeCorrupt(path, fi, key, err)
 			return false, nil
 		}
 		return false, ioError("refresh_ttl", key, err)
@@ -428,10 +465,6 @@ func (b *Backend) RefreshTTL(ctx context.Context, key string, ttl time.Duration)
 	var buf [HeaderSize]byte
 	n, err := io.ReadFull(f, buf[:])
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return false, ioError("refresh_ttl", key, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
 		return false, ioError("refresh_ttl", key, err)
 	}
 	now := time.Now()
@@ -483,16 +516,16 @@ func (b *Backend) liveHeader(ctx context.Context, op, key string) (*header, erro
 }
 
 // readHeader reads the header of the file at path. h is nil (and err nil)
-// for a file that is not a valid entry.
+// for a file that is not a valid entry, including one openRegular refuses.
 func (b *Backend) readHeader(path string) (h *header, fi fs.FileInfo, err error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|noFollow, 0)
+	f, fi, err := openRegular(path, os.O_RDONLY)
+	if errors.Is(err, ErrRefusedFile) {
+		return nil, fi, nil
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
-		return nil, nil, err
-	}
 	var buf [HeaderSize]byte
 	n, err := io.ReadFull(f, buf[:])
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
@@ -503,6 +536,38 @@ func (b *Backend) readHeader(path string) (h *header, fi fs.FileInfo, err error)
 		return nil, fi, nil
 	}
 	return &parsed, fi, nil
+}
+
+// ErrRefusedFile reports a file in the cache directory that is not read
+// because it is not a regular file (a FIFO, a device, a directory) or is
+// owned by another user: either was planted, since this package writes
+// neither. An entry path holding one is a miss and the file is removed.
+var ErrRefusedFile = errors.New("file: not a regular file owned by this user")
+
+// openRegular opens path without following a symbolic link and without
+// blocking (a FIFO would otherwise hang the open until a writer appears),
+// and returns it only if it is a regular file owned by the effective user.
+// Otherwise the error wraps ErrRefusedFile and fi describes the refused
+// file (for removeCorrupt).
+func openRegular(path string, flag int) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, flag|noFollow|nonBlock, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
+	switch {
+	case !fi.Mode().IsRegular():
+		_ = f.Close()
+		return nil, fi, fmt.Errorf("%w: %s is a %v", ErrRefusedFile, filepath.Base(path), fi.Mode().Type())
+	case !ownedByMe(fi):
+		_ = f.Close()
+		return nil, fi, fmt.Errorf("%w: %s belongs to another user", ErrRefusedFile, filepath.Base(path))
+	}
+	return f, fi, nil
 }
 
 // removeCorrupt removes a file that is not a valid entry, counts and logs it.

@@ -171,20 +171,8 @@ func TestCorruptFilesAreMissesAndRemoved(t *testing.T) {
 		{"unknown version", append([]byte("CK\x02\x00"), make([]byte, 12)...)},
 		{"version zero", append([]byte("CK\x00\x00"), make([]byte, 12)...)},
 	}
-	ops := map[string]func(b *Backend, key string) (bool, error){
-		"Get": func(b *Backend, key string) (bool, error) {
-			_, found, err := b.Get(context.Background(), key)
-			return found, err
-		},
-		"Exists": func(b *Backend, key string) (bool, error) { return b.Exists(context.Background(), key) },
-		"TTL": func(b *Backend, key string) (bool, error) {
-			_, found, err := b.TTL(context.Background(), key)
-			return found, err
-		},
-		"RefreshTTL": func(b *Backend, key string) (bool, error) {
-			return b.RefreshTTL(context.Background(), key, time.Hour)
-		},
-	}
+	ops := entryOps()
+	delete(ops, "Delete") // it removes any file without judging it
 	for _, tt := range tests {
 		for opName, op := range ops {
 			t.Run(tt.name+"/"+opName, func(t *testing.T) {
@@ -598,5 +586,25 @@ func TestOptionsFromEnv(t *testing.T) {
 		if _, err := OptionsFromEnv(); err == nil || !strings.Contains(err.Error(), EnvMaxEntries) {
 			t.Errorf("%s=%q: %v, want an error naming the variable", EnvMaxEntries, bad, err)
 		}
+	}
+}
+
+// entryOps are the operations that open an entry file; each reports whether
+// it found a live entry.
+func entryOps() map[string]func(b *Backend, key string) (bool, error) {
+	return map[string]func(b *Backend, key string) (bool, error){
+		"Get": func(b *Backend, key string) (bool, error) {
+			_, found, err := b.Get(context.Background(), key)
+			return found, err
+		},
+		"Exists": func(b *Backend, key string) (bool, error) { return b.Exists(context.Background(), key) },
+		"TTL": func(b *Backend, key string) (bool, error) {
+			_, found, err := b.TTL(context.Background(), key)
+			return found, err
+		},
+		"RefreshTTL": func(b *Backend, key string) (bool, error) {
+			return b.RefreshTTL(context.Background(), key, time.Hour)
+		},
+		"Delete": func(b *Backend, key string) (bool, error) { return b.Delete(context.Background(), key) },
 	}
 }

@@ -195,15 +195,11 @@ func (b *Backend) placeLock(path string, content []byte) (bool, error) {
 
 // readLock reads and parses the lock file at path.
 func readLock(path string) (lockInfo, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|noFollow, 0)
+	f, fi, err := openRegular(path, os.O_RDONLY)
 	if err != nil {
 		return lockInfo{}, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return lockInfo{}, err
-	}
 	raw, err := io.ReadAll(io.LimitReader(f, maxLockFile))
 	if err != nil {
 		return lockInfo{}, err
@@ -233,7 +229,7 @@ func parseLock(raw []byte, mtime time.Time) lockInfo {
 // withLocksLock runs fn while holding the flock on ".locks.lock", waiting
 // for it until ctx ends. The flock is held only for a few file operations.
 func (b *Backend) withLocksLock(ctx context.Context, fn func() (bool, error)) (bool, error) {
-	lf, err := os.OpenFile(filepath.Join(b.dir, locksLockName), os.O_RDWR|os.O_CREATE|noFollow, 0o600)
+	lf, err := openLockFile(filepath.Join(b.dir, locksLockName))
 	if err != nil {
 		return false, err
 	}
@@ -256,4 +252,23 @@ func (b *Backend) withLocksLock(ctx context.Context, fn func() (bool, error)) (b
 	}
 	defer unflock(lf)
 	return fn()
+}
+
+// openLockFile opens (creating) one of the directory's flock files. Like
+// entries, it must be a regular file owned by this user: a FIFO or another
+// user's file there is an error naming it, never something to wait on.
+func openLockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|noFollow|nonBlock, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && (!fi.Mode().IsRegular() || !ownedByMe(fi)) {
+		err = fmt.Errorf("%w: %s (remove it)", ErrRefusedFile, path)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
 }

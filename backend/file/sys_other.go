@@ -3,7 +3,10 @@
 package file
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 )
 
@@ -14,6 +17,27 @@ import (
 const noFollow = 0
 
 func isSymlink(error) bool { return false }
+
+// Without O_NONBLOCK, file ownership and POSIX modes, entries are opened
+// plainly, every file counts as the user's, and the directory is only
+// checked to be a directory (Windows protects a user's cache directory with
+// its ACLs).
+const nonBlock = 0
+
+func ownedByMe(fs.FileInfo) bool { return true }
+
+func checkDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("file: cache directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("file: cache directory %s is not a directory", dir)
+	}
+	return nil
+}
+
+func defaultDirFallback() string { return filepath.Join(os.TempDir(), "cachekit") }
 
 var (
 	flockMu   sync.Mutex

@@ -11,11 +11,13 @@
 //
 //   - Commands. The Backend operations use the classic commands (get, set,
 //     delete, touch, add, version), which every memcached and every proxy
-//     speaks. Exists, TTL and ReleaseLock use the meta commands of memcached
-//     1.6 (mg, md): only they can test a key without transferring its value,
-//     read a key's remaining lifetime, and delete on a cas match. Against a
-//     server without meta commands Exists falls back to get, and TTL and
-//     ReleaseLock fail with a Permanent error wrapping ErrMetaUnsupported.
+//     speaks. Exists, TTL, GetWithTTL and ReleaseLock use the meta commands
+//     of memcached 1.6 (mg, md): only they can test a key without
+//     transferring its value, read a value and its remaining lifetime with
+//     one command (an L2 hit is one round trip), and delete on a cas match.
+//     Against a server without meta commands Exists and GetWithTTL fall back
+//     to get, and TTL and ReleaseLock fail with a Permanent error wrapping
+//     ErrMetaUnsupported.
 //   - Several servers. A key lives on one server picked by rendezvous hashing
 //     scored like pymemcache's HashClient, the client of cachekit-py's
 //     memcached backend, so Go and Python processes with the same server list
@@ -41,6 +43,18 @@
 //     Options.MaxIdleConnsPerServer stay open between operations. A connection
 //     taken from the idle list that turns out to be closed by the server is
 //     replaced once, transparently.
+//   - Down, hung and dead servers. New validates the options and dials
+//     nothing, so it succeeds while the servers are down; connections are
+//     dialled on use. Every step of an operation (waiting for a pool slot,
+//     dialling, writing, reading) is bounded by its context and
+//     Options.Timeout (DefaultTimeout, 1 s), so a hung or blackholed server
+//     costs an operation its deadline and no more, and a refused connection
+//     costs the dial, well under a millisecond on a LAN; either way the
+//     error is Transient or Timeout. A connection that timed out is closed,
+//     never reused, and the idle connections a crashed server left behind
+//     are dropped on first use, so a restarted server is used at once
+//     (faults_test.go kills, stops and blackholes private servers to check
+//     it).
 //   - Locks. AcquireLock stores a random token with add (atomic: it fails when
 //     the key exists) and an expiry of the hold time; ReleaseLock reads the
 //     token and its cas with mg and deletes with md only on a cas match, so it
@@ -131,8 +145,8 @@ type Options struct {
 }
 
 // Backend is a memcached-backed cache store. It implements backend.Backend,
-// backend.Locker, backend.TTLInspector and backend.TimeoutSetter, and is safe
-// for concurrent use. Create it with New and release its connections with
+// backend.Locker, backend.TTLInspector, backend.TTLGetter and
+// backend.TimeoutSetter, and is safe for concurrent use. Create it with New and release its connections with
 // Close.
 type Backend struct {
 	c       *cluster
@@ -152,6 +166,7 @@ var (
 	_ backend.Backend       = (*Backend)(nil)
 	_ backend.Locker        = (*Backend)(nil)
 	_ backend.TTLInspector  = (*Backend)(nil)
+	_ backend.TTLGetter     = (*Backend)(nil)
 	_ backend.TimeoutSetter = (*Backend)(nil)
 )
 
@@ -317,6 +332,56 @@ func (b *Backend) Get(ctx context.Context, key string) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	return nil, false, b.unexpected("get", key, resp)
+}
+
+// GetWithTTL returns the value under key and its remaining lifetime (0: no
+// expiry) with one command, mg with the v (value), t (remaining TTL) and k
+// (key, checked against the one asked for) flags. memcached keeps TTLs in
+// whole seconds, so remaining is too; an entry in its last second reports a
+// nanosecond, never 0. On a server without meta commands (memcached < 1.6)
+// it falls back to get and reports remaining 0: such a server cannot tell the
+// lifetime at all.
+func (b *Backend) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, bool, error) {
+	wk := wireKey(b.c.prefix + key)
+	i := pickServer(b.c.names, wk)
+	if b.c.pools[i].noMeta.Load() {
+		v, found, err := b.Get(ctx, key)
+		return v, 0, found, err
+	}
+	var resp response
+	err := b.doOn(ctx, i, "get", key, func(c *conn) error {
+		var err error
+		resp, err = c.roundTrip(nil, "mg ", wk, " v t k\r\n")
+		if err == nil && resp.status == stVA && resp.key != wk {
+			err = protoErr("mg returned another key")
+		}
+		return err
+	})
+	if errors.Is(err, ErrMetaUnsupported) {
+		b.c.pools[i].noMeta.Store(true)
+		v, found, err := b.Get(ctx, key)
+		return v, 0, found, err
+	}
+	if err != nil {
+		return nil, 0, false, err
+	}
+	switch {
+	case resp.status == stEN:
+		return nil, 0, false, nil
+	case resp.status == stVA && resp.hasTTL:
+		var rem time.Duration
+		switch {
+		case resp.ttl > 0:
+			rem = time.Duration(resp.ttl) * time.Second
+		case resp.ttl == 0:
+			rem = time.Nanosecond
+		}
+		if resp.value == nil {
+			resp.value = []byte{}
+		}
+		return resp.value, rem, true, nil
+	}
+	return nil, 0, false, b.unexpected("get", key, resp)
 }
 
 // Set stores value under key for ttl (0 = no expiry).

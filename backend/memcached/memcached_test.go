@@ -574,6 +574,32 @@ func TestExistsFallsBackWithoutMetaCommands(t *testing.T) {
 	if _, _, err := b.TTL(ctx, "present"); !errors.Is(err, ErrMetaUnsupported) || backend.KindOf(err) != backend.Permanent {
 		t.Fatalf("TTL without meta commands: %v, want Permanent ErrMetaUnsupported", err)
 	}
+	// GetWithTTL falls back to get, with no lifetime to report.
+	if v, rem, found, err := b.GetWithTTL(ctx, "present"); err != nil || !found || string(v) != "x" || rem != 0 {
+		t.Fatalf("GetWithTTL without meta commands = (%q, %v, %v, %v), want (x, 0, true, nil)", v, rem, found, err)
+	}
+}
+
+// TestGetWithTTLChecksTheKey: an mg answer for another key is a protocol
+// error, never a value.
+func TestGetWithTTLChecksTheKey(t *testing.T) {
+	t.Parallel()
+	addr := scripted(t, func(line string) (string, bool) {
+		switch line {
+		case "mg mine v t k":
+			return "VA 1 t60 kother\r\nx\r\n", false
+		case "mg short v t k":
+			return "VA 5 t60 kshort\r\nx\r\n", false
+		}
+		return "EN\r\n", false
+	})
+	b := newTestBackend(t, Options{Servers: []string{addr}})
+	for _, key := range []string{"mine", "short"} {
+		v, _, found, err := b.GetWithTTL(context.Background(), key)
+		if err == nil || found || v != nil {
+			t.Errorf("GetWithTTL(%s) = (%q, %v, %v), want an error", key, v, found, err)
+		}
+	}
 }
 
 func TestServerErrorsAreClassified(t *testing.T) {

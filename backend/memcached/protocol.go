@@ -72,7 +72,7 @@ type response struct {
 	hasCAS  bool
 	ttl     int64 // meta t flag: remaining seconds, -1 = no expiry
 	hasTTL  bool
-	key     string // VALUE line key
+	key     string // VALUE line key or meta k flag
 	version string // VERSION text
 }
 
@@ -246,7 +246,8 @@ func readValue(r *bufio.Reader, rest []byte, limit int64) (response, error) {
 }
 
 // parseMetaFlags reads the return flags of a meta response: t (remaining
-// TTL, -1 = none), c (cas) and f (client flags). Other flags are ignored.
+// TTL, -1 = none), c (cas), f (client flags) and k (the key). Other flags are
+// ignored.
 func parseMetaFlags(resp *response, rest []byte) error {
 	for _, tok := range bytes.Fields(rest) {
 		val := tok[1:]
@@ -267,6 +268,8 @@ func parseMetaFlags(resp *response, rest []byte) error {
 				return protoErr("meta c flag: %v", err)
 			}
 			resp.cas, resp.hasCAS = n, true
+		case 'k':
+			resp.key = string(val)
 		case 'f':
 			n, err := parseUint(val, 32)
 			if err != nil {

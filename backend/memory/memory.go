@@ -1,5 +1,5 @@
 // Package memory is an in-process Backend: a byte-bounded map with a TTL per
-// entry, distributed-lock and TTL-inspection capabilities, and per-operation
+// entry, distributed-lock, TTL-inspection and value-plus-TTL (backend.TTLGetter) capabilities, and per-operation
 // timeouts. It is meant for tests (run the full cache pipeline, including the
 // stored bytes, without a server) and for single-process programs that want
 // the backend semantics of cachekit without a network.
@@ -75,6 +75,7 @@ var (
 	_ backend.Backend       = (*Backend)(nil)
 	_ backend.Locker        = (*Backend)(nil)
 	_ backend.TTLInspector  = (*Backend)(nil)
+	_ backend.TTLGetter     = (*Backend)(nil)
 	_ backend.TimeoutSetter = (*Backend)(nil)
 )
 
@@ -214,23 +215,40 @@ func (b *Backend) HealthCheck(ctx context.Context) (bool, map[string]any) {
 
 // TTL returns the remaining lifetime of key (0 with found == true: no expiry).
 func (b *Backend) TTL(ctx context.Context, key string) (time.Duration, bool, error) {
-	_, cancel, err := b.begin(ctx, "ttl", key)
+	_, rem, found, err := b.lookup(ctx, "ttl", key, false)
+	return rem, found, err
+}
+
+// GetWithTTL returns a copy of the value stored under key and its remaining
+// lifetime (0: no expiry), read together.
+func (b *Backend) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, bool, error) {
+	return b.lookup(ctx, "get", key, true)
+}
+
+// lookup reads key's entry and remaining lifetime, and a copy of its value
+// when withValue is set.
+func (b *Backend) lookup(ctx context.Context, op, key string, withValue bool) ([]byte, time.Duration, bool, error) {
+	_, cancel, err := b.begin(ctx, op, key)
 	if err != nil {
-		return 0, false, err
+		return nil, 0, false, err
 	}
 	defer cancel()
-	_, exp, ok := b.s.data.GetWithExpiry(key)
+	v, exp, ok := b.s.data.GetWithExpiry(key)
 	if !ok {
-		return 0, false, nil
+		return nil, 0, false, nil
 	}
-	if exp == 0 {
-		return 0, true, nil
+	var rem time.Duration
+	if exp != 0 {
+		if rem = time.Duration(exp - b.s.now().UnixNano()); rem <= 0 {
+			return nil, 0, false, nil
+		}
 	}
-	rem := time.Duration(exp - b.s.now().UnixNano())
-	if rem <= 0 {
-		return 0, false, nil
+	if withValue {
+		v = append([]byte{}, v...)
+	} else {
+		v = nil
 	}
-	return rem, true, nil
+	return v, rem, true, nil
 }
 
 // RefreshTTL gives an existing key a new lifetime (0 = no expiry).

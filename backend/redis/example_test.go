@@ -2,12 +2,14 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"time"
 
 	"github.com/redis/rueidis"
 
+	"github.com/cachekit-go/cachekit/backend"
 	"github.com/cachekit-go/cachekit/backend/redis"
 )
 
@@ -23,7 +25,7 @@ func ExampleNew() {
 		Timeout:   500 * time.Millisecond,
 	})
 	if err != nil {
-		log.Fatal(err) // a *backend.Error; backend.KindOf tells auth from network trouble
+		log.Fatal(err) // bad options, or a reachable server refusing the credentials
 	}
 	defer b.Close()
 
@@ -93,4 +95,18 @@ func ExampleBackend_DeletePrefix() {
 		log.Fatal(err)
 	}
 	fmt.Println("removed", n)
+}
+
+// New succeeds while Redis is down, so a service starts without it; until
+// the background connection is made, operations fail at once with a
+// Transient error matching ErrNotConnected, which the cache treats as a miss.
+func ExampleNew_serverDown() {
+	b, err := redis.New(redis.Options{Addrs: []string{"127.0.0.1:1"}}) // nothing listens there
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	_, _, err = b.Get(context.Background(), "greeting")
+	fmt.Println(errors.Is(err, redis.ErrNotConnected), backend.IsTransient(err))
+	// Output: true true
 }

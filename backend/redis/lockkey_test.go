@@ -53,7 +53,7 @@ func TestLockKeySameSlot(t *testing.T) {
 	defer cancel()
 	slot := func(k string) int64 {
 		t.Helper()
-		n, err := b.client.Do(ctx, b.client.B().ClusterKeyslot().Key(k).Build()).AsInt64()
+		n, err := b.Client().Do(ctx, b.Client().B().ClusterKeyslot().Key(k).Build()).AsInt64()
 		if err != nil {
 			t.Fatalf("CLUSTER KEYSLOT %q: %v", k, err)
 		}
@@ -71,7 +71,7 @@ func TestLockKeySameSlot(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("AcquireLock(%q) = %v, %v", k, ok, err)
 		}
-		got, err := b.client.Do(ctx, b.client.B().Get().Key(lk).Build()).ToString()
+		got, err := b.Client().Do(ctx, b.Client().B().Get().Key(lk).Build()).ToString()
 		if err != nil || got != id {
 			t.Errorf("GET %q after AcquireLock(%q) = %q, %v; want the lock id %q", lk, k, got, err, id)
 		}

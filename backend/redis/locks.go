@@ -37,14 +37,14 @@ func (b *Backend) AcquireLock(ctx context.Context, key string, hold time.Duratio
 	if hold <= 0 {
 		return "", false, backend.NewError(backend.Permanent, backendName, "lock", key, errBadHold)
 	}
-	ctx, cancel, err := b.start(ctx, "lock", key)
+	ctx, cancel, c, err := b.start(ctx, "lock", key)
 	if err != nil {
 		return "", false, err
 	}
 	defer cancel()
 	token := newToken()
-	cmd := b.client.B().Set().Key(b.lockKey(b.prefix + key)).Value(token).Nx().PxMilliseconds(millis(hold)).Build()
-	if err := b.client.Do(ctx, cmd).Error(); err != nil {
+	cmd := c.B().Set().Key(b.lockKey(b.prefix + key)).Value(token).Nx().PxMilliseconds(millis(hold)).Build()
+	if err := c.Do(ctx, cmd).Error(); err != nil {
 		if rueidis.IsRedisNil(err) {
 			return "", false, nil
 		}
@@ -55,12 +55,12 @@ func (b *Backend) AcquireLock(ctx context.Context, key string, hold time.Duratio
 
 // ReleaseLock releases the lock for key if lockID still holds it.
 func (b *Backend) ReleaseLock(ctx context.Context, key, lockID string) (bool, error) {
-	ctx, cancel, err := b.start(ctx, "unlock", key)
+	ctx, cancel, c, err := b.start(ctx, "unlock", key)
 	if err != nil {
 		return false, err
 	}
 	defer cancel()
-	n, err := releaseScript.Exec(ctx, b.client, []string{b.lockKey(b.prefix + key)}, []string{lockID}).AsInt64()
+	n, err := releaseScript.Exec(ctx, c, []string{b.lockKey(b.prefix + key)}, []string{lockID}).AsInt64()
 	if err != nil {
 		return false, wrapErr("unlock", key, err)
 	}
@@ -74,13 +74,13 @@ func (b *Backend) ExtendLock(ctx context.Context, key, lockID string, hold time.
 	if hold <= 0 {
 		return false, backend.NewError(backend.Permanent, backendName, "lock", key, errBadHold)
 	}
-	ctx, cancel, err := b.start(ctx, "lock", key)
+	ctx, cancel, c, err := b.start(ctx, "lock", key)
 	if err != nil {
 		return false, err
 	}
 	defer cancel()
 	ms := millis(hold)
-	n, err := extendScript.Exec(ctx, b.client, []string{b.lockKey(b.prefix + key)}, []string{lockID, formatInt(ms)}).AsInt64()
+	n, err := extendScript.Exec(ctx, c, []string{b.lockKey(b.prefix + key)}, []string{lockID, formatInt(ms)}).AsInt64()
 	if err != nil {
 		return false, wrapErr("lock", key, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cachekit-go/cachekit/secret"
 )
 
 // Defaults used when an Options field is left zero.
@@ -24,13 +26,19 @@ const (
 	// a stuck server fails a cache call instead of hanging it. It matches the
 	// 5 s default request timeout of the reference SDKs.
 	DefaultTimeout = 5 * time.Second
-	// DefaultDialTimeout bounds connecting (TCP, TLS and AUTH/HELLO) when
-	// Options.DialTimeout is zero.
-	DefaultDialTimeout = 5 * time.Second
+	// DefaultDialTimeout bounds connecting (TCP, TLS and AUTH/HELLO, each)
+	// when Options.DialTimeout is zero. Commands wait for a connection being
+	// dialed regardless of their context (rueidis dials once for all of
+	// them), so this also bounds how long a command can be held up by a
+	// server that accepts connections but does not answer.
+	DefaultDialTimeout = time.Second
+	// DefaultConnTimeout is Options.ConnTimeout when zero.
+	DefaultConnTimeout = 2 * time.Second
 	// ReferenceKeyPrefix is the prefix under which cachekit-py's default
 	// Redis provider stores every entry (tenant "default"). Set
 	// Options.KeyPrefix to it to share entries with Python processes that
-	// use that provider.
+	// use that provider. Python keeps interop entries unprefixed; to share
+	// both kinds over one backend use cachekit.WithPythonLayout instead.
 	ReferenceKeyPrefix = "t:default:"
 )
 
@@ -64,13 +72,14 @@ type Options struct {
 	MasterName string
 
 	// Username and Password authenticate to Redis (ACL user, or only a
-	// password for requirepass). Never logged or put into errors.
+	// password for requirepass). The passwords are secret.String: they print
+	// as "[redacted]" however Options is printed, logged or marshalled.
 	Username string
-	Password string
+	Password secret.String
 	// SentinelUsername and SentinelPassword authenticate to the Sentinels,
 	// which often have no or other credentials than the data nodes.
 	SentinelUsername string
-	SentinelPassword string
+	SentinelPassword secret.String
 
 	// DB selects the logical database (standalone and sentinel; a cluster
 	// has only database 0).
@@ -89,6 +98,12 @@ type Options struct {
 	Timeout time.Duration
 	// DialTimeout bounds connecting. Zero means DefaultDialTimeout.
 	DialTimeout time.Duration
+	// ConnTimeout is how long a connection may leave a PING unanswered
+	// before it is dropped and redialed; a PING is sent after a second
+	// without any answer. It bounds how long a dead connection (a hung
+	// server, a blackholed network) lingers, and must exceed the time the
+	// largest value takes to transfer. Zero means DefaultConnTimeout.
+	ConnTimeout time.Duration
 	// ClientName is sent with CLIENT SETNAME, to find connections in
 	// CLIENT LIST. Empty sends none.
 	ClientName string
@@ -112,10 +127,10 @@ func (o Options) String() string {
 		fmt.Fprintf(&b, ", Username: %q", o.Username)
 	}
 	if o.Password != "" {
-		b.WriteString(", Password: [redacted]")
+		b.WriteString(", Password: " + secret.Redacted)
 	}
 	if o.SentinelPassword != "" {
-		b.WriteString(", SentinelPassword: [redacted]")
+		b.WriteString(", SentinelPassword: " + secret.Redacted)
 	}
 	fmt.Fprintf(&b, ", DB: %d, TLS: %v, KeyPrefix: %q}", o.DB, o.TLSConfig != nil, o.KeyPrefix)
 	return b.String()
@@ -168,8 +183,8 @@ func urlError(format string, args ...any) error {
 // or 26379 for Sentinels.
 //
 // Parameters: db (instead of the path), cluster (true/false), master_set,
-// sentinel_username, sentinel_password, timeout and dial_timeout (Go
-// durations like "500ms"), key_prefix, client_name, reference_lock_keys
+// sentinel_username, sentinel_password, timeout, dial_timeout and
+// conn_timeout (Go durations like "500ms"), key_prefix, client_name, reference_lock_keys
 // (true/false) and, for rediss only, skip_verify (true/false). Unknown
 // parameters are an error, so a typo does not silently change nothing.
 func ParseURL(rawURL string) (Options, error) {
@@ -205,9 +220,11 @@ func ParseURL(rawURL string) (Options, error) {
 			return Options{}, urlError("invalid percent-encoding in the user name")
 		}
 		if hasPass {
-			if o.Password, err = url.PathUnescape(pass); err != nil {
+			p, err := url.PathUnescape(pass)
+			if err != nil {
 				return Options{}, urlError("invalid percent-encoding in the password")
 			}
+			o.Password = secret.String(p)
 		}
 	}
 
@@ -283,7 +300,7 @@ func ParseURL(rawURL string) (Options, error) {
 var knownParams = map[string]bool{
 	"addr": true, "db": true, "cluster": true, "master_set": true,
 	"sentinel_username": true, "sentinel_password": true,
-	"timeout": true, "dial_timeout": true, "key_prefix": true, "client_name": true,
+	"timeout": true, "dial_timeout": true, "conn_timeout": true, "key_prefix": true, "client_name": true,
 	"reference_lock_keys": true, "skip_verify": true,
 }
 
@@ -312,10 +329,10 @@ func applyParams(o *Options, params url.Values) error {
 		return urlError("master_set is empty")
 	}
 	o.SentinelUsername = params.Get("sentinel_username")
-	o.SentinelPassword = params.Get("sentinel_password")
+	o.SentinelPassword = secret.String(params.Get("sentinel_password"))
 	o.KeyPrefix = params.Get("key_prefix")
 	o.ClientName = params.Get("client_name")
-	for name, dst := range map[string]*time.Duration{"timeout": &o.Timeout, "dial_timeout": &o.DialTimeout} {
+	for name, dst := range map[string]*time.Duration{"timeout": &o.Timeout, "dial_timeout": &o.DialTimeout, "conn_timeout": &o.ConnTimeout} {
 		if v := params.Get(name); v != "" {
 			if *dst, err = time.ParseDuration(v); err != nil || *dst < 0 {
 				return urlError("%s must be a non-negative Go duration like 500ms", name)

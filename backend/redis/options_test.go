@@ -1,8 +1,12 @@
 package redis_test
 
 import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"reflect"
 	"strings"
@@ -45,6 +49,7 @@ func TestParseURL(t *testing.T) {
 			redis.Options{Addrs: []string{"h:6379"}, Timeout: 250 * time.Millisecond, DialTimeout: 2 * time.Second,
 				KeyPrefix: "t:default:", ClientName: "app", ReferenceLockKeys: true, SentinelUsername: "su"}, false},
 		{"redis://h#fragment", redis.Options{Addrs: []string{"h:6379"}}, false},
+		{"redis://h?conn_timeout=750ms", redis.Options{Addrs: []string{"h:6379"}, ConnTimeout: 750 * time.Millisecond}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {
@@ -103,6 +108,7 @@ func TestParseURLErrors(t *testing.T) {
 		{"redis://u:" + secret + "@h?bogus=1", `unknown parameter "bogus"`},
 		{"redis://u:" + secret + "@h?timeout=5", "timeout must be"},
 		{"redis://u:" + secret + "@h?timeout=-1s", "timeout must be"},
+		{"redis://h?conn_timeout=soon", "conn_timeout must be"},
 		{"redis://u:" + secret + "@h?db=1&db=2", "more than once"},
 		{"redis://u:" + secret + "@h?cluster=maybe", "cluster must be"},
 		{"redis://u:" + secret + "@a,b?cluster=false", "cluster=false with several"},
@@ -152,6 +158,23 @@ func TestOptionsStringHidesSecrets(t *testing.T) {
 		}
 		if !strings.Contains(s, "[redacted]") || !strings.Contains(s, `"m"`) || !strings.Contains(s, "sentinel") {
 			t.Errorf("%q lacks the redaction marker, master name or mode", s)
+		}
+	}
+	// Verbs that bypass String (%d prints the fields) and encoders: the
+	// password fields are secret.String, which redacts itself.
+	js, err := json.Marshal(struct{ Password, SentinelPassword any }{o.Password, o.SentinelPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "opts", o, "password", o.Password)
+	outs := []string{fmt.Sprintf("%v", o.Password), string(js), buf.String()}
+	for _, verb := range []string{"%d", "%x", "%q"} {
+		outs = append(outs, fmt.Sprintf(verb, o))
+	}
+	for _, s := range outs {
+		if strings.Contains(s, secret) || strings.Contains(s, hex.EncodeToString([]byte(secret))) {
+			t.Errorf("%q reveals a password", s)
 		}
 	}
 }

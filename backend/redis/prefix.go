@@ -46,14 +46,18 @@ func (b *Backend) DeletePrefix(ctx context.Context, prefix string) (int, error) 
 	if err := ctx.Err(); err != nil {
 		return 0, wrapErr(op, prefix, err)
 	}
+	c, err := b.link.get(op, prefix)
+	if err != nil {
+		return 0, err
+	}
 	pattern := globEscape(b.prefix+prefix) + "*"
-	nodes, err := b.scanNodes(ctx)
+	nodes, err := b.scanNodes(ctx, c)
 	if err != nil {
 		return 0, wrapErr(op, prefix, err)
 	}
 	removed := 0
 	for _, node := range nodes {
-		n, err := b.deleteMatching(ctx, node, pattern)
+		n, err := b.deleteMatching(ctx, c, node, pattern)
 		removed += n
 		if err != nil {
 			return removed, wrapErr(op, prefix, err)
@@ -65,11 +69,11 @@ func (b *Backend) DeletePrefix(ctx context.Context, prefix string) (int, error) 
 // scanNodes returns the clients to SCAN: every master of a Cluster (a
 // replica holds copies of its master's keys, and SCAN on it finds nothing
 // new), or the one client otherwise. Masters are told apart with ROLE.
-func (b *Backend) scanNodes(ctx context.Context) ([]rueidis.Client, error) {
-	if b.client.Mode() != rueidis.ClientModeCluster {
-		return []rueidis.Client{b.client}, nil
+func (b *Backend) scanNodes(ctx context.Context, c rueidis.Client) ([]rueidis.Client, error) {
+	if c.Mode() != rueidis.ClientModeCluster {
+		return []rueidis.Client{c}, nil
 	}
-	all := b.client.Nodes()
+	all := c.Nodes()
 	addrs := make([]string, 0, len(all))
 	for addr := range all {
 		addrs = append(addrs, addr)
@@ -105,14 +109,14 @@ func (b *Backend) round(ctx context.Context) (context.Context, context.CancelFun
 
 // deleteMatching walks node's keyspace with SCAN and unlinks the keys
 // matching pattern (full keys, KeyPrefix included), except lock keys.
-func (b *Backend) deleteMatching(ctx context.Context, node rueidis.Client, pattern string) (int, error) {
+func (b *Backend) deleteMatching(ctx context.Context, c, node rueidis.Client, pattern string) (int, error) {
 	removed := 0
 	var cursor uint64
 	for {
 		if err := ctx.Err(); err != nil {
 			return removed, err
 		}
-		n, next, err := b.deleteRound(ctx, node, pattern, cursor)
+		n, next, err := b.deleteRound(ctx, c, node, pattern, cursor)
 		removed += n
 		if err != nil {
 			return removed, err
@@ -125,7 +129,7 @@ func (b *Backend) deleteMatching(ctx context.Context, node rueidis.Client, patte
 }
 
 // deleteRound runs one SCAN from cursor on node and unlinks what it found.
-func (b *Backend) deleteRound(ctx context.Context, node rueidis.Client, pattern string, cursor uint64) (removed int, next uint64, err error) {
+func (b *Backend) deleteRound(ctx context.Context, c, node rueidis.Client, pattern string, cursor uint64) (removed int, next uint64, err error) {
 	ctx, cancel := b.round(ctx)
 	defer cancel()
 	entry, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(pattern).Count(scanCount).Build()).AsScanEntry()
@@ -136,24 +140,24 @@ func (b *Backend) deleteRound(ctx context.Context, node rueidis.Client, pattern 
 	if len(keys) == 0 {
 		return 0, entry.Cursor, nil
 	}
-	n, err := b.unlink(ctx, keys)
+	n, err := b.unlink(ctx, c, keys)
 	return n, entry.Cursor, err
 }
 
 // unlink removes keys and returns how many existed. Outside a Cluster one
 // UNLINK takes them all; in a Cluster keys of different slots cannot share a
 // command, so each gets its own UNLINK, pipelined and routed by the client.
-func (b *Backend) unlink(ctx context.Context, keys []string) (int, error) {
-	if b.client.Mode() != rueidis.ClientModeCluster {
-		n, err := b.client.Do(ctx, b.client.B().Unlink().Key(keys...).Build()).AsInt64()
+func (b *Backend) unlink(ctx context.Context, c rueidis.Client, keys []string) (int, error) {
+	if c.Mode() != rueidis.ClientModeCluster {
+		n, err := c.Do(ctx, c.B().Unlink().Key(keys...).Build()).AsInt64()
 		return int(n), err
 	}
 	cmds := make(rueidis.Commands, len(keys))
 	for i, k := range keys {
-		cmds[i] = b.client.B().Unlink().Key(k).Build()
+		cmds[i] = c.B().Unlink().Key(k).Build()
 	}
 	removed := 0
-	for _, res := range b.client.DoMulti(ctx, cmds...) {
+	for _, res := range c.DoMulti(ctx, cmds...) {
 		n, err := res.AsInt64()
 		if err != nil {
 			return removed, err

@@ -25,12 +25,11 @@ const DetailMode = "mode"
 // Backend stores cache entries in Redis. It is safe for concurrent use;
 // copies made by WithTimeout share its connections.
 type Backend struct {
-	client   rueidis.Client
-	owned    bool // Close closes client
+	link     *link
+	owned    bool // Close closes the link (false for WithTimeout copies)
 	prefix   string
 	timeout  time.Duration // <= 0: none
 	refLocks bool
-	mode     string
 }
 
 // Compile-time checks of the capabilities.
@@ -38,28 +37,44 @@ var (
 	_ backend.Backend       = (*Backend)(nil)
 	_ backend.Locker        = (*Backend)(nil)
 	_ backend.TTLInspector  = (*Backend)(nil)
+	_ backend.TTLGetter     = (*Backend)(nil)
 	_ backend.TimeoutSetter = (*Backend)(nil)
 )
 
-// New connects to Redis as opts describes. It fails when the first
-// connection cannot be made or authenticated; the error is a *backend.Error
-// (Op "connect") whose Kind tells a wrong password (Authentication) from an
-// unreachable server (Transient).
+// New returns a Backend for the Redis that opts describes. It fails at once
+// for Options that cannot work (ErrInvalidOptions), and when the server
+// answers the first connection attempt with a refusal that retrying cannot
+// fix: wrong credentials (a *backend.Error of Kind Authentication, Op
+// "connect"), an unknown database, a failed TLS verification.
+//
+// It succeeds while Redis is unreachable, refusing connections or hung: the
+// connection is then made in the background (retried after 50 ms, doubling
+// up to once a second), and until it is made every operation fails at once
+// with an error matching ErrNotConnected, of Kind Transient (or
+// Authentication, when the server, once reachable, refused the
+// credentials). New waits for the first attempt for at most a second, so a
+// reachable server is connected when it returns.
 func New(opts Options) (*Backend, error) {
 	co, err := clientOption(opts)
 	if err != nil {
 		return nil, err
 	}
-	client, err := rueidis.NewClient(co)
-	if err != nil {
-		return nil, wrapErr("connect", "", err)
+	l := connectLink(co, opts.mode())
+	select {
+	case err := <-l.first:
+		if err != nil && fatalAtStart(err) {
+			l.close()
+			return nil, wrapErr("connect", "", err)
+		}
+	case <-time.After(connectWait):
 	}
-	b := NewFromClient(client, opts)
+	b := newBackend(l, opts)
 	b.owned = true
 	return b, nil
 }
 
-// NewFromURL is ParseURL followed by New.
+// NewFromURL is ParseURL followed by New: a malformed URL fails here, an
+// unreachable server does not.
 func NewFromURL(rawURL string) (*Backend, error) {
 	opts, err := ParseURL(rawURL)
 	if err != nil {
@@ -73,16 +88,19 @@ func NewFromURL(rawURL string) (*Backend, error) {
 // of opts apply; the connection fields are the client's business. Close does
 // not close a client passed in here.
 func NewFromClient(c rueidis.Client, opts Options) *Backend {
+	return newBackend(readyLink(c, false), opts)
+}
+
+func newBackend(l *link, opts Options) *Backend {
 	timeout := opts.Timeout
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
 	return &Backend{
-		client:   c,
+		link:     l,
 		prefix:   opts.KeyPrefix,
 		timeout:  timeout,
 		refLocks: opts.ReferenceLockKeys,
-		mode:     string(c.Mode()),
 	}
 }
 
@@ -115,7 +133,7 @@ func clientOption(o Options) (rueidis.ClientOption, error) {
 		co.Sentinel = rueidis.SentinelOption{
 			MasterSet: o.MasterName,
 			Username:  o.SentinelUsername,
-			Password:  o.SentinelPassword,
+			Password:  o.SentinelPassword.Reveal(),
 			TLSConfig: o.TLSConfig,
 			// Reconcile with the Sentinels now and then, so one missed
 			// +switch-master event cannot pin us to a demoted master.
@@ -128,7 +146,7 @@ func clientOption(o Options) (rueidis.ClientOption, error) {
 		return co, fmt.Errorf("%w: negative DB", ErrInvalidOptions)
 	}
 	co.InitAddress = append([]string(nil), addrs...)
-	co.Username, co.Password = o.Username, o.Password
+	co.Username, co.Password = o.Username, o.Password.Reveal()
 	co.SelectDB = o.DB
 	co.TLSConfig = o.TLSConfig
 	co.ClientName = o.ClientName
@@ -137,6 +155,24 @@ func clientOption(o Options) (rueidis.ClientOption, error) {
 		co.Dialer.Timeout = DefaultDialTimeout
 	}
 	co.Sentinel.Dialer.Timeout = co.Dialer.Timeout
+	// Fail fast. rueidis retries a read that failed on the network until
+	// the context ends (with 5 s of Timeout, a refused connection cost 5 s):
+	// one immediate retry is kept, for a command caught on a connection the
+	// server just closed, which then succeeds on a fresh one; then the error
+	// goes to the cache, which serves without the backend.
+	co.RetryDelay = func(attempts int, _ rueidis.Completed, _ error) time.Duration {
+		if attempts <= maxRetries {
+			return 0
+		}
+		return -1
+	}
+	// A connection that stops answering (a hung server, a blackholed
+	// network) is PINGed after a second of silence and dropped when the PING
+	// gets no answer within ConnTimeout; the next command dials anew.
+	co.ConnWriteTimeout = o.ConnTimeout
+	if co.ConnWriteTimeout <= 0 {
+		co.ConnWriteTimeout = DefaultConnTimeout
+	}
 	// The cache keeps its own in-process layer; server-assisted client-side
 	// caching would only add CLIENT TRACKING traffic.
 	co.DisableCache = true
@@ -144,16 +180,18 @@ func clientOption(o Options) (rueidis.ClientOption, error) {
 }
 
 // Close closes the connections if New or NewFromURL made them (for every
-// copy WithTimeout made too). It does nothing for NewFromClient backends.
+// copy WithTimeout made too) and stops connecting in the background. It does
+// nothing for NewFromClient backends and for WithTimeout copies.
 func (b *Backend) Close() {
 	if b.owned {
-		b.client.Close()
+		b.link.close()
 	}
 }
 
 // Client returns the underlying rueidis client, for commands this package
-// does not wrap. Keys written through it do not get KeyPrefix.
-func (b *Backend) Client() rueidis.Client { return b.client }
+// does not wrap, or nil while New is still connecting in the background.
+// Keys written through it do not get KeyPrefix.
+func (b *Backend) Client() rueidis.Client { return b.link.current() }
 
 // WithTimeout returns a copy of b whose operations are each bounded by d (d
 // <= 0: no bound beyond the caller's context). The copy shares b's
@@ -165,27 +203,32 @@ func (b *Backend) WithTimeout(d time.Duration) backend.Backend {
 	return &c
 }
 
-// start applies the timeout to ctx and fails fast when ctx is already done,
-// before anything is sent.
-func (b *Backend) start(ctx context.Context, op, key string) (context.Context, context.CancelFunc, error) {
+// start returns the client and applies the timeout to ctx. It fails fast,
+// before anything is sent, when ctx is already done and while there is no
+// connection yet.
+func (b *Backend) start(ctx context.Context, op, key string) (context.Context, context.CancelFunc, rueidis.Client, error) {
 	if err := ctx.Err(); err != nil {
-		return ctx, nil, wrapErr(op, key, err)
+		return ctx, nil, nil, wrapErr(op, key, err)
+	}
+	c, err := b.link.get(op, key)
+	if err != nil {
+		return ctx, nil, nil, err
 	}
 	if b.timeout > 0 {
 		ctx, cancel := context.WithTimeout(ctx, b.timeout)
-		return ctx, cancel, nil
+		return ctx, cancel, c, nil
 	}
-	return ctx, func() {}, nil
+	return ctx, func() {}, c, nil
 }
 
 // Get returns the value stored under key.
 func (b *Backend) Get(ctx context.Context, key string) ([]byte, bool, error) {
-	ctx, cancel, err := b.start(ctx, "get", key)
+	ctx, cancel, c, err := b.start(ctx, "get", key)
 	if err != nil {
 		return nil, false, err
 	}
 	defer cancel()
-	v, err := b.client.Do(ctx, b.client.B().Get().Key(b.prefix+key).Build()).AsBytes()
+	v, err := c.Do(ctx, c.B().Get().Key(b.prefix+key).Build()).AsBytes()
 	if err != nil {
 		if rueidis.IsRedisNil(err) {
 			return nil, false, nil
@@ -198,25 +241,67 @@ func (b *Backend) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	return v, true, nil
 }
 
+// GetWithTTL returns the value stored under key and its remaining lifetime
+// (0: no expiry) in one round trip: GET and PTTL are written together and
+// answered together (rueidis DoMulti). Should the key expire between the
+// two, the read is a miss. The pair is not a transaction: Redis runs
+// commands that arrive in one read back to back, but if another client's
+// overwrite slipped in between, remaining would belong to the newer entry;
+// the value read is then as stale as an in-process copy taken just before
+// that overwrite, which a cache accepts anyway.
+func (b *Backend) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, bool, error) {
+	ctx, cancel, c, err := b.start(ctx, "get", key)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	defer cancel()
+	k := b.prefix + key
+	res := c.DoMulti(ctx, c.B().Get().Key(k).Build(), c.B().Pttl().Key(k).Build())
+	v, err := res[0].AsBytes()
+	if err != nil {
+		if rueidis.IsRedisNil(err) {
+			return nil, 0, false, nil
+		}
+		return nil, 0, false, wrapErr("get", key, err)
+	}
+	ms, err := res[1].AsInt64()
+	if err != nil {
+		return nil, 0, false, wrapErr("get", key, err)
+	}
+	var rem time.Duration
+	switch {
+	case ms == -2: // expired (or deleted) right after the GET
+		return nil, 0, false, nil
+	case ms > 0:
+		rem = time.Duration(ms) * time.Millisecond
+	case ms == 0: // in its last millisecond: expiring, not "no expiry"
+		rem = time.Nanosecond
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return v, rem, true, nil
+}
+
 // Set stores value under key for ttl (0: no expiry), with SET ... PX.
 // Sub-millisecond TTLs are rounded up to 1 ms.
 func (b *Backend) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if ttl < 0 {
 		return backend.NewError(backend.Permanent, backendName, "set", key, errNegativeTTL)
 	}
-	ctx, cancel, err := b.start(ctx, "set", key)
+	ctx, cancel, c, err := b.start(ctx, "set", key)
 	if err != nil {
 		return err
 	}
 	defer cancel()
 	// string(value) copies: the command may still sit in the write queue
 	// when a cancelled Do returns, and must not see the caller's later edits.
-	cmd := b.client.B().Set().Key(b.prefix + key).Value(string(value))
+	cmd := c.B().Set().Key(b.prefix + key).Value(string(value))
 	var err2 error
 	if ttl > 0 {
-		err2 = b.client.Do(ctx, cmd.PxMilliseconds(millis(ttl)).Build()).Error()
+		err2 = c.Do(ctx, cmd.PxMilliseconds(millis(ttl)).Build()).Error()
 	} else {
-		err2 = b.client.Do(ctx, cmd.Build()).Error()
+		err2 = c.Do(ctx, cmd.Build()).Error()
 	}
 	if err2 != nil {
 		return wrapErr("set", key, err2)
@@ -226,12 +311,12 @@ func (b *Backend) Set(ctx context.Context, key string, value []byte, ttl time.Du
 
 // Delete removes key and reports whether it existed.
 func (b *Backend) Delete(ctx context.Context, key string) (bool, error) {
-	ctx, cancel, err := b.start(ctx, "delete", key)
+	ctx, cancel, c, err := b.start(ctx, "delete", key)
 	if err != nil {
 		return false, err
 	}
 	defer cancel()
-	n, err := b.client.Do(ctx, b.client.B().Del().Key(b.prefix+key).Build()).AsInt64()
+	n, err := c.Do(ctx, c.B().Del().Key(b.prefix+key).Build()).AsInt64()
 	if err != nil {
 		return false, wrapErr("delete", key, err)
 	}
@@ -240,12 +325,12 @@ func (b *Backend) Delete(ctx context.Context, key string) (bool, error) {
 
 // Exists reports whether key holds a value.
 func (b *Backend) Exists(ctx context.Context, key string) (bool, error) {
-	ctx, cancel, err := b.start(ctx, "exists", key)
+	ctx, cancel, c, err := b.start(ctx, "exists", key)
 	if err != nil {
 		return false, err
 	}
 	defer cancel()
-	n, err := b.client.Do(ctx, b.client.B().Exists().Key(b.prefix+key).Build()).AsInt64()
+	n, err := c.Do(ctx, c.B().Exists().Key(b.prefix+key).Build()).AsInt64()
 	if err != nil {
 		return false, wrapErr("exists", key, err)
 	}
@@ -259,16 +344,19 @@ func (b *Backend) HealthCheck(ctx context.Context) (bool, map[string]any) {
 	details := map[string]any{
 		backend.DetailBackendType: backendName,
 		backend.DetailLatencyMS:   0.0,
-		DetailMode:                b.mode,
+		DetailMode:                b.link.mode,
 	}
-	ctx, cancel, err := b.start(ctx, "health", "")
+	if c := b.link.current(); c != nil {
+		details[DetailMode] = string(c.Mode())
+	}
+	ctx, cancel, c, err := b.start(ctx, "health", "")
 	if err != nil {
 		details[backend.DetailError] = err.Error()
 		return false, details
 	}
 	defer cancel()
 	began := time.Now()
-	err = b.client.Do(ctx, b.client.B().Ping().Build()).Error()
+	err = c.Do(ctx, c.B().Ping().Build()).Error()
 	details[backend.DetailLatencyMS] = float64(time.Since(began).Microseconds()) / 1000
 	if err != nil {
 		details[backend.DetailError] = wrapErr("health", "", err).Error()
@@ -280,12 +368,12 @@ func (b *Backend) HealthCheck(ctx context.Context) (bool, map[string]any) {
 // TTL returns the remaining lifetime of key (PTTL): (0, true) for an entry
 // without expiry, (0, false) for a missing key.
 func (b *Backend) TTL(ctx context.Context, key string) (time.Duration, bool, error) {
-	ctx, cancel, err := b.start(ctx, "ttl", key)
+	ctx, cancel, c, err := b.start(ctx, "ttl", key)
 	if err != nil {
 		return 0, false, err
 	}
 	defer cancel()
-	ms, err := b.client.Do(ctx, b.client.B().Pttl().Key(b.prefix+key).Build()).AsInt64()
+	ms, err := c.Do(ctx, c.B().Pttl().Key(b.prefix+key).Build()).AsInt64()
 	if err != nil {
 		return 0, false, wrapErr("ttl", key, err)
 	}
@@ -313,16 +401,16 @@ func (b *Backend) RefreshTTL(ctx context.Context, key string, ttl time.Duration)
 	if ttl < 0 {
 		return false, backend.NewError(backend.Permanent, backendName, "refresh_ttl", key, errNegativeTTL)
 	}
-	ctx, cancel, err := b.start(ctx, "refresh_ttl", key)
+	ctx, cancel, c, err := b.start(ctx, "refresh_ttl", key)
 	if err != nil {
 		return false, err
 	}
 	defer cancel()
 	var n int64
 	if ttl == 0 {
-		n, err = persistScript.Exec(ctx, b.client, []string{b.prefix + key}, nil).AsInt64()
+		n, err = persistScript.Exec(ctx, c, []string{b.prefix + key}, nil).AsInt64()
 	} else {
-		n, err = b.client.Do(ctx, b.client.B().Pexpire().Key(b.prefix+key).Milliseconds(millis(ttl)).Build()).AsInt64()
+		n, err = c.Do(ctx, c.B().Pexpire().Key(b.prefix+key).Milliseconds(millis(ttl)).Build()).AsInt64()
 	}
 	if err != nil {
 		return false, wrapErr("refresh_ttl", key, err)

@@ -80,6 +80,32 @@ func ttlIn(lo, hi int64) func(*testing.T, reply) {
 	}
 }
 
+// freshForIn checks X-CacheKit-Fresh-For: exactly one value, plain digits
+// (what the SDK parser accepts), within lo..hi seconds.
+func freshForIn(lo, hi int64) func(*testing.T, reply) {
+	return func(t *testing.T, r reply) {
+		t.Helper()
+		v := r.header.Values("X-CacheKit-Fresh-For")
+		if len(v) != 1 {
+			t.Fatalf("X-CacheKit-Fresh-For = %q, want one value", v)
+		}
+		n, err := strconv.ParseUint(v[0], 10, 32)
+		if err != nil || strings.TrimLeft(v[0], "0123456789") != "" || int64(n) < lo || int64(n) > hi {
+			t.Errorf("X-CacheKit-Fresh-For = %q, want %d..%d", v[0], lo, hi)
+		}
+	}
+}
+
+// headerAbsent checks that the reply has no header name at all.
+func headerAbsent(name string) func(*testing.T, reply) {
+	return func(t *testing.T, r reply) {
+		t.Helper()
+		if v, ok := r.header[http.CanonicalHeaderKey(name)]; ok {
+			t.Errorf("%s = %q, want no such header", name, v)
+		}
+	}
+}
+
 func isError(t *testing.T, r reply) {
 	t.Helper()
 	var v struct {
@@ -130,10 +156,10 @@ func conformanceSteps(l *lockState) []step {
 		{name: "head miss", method: "HEAD", path: "/v1/cache/user:1", want: 404},
 		{name: "put creates", method: "PUT", path: "/v1/cache/user:1", body: binaryValue, hdr: []string{"X-CacheKit-TTL", "60"}, want: 201},
 		{name: "put replaces", method: "PUT", path: "/v1/cache/user:1", body: binaryValue, hdr: []string{"X-CacheKit-TTL", "60"}, want: 200},
-		{name: "get raw colon (Python style)", method: "GET", path: "/v1/cache/user:1", want: 200, check: both(bodyIs(binaryValue), headerIs("X-CacheKit-Freshness", ""))},
+		{name: "get raw colon (Python style)", method: "GET", path: "/v1/cache/user:1", want: 200, check: both(bodyIs(binaryValue), headerAbsent("X-CacheKit-Freshness"), freshForIn(58, 60))},
 		{name: "get percent-encoded (Rust style)", method: "GET", path: "/v1/cache/user%3A1", want: 200, check: bodyIs(binaryValue)},
 		{name: "get lowercase escape", method: "GET", path: "/v1/cache/user%3a1", want: 200, check: bodyIs(binaryValue)},
-		{name: "head hit", method: "HEAD", path: "/v1/cache/user:1", want: 200, check: headerIs("Content-Length", "512")},
+		{name: "head hit", method: "HEAD", path: "/v1/cache/user:1", want: 200, check: both(headerIs("Content-Length", "512"), freshForIn(58, 60))},
 		{name: "ttl read", method: "GET", path: "/v1/cache/user:1/ttl", want: 200, check: ttlIn(58, 60)},
 		{name: "ttl refresh", method: "PATCH", path: "/v1/cache/user:1/ttl", body: []byte(`{"ttl": 120}`), want: 204},
 		{name: "ttl after refresh", method: "GET", path: "/v1/cache/user:1/ttl", want: 200, check: ttlIn(118, 120)},
@@ -168,6 +194,7 @@ func conformanceSteps(l *lockState) []step {
 		{name: "get after rejected puts", method: "GET", path: "/v1/cache/t", want: 404},
 		{name: "put max ttl", method: "PUT", path: "/v1/cache/t", body: []byte("v"), hdr: []string{"X-CacheKit-TTL", "2592000"}, want: 201},
 		{name: "ttl max", method: "GET", path: "/v1/cache/t/ttl", want: 200, check: ttlIn(2591998, 2592000)},
+		{name: "fresh-for at max ttl", method: "GET", path: "/v1/cache/t", want: 200, check: freshForIn(2591998, 2592000)},
 		{name: "put deprecated X-TTL only (Rust)", method: "PUT", path: "/v1/cache/t", body: []byte("v"), hdr: []string{"X-TTL", "30"}, want: 200},
 		{name: "ttl from X-TTL", method: "GET", path: "/v1/cache/t/ttl", want: 200, check: ttlIn(28, 30)},
 		{name: "put both headers (Python)", method: "PUT", path: "/v1/cache/t", body: []byte("v"), hdr: []string{"X-CacheKit-TTL", "100", "X-TTL", "5"}, want: 200},
@@ -244,13 +271,13 @@ func conformanceSteps(l *lockState) []step {
 
 		{name: "put with stale window", method: "PUT", path: "/v1/cache/s", body: []byte("old"), hdr: []string{"X-CacheKit-TTL", "1", "X-CacheKit-Stale-TTL", "60"}, want: 201},
 		{name: "put without stale window", method: "PUT", path: "/v1/cache/n", body: []byte("gone"), hdr: []string{"X-CacheKit-TTL", "1"}, want: 201},
-		{name: "fresh", method: "GET", path: "/v1/cache/s", want: 200, check: both(bodyIs([]byte("old")), headerIs("X-CacheKit-Freshness", "fresh"))},
-		{name: "stale after ttl", method: "GET", path: "/v1/cache/s", want: 200, sleep: 1100 * time.Millisecond, check: both(bodyIs([]byte("old")), headerIs("X-CacheKit-Freshness", "stale"))},
-		{name: "head stale", method: "HEAD", path: "/v1/cache/s", want: 200, check: headerIs("X-CacheKit-Freshness", "stale")},
+		{name: "fresh", method: "GET", path: "/v1/cache/s", want: 200, check: both(bodyIs([]byte("old")), headerIs("X-CacheKit-Freshness", "fresh"), freshForIn(0, 1))},
+		{name: "stale after ttl", method: "GET", path: "/v1/cache/s", want: 200, sleep: 1100 * time.Millisecond, check: both(bodyIs([]byte("old")), headerIs("X-CacheKit-Freshness", "stale"), freshForIn(0, 0))},
+		{name: "head stale", method: "HEAD", path: "/v1/cache/s", want: 200, check: both(headerIs("X-CacheKit-Freshness", "stale"), freshForIn(0, 0))},
 		{name: "ttl of stale entry", method: "GET", path: "/v1/cache/s/ttl", want: 200, check: both(ttlIn(0, 0), headerIs("X-CacheKit-Freshness", "stale"))},
 		{name: "expired without window", method: "GET", path: "/v1/cache/n", want: 404},
 		{name: "refresh stale entry", method: "PATCH", path: "/v1/cache/s/ttl", body: []byte(`{"ttl":30}`), want: 204},
-		{name: "fresh again", method: "GET", path: "/v1/cache/s", want: 200, check: headerIs("X-CacheKit-Freshness", "fresh")},
+		{name: "fresh again", method: "GET", path: "/v1/cache/s", want: 200, check: both(headerIs("X-CacheKit-Freshness", "fresh"), freshForIn(28, 30))},
 		{name: "health under /health", apiKey: "-", method: "GET", path: "/health", want: 200},
 		{name: "metrics", apiKey: "-", method: "GET", path: "/metrics", want: 200, check: func(t *testing.T, r reply) {
 			for _, s := range []string{`cachekitd_requests_total{op="get",code="200"}`, `cachekitd_requests_total{op="put",code="400"}`, "cachekitd_auth_failures_total 5", "cachekitd_request_duration_seconds_bucket"} {

@@ -25,10 +25,11 @@ func TestNoExpiryDefault(t *testing.T) {
 			steps := []step{
 				{name: "put without ttl", method: "PUT", path: "/v1/cache/forever", body: []byte("v"), want: 201},
 				{name: "ttl is null", method: "GET", path: "/v1/cache/forever/ttl", want: 200, check: bodyText(`{"ttl":null}`)},
-				{name: "get has no freshness", method: "GET", path: "/v1/cache/forever", want: 200, check: both(bodyIs([]byte("v")), headerIs("X-CacheKit-Freshness", ""))},
-				{name: "head hit", method: "HEAD", path: "/v1/cache/forever", want: 200, check: headerIs("X-CacheKit-Freshness", "")},
+				{name: "get has no freshness", method: "GET", path: "/v1/cache/forever", want: 200, check: both(bodyIs([]byte("v")), headerAbsent("X-CacheKit-Freshness"), headerAbsent("X-CacheKit-Fresh-For"))},
+				{name: "head hit", method: "HEAD", path: "/v1/cache/forever", want: 200, check: both(headerAbsent("X-CacheKit-Freshness"), headerAbsent("X-CacheKit-Fresh-For"))},
 				{name: "ttl header still applies", method: "PUT", path: "/v1/cache/forever", body: []byte("v2"), hdr: []string{"X-CacheKit-TTL", "60"}, want: 200},
 				{name: "ttl from header", method: "GET", path: "/v1/cache/forever/ttl", want: 200, check: ttlIn(58, 60)},
+				{name: "get with expiry has fresh-for", method: "GET", path: "/v1/cache/forever", want: 200, check: freshForIn(58, 60)},
 				{name: "overwrite without ttl removes the expiry", method: "PUT", path: "/v1/cache/forever", body: []byte("v3"), want: 200},
 				{name: "ttl null again", method: "GET", path: "/v1/cache/forever/ttl", want: 200, check: bodyText(`{"ttl":null}`)},
 				{name: "refresh gives an expiry", method: "PATCH", path: "/v1/cache/forever/ttl", body: []byte(`{"ttl":90}`), want: 204},

@@ -21,6 +21,9 @@
 //     header means the tenant's default. X-CacheKit-Stale-TTL (0..2592000)
 //     keeps an entry servable as stale for that long after its TTL, and GET,
 //     HEAD and TTL reads then say X-CacheKit-Freshness: fresh or stale.
+//     Reads of an entry with an expiry also carry X-CacheKit-Fresh-For, the
+//     remaining fresh seconds rounded down (0 when stale), so an SDK bounds
+//     its local copy from the GET alone.
 //   - The default TTL may be NoExpiry: PUTs without a TTL header then store
 //     entries that never expire, which is what SDK backends mean by "ttl 0"
 //     (a TTL header of 0 stays a 400, as the API text says). TTL reads answer
@@ -199,6 +202,7 @@ const (
 	hTTLOld    = "X-Ttl"
 	hStaleTTL  = "X-Cachekit-Stale-Ttl"
 	hFreshness = "X-Cachekit-Freshness"
+	hFreshFor  = "X-Cachekit-Fresh-For"
 	hLockID    = "X-Cachekit-Lock-Id"
 )
 
@@ -439,7 +443,20 @@ func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, o op, t *Te
 	return writeError(w, http.StatusServiceUnavailable, "store unavailable")
 }
 
+// setFreshness writes what a value read says about the entry's lifetime:
+// X-CacheKit-Freshness for entries with a stale window, and
+// X-CacheKit-Fresh-For (remaining fresh whole seconds, rounded down; 0 when
+// stale) for every entry with an expiry, so a client can bound its local copy
+// without a second round trip for the TTL. Rounding down keeps a client's copy
+// from outliving the entry; an entry without expiry gets no Fresh-For.
 func setFreshness(h http.Header, in store.Info) {
+	if !in.NoExpiry {
+		secs := int64(0)
+		if !in.Stale {
+			secs = min(int64(in.TTL/time.Second), int64(MaxTTL/time.Second))
+		}
+		h[hFreshFor] = []string{strconv.FormatInt(max(secs, 0), 10)}
+	}
 	if !in.HasStaleWindow {
 		return
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/cachekit-go/cachekit/protocol/key"
 )
 
-func cmdKey(args []string, stdin io.Reader, out io.Writer) error {
+func cmdKey(args []string, stdin io.Reader, out, _ io.Writer) error {
 	fs := newFlags("key")
 	ns := fs.String("namespace", "", "namespace (empty: no ns: segment)")
 	ident := fs.String("func", "", "function identity before sanitizing, e.g. __main__.get_user")
@@ -53,7 +53,7 @@ func cmdKey(args []string, stdin io.Reader, out io.Writer) error {
 	return err
 }
 
-func cmdInteropKey(args []string, stdin io.Reader, out io.Writer) error {
+func cmdInteropKey(args []string, stdin io.Reader, out, _ io.Writer) error {
 	fs := newFlags("interop-key")
 	ns := fs.String("namespace", "", "interop namespace")
 	op := fs.String("op", "", "interop operation")
@@ -160,10 +160,16 @@ func encryptionHint(err error) error {
 	return err
 }
 
-func cmdEncode(args []string, stdin io.Reader, out io.Writer) error {
+// fixedNonceFlag must accompany --nonce: reusing a nonce under one AES-GCM
+// key breaks both confidentiality and authenticity, so the CLI does it only
+// when asked twice.
+const fixedNonceFlag = "test-only-fixed-nonce"
+
+func cmdEncode(args []string, stdin io.Reader, out, errOut io.Writer) error {
 	fs, pf := newPipelineFlags("encode")
 	valueJSON := fs.String("value", "", "the value as tagged JSON")
-	nonceHex := fs.String("nonce", "", "encryption only: a fixed 12-byte nonce in hex, for known-answer tests (never reuse one with a real key)")
+	nonceHex := fs.String("nonce", "", "encryption only: a fixed 12-byte nonce in hex, for known-answer tests; needs --"+fixedNonceFlag)
+	fixedNonce := fs.Bool(fixedNonceFlag, false, "allow --nonce: test keys only, a nonce reused under a real key exposes values and allows forgeries")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -176,6 +182,9 @@ func cmdEncode(args []string, stdin io.Reader, out io.Writer) error {
 	}
 	var nonceSrc func() [crypto.NonceSize]byte
 	if *nonceHex != "" {
+		if !*fixedNonce {
+			return fmt.Errorf("--nonce encrypts with a fixed nonce, which must never be used with a real master key (a nonce reused under one key exposes the XOR of the values and lets anyone forge entries); for known-answer tests with a test key, add --%s", fixedNonceFlag)
+		}
 		n, err := hex.DecodeString(*nonceHex)
 		if err != nil || len(n) != crypto.NonceSize {
 			return fmt.Errorf("--nonce must be %d bytes of hex", crypto.NonceSize)
@@ -188,6 +197,10 @@ func cmdEncode(args []string, stdin io.Reader, out io.Writer) error {
 	}
 	if nonceSrc != nil && scope == nil {
 		return fmt.Errorf("--nonce needs %s", secure.EnvMasterKey)
+	}
+	if nonceSrc != nil {
+		fmt.Fprintf(errOut, "cachekit encode: WARNING: encrypting with the FIXED nonce %s (--%s). Never do this with a real master key: "+
+			"a second value encrypted under this key and nonce exposes both values and lets anyone forge entries.\n", *nonceHex, fixedNonceFlag)
 	}
 	raw, err := (&input{r: stdin}).jsonArg(*valueJSON)
 	if err != nil {
@@ -209,7 +222,7 @@ func cmdEncode(args []string, stdin io.Reader, out io.Writer) error {
 	return printHex(out, stored)
 }
 
-func cmdDecode(args []string, stdin io.Reader, out io.Writer) error {
+func cmdDecode(args []string, stdin io.Reader, out, _ io.Writer) error {
 	fs, pf := newPipelineFlags("decode")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -262,7 +275,7 @@ func decodeStored(p entry.Pipeline, scope *secure.Scope, key string, stored []by
 	return taggedjson.Format(v)
 }
 
-func cmdEnvelope(args []string, stdin io.Reader, out io.Writer) error {
+func cmdEnvelope(args []string, stdin io.Reader, out, _ io.Writer) error {
 	if len(args) != 2 || (args[0] != "pack" && args[0] != "unpack") {
 		return errors.New("usage: cachekit envelope pack|unpack HEX")
 	}

@@ -62,7 +62,7 @@ func TestEncryptedInteropVector(t *testing.T) {
 		// The plaintext is the canonical MessagePack of a value: get it as JSON.
 		js := ok(t, "", "decode", "--mode", "interop", "--key", "k", v.PlaintextHex)
 		got := okEnv(t, env, "", "encode", "--mode", "interop", "--key", v.CacheKey, "--tenant", v.TenantID,
-			"--nonce", v.NonceHex, "--value", js)
+			"--nonce", v.NonceHex, "--test-only-fixed-nonce", "--value", js)
 		if got != v.CiphertextHex {
 			t.Fatalf("encode: %s, want %s", got, v.CiphertextHex)
 		}
@@ -148,8 +148,9 @@ func TestEncryptionConfigErrors(t *testing.T) {
 		{"no tenant", []string{"CACHEKIT_MASTER_KEY=" + masterA}, enc, "--tenant"},
 		{"bad deployment UUID", []string{"CACHEKIT_MASTER_KEY=" + masterA, "CACHEKIT_DEPLOYMENT_UUID=nope"}, enc, "CACHEKIT_DEPLOYMENT_UUID"},
 		{"tenant without key", nil, append(enc, "--tenant", "t"), "CACHEKIT_MASTER_KEY"},
-		{"nonce without key", nil, append(enc, "--nonce", "000102030405060708090a0b"), "CACHEKIT_MASTER_KEY"},
-		{"bad nonce", []string{"CACHEKIT_MASTER_KEY=" + masterA}, append(enc, "--tenant", "t", "--nonce", "0001"), "--nonce"},
+		{"nonce without key", nil, append(enc, "--nonce", "000102030405060708090a0b", "--test-only-fixed-nonce"), "CACHEKIT_MASTER_KEY"},
+		{"bad nonce", []string{"CACHEKIT_MASTER_KEY=" + masterA}, append(enc, "--tenant", "t", "--nonce", "0001", "--test-only-fixed-nonce"), "--nonce"},
+		{"fixed nonce without the test-only flag", []string{"CACHEKIT_MASTER_KEY=" + masterA}, append(enc, "--tenant", "t", "--nonce", "000102030405060708090a0b"), "--test-only-fixed-nonce"},
 		{"current key among previous", []string{"CACHEKIT_MASTER_KEY=" + masterA, "CACHEKIT_PREVIOUS_MASTER_KEYS=" + masterB + "," + masterA},
 			append(enc, "--tenant", "t"), "current key"},
 		{"too many previous", []string{"CACHEKIT_MASTER_KEY=" + masterA, "CACHEKIT_PREVIOUS_MASTER_KEYS=" + strings.Repeat(masterB+",", 4)},
@@ -169,5 +170,29 @@ func TestVectorPlaintextIsJSON(t *testing.T) {
 	var v map[string]any
 	if err := json.Unmarshal([]byte(js), &v); err != nil || v["name"] != "alice" {
 		t.Fatalf("%s: %v", js, err)
+	}
+}
+
+// TestFixedNonceGuard runs the binary: a fixed nonce under the real master
+// key is refused without the test-only flag (nothing is encrypted), and with
+// it the entry is written and a warning naming the danger goes to stderr.
+func TestFixedNonceGuard(t *testing.T) {
+	env := []string{"CACHEKIT_MASTER_KEY=" + masterA}
+	args := []string{"encode", "--mode", "interop", "--key", "k", "--tenant", "t", "--nonce", "000102030405060708090a0b", "--value", "1"}
+	r := cliEnv(t, env, "", args...)
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "--test-only-fixed-nonce") {
+		t.Fatalf("without the flag: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = cliEnv(t, env, "", append(args, "--test-only-fixed-nonce")...)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "000102030405060708090a0b") {
+		t.Fatalf("with the flag: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "WARNING") || !strings.Contains(r.stderr, "FIXED nonce") || strings.Contains(r.stderr, masterA) {
+		t.Fatalf("stderr %q: want a loud warning without the key", r.stderr)
+	}
+	// A random nonce (no --nonce) warns about nothing.
+	r = cliEnv(t, env, "", "encode", "--mode", "interop", "--key", "k", "--tenant", "t", "--value", "1")
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("random nonce: exit %d stderr %q", r.code, r.stderr)
 	}
 }

@@ -80,7 +80,7 @@ func redactURL(raw string) string {
 	return u.Redacted()
 }
 
-func cmdInspect(args []string, stdin io.Reader, out io.Writer) error {
+func cmdInspect(args []string, stdin io.Reader, out, _ io.Writer) error {
 	fs, pf := newPipelineFlags("inspect")
 	backendURL := fs.String("backend", "", "where the entry is stored: redis://, memcached://, file://, https://")
 	rawOut := fs.Bool("raw", false, "print the stored bytes as hex instead of decoding them")

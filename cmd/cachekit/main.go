@@ -5,7 +5,7 @@
 //
 //	cachekit key --namespace NS --func IDENT [--no-integrity] --args JSON [--kwargs JSON]
 //	cachekit interop-key --namespace NS --op OP --args JSON
-//	cachekit encode --mode auto|interop --key KEY [--no-integrity] [--tenant T] [--nonce HEX] --value JSON
+//	cachekit encode --mode auto|interop --key KEY [--no-integrity] [--tenant T] [--nonce HEX --test-only-fixed-nonce] --value JSON
 //	cachekit decode --mode auto|interop --key KEY [--no-integrity] [--tenant T] HEX
 //	cachekit envelope pack HEX
 //	cachekit envelope unpack HEX
@@ -24,7 +24,9 @@
 // decode also reads entries written under the keys in
 // CACHEKIT_PREVIOUS_MASTER_KEYS. An entry that fails authentication exits 1
 // with the reason (tamper, wrong key, wrong tenant, ...). Keys are never
-// printed.
+// printed. A fixed nonce (--nonce, for known-answer tests) is accepted only
+// with --test-only-fixed-nonce and a warning: two values encrypted under one
+// key with one nonce give away their XOR and let anyone forge entries.
 package main
 
 import (
@@ -36,7 +38,7 @@ import (
 const usage = `usage:
   cachekit key --namespace NS --func IDENT [--no-integrity] --args JSON [--kwargs JSON]
   cachekit interop-key --namespace NS --op OP --args JSON
-  cachekit encode --mode auto|interop --key KEY [--no-integrity] [--tenant T] [--nonce HEX] --value JSON
+  cachekit encode --mode auto|interop --key KEY [--no-integrity] [--tenant T] [--nonce HEX --test-only-fixed-nonce] --value JSON
   cachekit decode --mode auto|interop --key KEY [--no-integrity] [--tenant T] HEX
   cachekit envelope pack HEX
   cachekit envelope unpack HEX
@@ -52,8 +54,9 @@ func main() {
 }
 
 // command is one subcommand: it reads its arguments and writes its result to
-// out, or returns an error whose message becomes the one-line reason.
-type command func(args []string, in io.Reader, out io.Writer) error
+// out (warnings to errOut), or returns an error whose message becomes the
+// one-line reason.
+type command func(args []string, in io.Reader, out, errOut io.Writer) error
 
 var commands = map[string]command{
 	"key":         cmdKey,
@@ -77,7 +80,7 @@ func run(args []string, in io.Reader, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "cachekit: unknown command %q (run cachekit --help)\n", args[0])
 		return 1
 	}
-	if err := cmd(args[1:], in, out); err != nil {
+	if err := cmd(args[1:], in, out, errOut); err != nil {
 		fmt.Fprintf(errOut, "cachekit %s: %s\n", args[0], oneLine(err.Error()))
 		return 1
 	}

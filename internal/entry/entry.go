@@ -64,6 +64,9 @@ var (
 	ErrNotEncrypted = errors.New("entry: entry is not encrypted but encryption is required")
 	// ErrUnsupportedFormat: the frame or envelope names a format other than msgpack.
 	ErrUnsupportedFormat = errors.New("entry: unsupported payload format")
+	// ErrTooLarge: the stored envelope declares a value above
+	// Pipeline.MaxSize; it is not decompressed.
+	ErrTooLarge = errors.New("entry: stored value is larger than the maximum value size")
 	// ErrInteropUnsealed: the pipeline is in Interop mode with a Sealer that
 	// does not implement InteropSealer.
 	ErrInteropUnsealed = errors.New("entry: the Sealer cannot encrypt interop values")
@@ -101,6 +104,11 @@ type InteropSealer interface {
 type Pipeline struct {
 	Mode   Mode
 	Sealer Sealer // nil: no encryption
+	// MaxSize bounds the document Open unpacks from an envelope: an envelope
+	// declaring more is ErrTooLarge before anything is decompressed, so a
+	// small stored entry cannot inflate to hundreds of MiB on read. The
+	// cache passes its maximum value size. 0: envelope.MaxUncompressedSize.
+	MaxSize int64
 }
 
 // Encode returns the stored bytes for v under key.
@@ -197,6 +205,13 @@ func (p Pipeline) Open(key string, data []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("entry: decode frame: %w", err)
 		}
+		// The encryption check comes first: with a Sealer, a frame that is
+		// not encrypted is ErrNotEncrypted whatever serializer it names, so
+		// an encrypting cache counts it as a rejection (a forged
+		// "CK 03 {}" frame must not pass as a mere foreign entry).
+		if !h.Encrypted && p.Sealer != nil {
+			return nil, ErrNotEncrypted
+		}
 		if h.Serializer != "default" {
 			return nil, ErrForeignSerializer
 		}
@@ -206,8 +221,6 @@ func (p Pipeline) Open(key string, data []byte) ([]byte, error) {
 		switch {
 		case h.Encrypted && p.Sealer == nil:
 			return nil, ErrEncrypted
-		case !h.Encrypted && p.Sealer != nil:
-			return nil, ErrNotEncrypted
 		case h.Encrypted:
 			if payload, err = p.Sealer.Open(key, h, payload); err != nil {
 				return nil, fmt.Errorf("entry: decrypt: %w", err)
@@ -216,12 +229,12 @@ func (p Pipeline) Open(key string, data []byte) ([]byte, error) {
 		if !h.Compressed {
 			return payload, nil
 		}
-		return unpack(payload)
+		return p.unpack(payload)
 	case frame.KindEnvelope:
 		if p.Sealer != nil {
 			return nil, ErrNotEncrypted
 		}
-		return unpack(data)
+		return p.unpack(data)
 	default:
 		if p.Sealer != nil {
 			return nil, ErrNotEncrypted
@@ -230,8 +243,11 @@ func (p Pipeline) Open(key string, data []byte) ([]byte, error) {
 	}
 }
 
-func unpack(env []byte) ([]byte, error) {
-	raw, format, err := envelope.UnpackFormat(env)
+func (p Pipeline) unpack(env []byte) ([]byte, error) {
+	raw, format, err := envelope.UnpackLimit(env, p.MaxSize)
+	if errors.Is(err, envelope.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: %w", ErrTooLarge, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("entry: unpack envelope: %w", err)
 	}

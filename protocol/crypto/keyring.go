@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 )
@@ -28,12 +29,20 @@ const (
 // individual keys are reported with ErrInvalidMasterKey.
 var ErrInvalidKeyring = errors.New("crypto: invalid keyring")
 
+// masterKeys are a Keyring's master keys.
+type masterKeys struct{ masters [][]byte }
+
 // Keyring holds the current master key, which encrypts, and up to
 // MaxPreviousKeys previous master keys, which only decrypt (key rotation,
 // PROTOCOL.md section 6). It derives each tenant's keys once and caches them
 // (at most MaxCachedTenants tenants). It is safe for concurrent use.
 type Keyring struct {
-	masters [][]byte // [0] current, then previous keys in the given order
+	// keys holds the master keys, [0] current, then previous keys in the
+	// given order. It is behind a pointer on purpose: fmt prints a pointer
+	// met inside a struct as an address, so even a struct that holds a
+	// *Keyring in an unexported field and is printed with a verb fmt cannot
+	// apply (%q, %s: it then dumps one level of pointers) shows no key bytes.
+	keys *masterKeys
 
 	mu      sync.RWMutex
 	tenants map[string]*TenantKeys
@@ -54,8 +63,9 @@ func NewKeyring(current []byte, previous ...[]byte) (*Keyring, error) {
 	if len(previous) > MaxPreviousKeys {
 		return nil, fmt.Errorf("%w: %d previous keys, at most %d (drop retired keys explicitly)", ErrInvalidKeyring, len(previous), MaxPreviousKeys)
 	}
-	k := &Keyring{masters: make([][]byte, 0, 1+len(previous)), tenants: map[string]*TenantKeys{}}
-	k.masters = append(k.masters, append([]byte(nil), current...))
+	m := &masterKeys{masters: make([][]byte, 0, 1+len(previous))}
+	k := &Keyring{keys: m, tenants: map[string]*TenantKeys{}}
+	m.masters = append(m.masters, append([]byte(nil), current...))
 	for i, p := range previous {
 		if len(p) < MinMasterKeySize {
 			return nil, fmt.Errorf("%w: previous key %d has %d bytes, need at least %d", ErrInvalidMasterKey, i, len(p), MinMasterKeySize)
@@ -63,7 +73,7 @@ func NewKeyring(current []byte, previous ...[]byte) (*Keyring, error) {
 		if subtle.ConstantTimeCompare(p, current) == 1 {
 			return nil, fmt.Errorf("%w: previous key %d is the current key (rotation is forward-only)", ErrInvalidKeyring, i)
 		}
-		k.masters = append(k.masters, append([]byte(nil), p...))
+		m.masters = append(m.masters, append([]byte(nil), p...))
 	}
 	return k, nil
 }
@@ -93,8 +103,29 @@ func ParsePreviousKeys(env string) ([][]byte, error) {
 	return keys, nil
 }
 
+// String describes the keyring without any key material:
+// "crypto.Keyring{keys: N}". A Keyring holds master keys in unexported
+// fields, which fmt would print byte by byte for %v of a *Keyring (and slog
+// with it); String, GoString, Format and LogValue make every way of printing
+// it show only this description.
+func (k *Keyring) String() string {
+	if k == nil {
+		return "crypto.Keyring(nil)"
+	}
+	return fmt.Sprintf("crypto.Keyring{keys: %d}", len(k.keys.masters))
+}
+
+// GoString is String, for %#v.
+func (k *Keyring) GoString() string { return k.String() }
+
+// Format writes String for every verb.
+func (k *Keyring) Format(f fmt.State, _ rune) { _, _ = fmt.Fprint(f, k.String()) }
+
+// LogValue makes log/slog print String.
+func (k *Keyring) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
 // Len returns the number of master keys: 1 (current) + previous keys.
-func (k *Keyring) Len() int { return len(k.masters) }
+func (k *Keyring) Len() int { return len(k.keys.masters) }
 
 // Tenant returns the tenant's derived keys under every master key, deriving
 // them on first use.
@@ -105,8 +136,8 @@ func (k *Keyring) Tenant(tenant string) (*TenantKeys, error) {
 	if t != nil {
 		return t, nil
 	}
-	t = &TenantKeys{aeads: make([]*AEAD, len(k.masters))}
-	for i, m := range k.masters {
+	t = &TenantKeys{aeads: make([]*AEAD, len(k.keys.masters))}
+	for i, m := range k.keys.masters {
 		a, err := NewTenantAEAD(m, tenant)
 		if err != nil {
 			return nil, err

@@ -2,12 +2,16 @@ package crypto
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/cachekit-go/cachekit/internal/testenv"
 )
 
 func masterOf(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
@@ -247,5 +251,43 @@ func TestKeyringConcurrentTenant(t *testing.T) {
 		if tk != got[0] {
 			t.Fatal("concurrent first use cached two AEAD sets for one tenant")
 		}
+	}
+}
+
+// TestKeyringNeverPrints: a *Keyring, and a struct holding one in an
+// unexported field, print no master key bytes with any fmt verb or through
+// slog; the key material is found in no encoding.
+func TestKeyringNeverPrints(t *testing.T) {
+	cur, prev := make([]byte, 32), make([]byte, 32)
+	_, _ = rand.Read(cur)
+	_, _ = rand.Read(prev)
+	k, err := NewKeyring(cur, prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Tenant("t"); err != nil {
+		t.Fatal(err)
+	}
+	holder := struct {
+		name string
+		ring *Keyring
+	}{"h", k}
+	var outs []string
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+		outs = append(outs, fmt.Sprintf(verb, k), fmt.Sprintf(verb, holder), fmt.Sprintf(verb, &holder))
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("m", "ring", k, "holder", holder)
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "ring", k)
+	outs = append(outs, buf.String())
+	for _, out := range outs {
+		for _, key := range [][]byte{cur, prev} {
+			if enc := testenv.Leak(out, key); enc != "" {
+				t.Fatalf("output shows a master key (%s): %s", enc, out)
+			}
+		}
+	}
+	if got := fmt.Sprint(k); got != "crypto.Keyring{keys: 2}" {
+		t.Fatalf("%%v of a keyring = %q", got)
 	}
 }

@@ -31,7 +31,8 @@
 //  1. the envelope is larger than MaxEnvelopeSize: ErrTooLarge;
 //  2. parsing: ErrMalformed, ErrTruncated, ErrTrailingBytes;
 //  3. compressed data larger than MaxCompressedSize: ErrTooLarge;
-//  4. original_size larger than MaxUncompressedSize: ErrTooLarge;
+//  4. original_size larger than MaxUncompressedSize, or than the reader's
+//     limit (UnpackLimit): ErrTooLarge;
 //  5. empty compressed data (a real empty payload compresses to the single
 //     byte 00): ErrBomb;
 //  6. original_size > MaxCompressionRatio x compressed length: ErrBomb;
@@ -170,6 +171,20 @@ func Unpack(env []byte) ([]byte, error) {
 // UnpackFormat is Unpack that also returns the envelope's format field
 // ("msgpack" for every known writer).
 func UnpackFormat(env []byte) (data []byte, format string, err error) {
+	return UnpackLimit(env, MaxUncompressedSize)
+}
+
+// UnpackLimit is UnpackFormat for a reader whose values are at most limit
+// bytes: an original_size above limit is ErrTooLarge, refused before
+// anything is decompressed or allocated. Readers pass their maximum value
+// size, so a small stored entry (LZ4 reaches about 250:1 on repetitive
+// data, and MaxCompressionRatio allows 1000:1) can never make them allocate
+// more than a value they would have written themselves. A limit above
+// MaxUncompressedSize (or not positive) means MaxUncompressedSize.
+func UnpackLimit(env []byte, limit int64) (data []byte, format string, err error) {
+	if limit <= 0 || limit > MaxUncompressedSize {
+		limit = MaxUncompressedSize
+	}
 	if len(env) > MaxEnvelopeSize {
 		return nil, "", newErr(ErrTooLarge, nil, "envelope of %d bytes exceeds %d", len(env), MaxEnvelopeSize)
 	}
@@ -180,14 +195,14 @@ func UnpackFormat(env []byte) (data []byte, format string, err error) {
 	if len(f.compressed) > MaxCompressedSize {
 		return nil, "", newErr(ErrTooLarge, nil, "compressed data of %d bytes exceeds %d", len(f.compressed), MaxCompressedSize)
 	}
-	if f.originalSize > MaxUncompressedSize {
-		return nil, "", newErr(ErrTooLarge, nil, "original_size %d exceeds %d", f.originalSize, MaxUncompressedSize)
+	if f.originalSize > uint64(limit) {
+		return nil, "", newErr(ErrTooLarge, nil, "original_size %d exceeds %d", f.originalSize, limit)
 	}
 	if len(f.compressed) == 0 {
 		return nil, "", newErr(ErrBomb, nil, "empty compressed data with original_size %d", f.originalSize)
 	}
-	hi, limit := bits.Mul64(uint64(len(f.compressed)), MaxCompressionRatio)
-	if hi != 0 || f.originalSize > limit {
+	hi, ratioLimit := bits.Mul64(uint64(len(f.compressed)), MaxCompressionRatio)
+	if hi != 0 || f.originalSize > ratioLimit {
 		return nil, "", newErr(ErrBomb, nil, "original_size %d exceeds %d x compressed length %d", f.originalSize, MaxCompressionRatio, len(f.compressed))
 	}
 	out := make([]byte, f.originalSize)

@@ -518,3 +518,21 @@ func TestEnvelopeSizeLimitFirst(t *testing.T) {
 		t.Fatalf("Pack = %v, want ErrTooLarge", err)
 	}
 }
+
+// TestUnpackLimit: a reader's limit refuses an envelope that declares more,
+// without decompressing it; a value within the limit (or no limit) unpacks.
+func TestUnpackLimit(t *testing.T) {
+	data := make([]byte, 2048)
+	env, err := Pack(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := UnpackLimit(env, 2047); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("limit below the value: %v, want ErrTooLarge", err)
+	}
+	for _, limit := range []int64{2048, 0, -1, MaxUncompressedSize + 1} {
+		if got, _, err := UnpackLimit(env, limit); err != nil || len(got) != len(data) {
+			t.Fatalf("limit %d: %d bytes, %v", limit, len(got), err)
+		}
+	}
+}

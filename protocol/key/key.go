@@ -5,7 +5,8 @@
 //
 // The args hash is blake2b-256 over MessagePack([args, kwargs]) with the
 // normalization below, so the same arguments give the same hash in Python,
-// Rust and Go. The function segment is language-specific by design.
+// Rust and Go. The function segment is Python's module.qualname when the Go
+// caller passes that string as the identity (sanitized the same way).
 //
 // # Normalization
 //
