@@ -15,6 +15,7 @@ import (
 	"github.com/cachekit-go/cachekit"
 	"github.com/cachekit-go/cachekit/backend/memory"
 	"github.com/cachekit-go/cachekit/protocol/envelope"
+	"github.com/cachekit-go/cachekit/secret"
 )
 
 // rawCodec is the limit for the byte pipeline: LZ4 block compression
@@ -127,7 +128,7 @@ func BenchmarkSecure(b *testing.B) {
 	ctx := context.Background()
 	newCache := func(b *testing.B) *cachekit.Cache {
 		c := must(cachekit.New(quiet(), cachekit.WithBackend(memory.New(memory.Options{})), cachekit.WithL1(false),
-			cachekit.WithEncryption(cachekit.Encryption{MasterKey: strings.Repeat("11", 32), Tenant: "bench"})))
+			cachekit.WithEncryption(cachekit.Encryption{MasterKey: secret.String(strings.Repeat("11", 32)), Tenant: "bench"})))
 		b.Cleanup(func() { _ = c.Close() })
 		if err := c.Set(ctx, "blob", data, 0); err != nil {
 			b.Fatal(err)
