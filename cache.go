@@ -38,6 +38,7 @@ type Cache struct {
 	enc       *secure.Policy // nil: encryption off
 	log       *slog.Logger
 	clk       clock.Clock
+	unixNano  func() int64 // clk in Unix nanoseconds (clock.UnixNanoFunc: cheap for the real clock)
 	flights   flight.Group[loaded]
 	sem       chan struct{}
 	closeMu   sync.RWMutex
@@ -67,6 +68,17 @@ type l1Entry struct {
 	doc       []byte
 	refreshAt int64 // Unix nanoseconds; 0 = never
 	owner     uint64
+}
+
+// l1BoxOverhead is what a decoded L1 value holds besides its encoded size,
+// which is what an entry is charged: the copy of the value that storing it
+// in an interface allocates (a slice or string header, a small struct). A
+// byte-mode entry holds only its document.
+func l1BoxOverhead(bytesMode bool) int64 {
+	if bytesMode {
+		return 0
+	}
+	return 32
 }
 
 // loaded is the result of a shared load.
@@ -121,15 +133,16 @@ func newCache(cfg config) (*Cache, error) {
 		cfg.backend = b
 	}
 	c := &Cache{
-		cfg:   cfg,
-		rawBE: cfg.backend,
-		be:    cfg.backend,
-		ttl:   cfg.ttl,
-		enc:   enc,
-		log:   log,
-		clk:   cfg.clock,
-		sem:   make(chan struct{}, MaxConcurrentRefreshes),
-		seed:  maphash.MakeSeed(),
+		cfg:      cfg,
+		rawBE:    cfg.backend,
+		be:       cfg.backend,
+		ttl:      cfg.ttl,
+		enc:      enc,
+		log:      log,
+		clk:      cfg.clock,
+		unixNano: clock.UnixNanoFunc(cfg.clock),
+		sem:      make(chan struct{}, MaxConcurrentRefreshes),
+		seed:     maphash.MakeSeed(),
 	}
 	if c.ttl == 0 {
 		c.ttl = cfg.envTTL
@@ -149,8 +162,8 @@ func newCache(cfg config) (*Cache, error) {
 		c.inspector, _ = c.be.(backend.TTLInspector)
 	}
 	if cfg.l1 {
-		clk := c.clk
-		c.l1 = l1.New[l1Entry](l1.Options{MaxBytes: cfg.l1Size, Now: func() int64 { return clk.Now().UnixNano() }})
+		c.l1 = l1.New[l1Entry](l1.Options{MaxBytes: cfg.l1Size, Now: c.unixNano,
+			EntryOverhead: l1BoxOverhead(cfg.l1Bytes)})
 	}
 	c.attachStats()
 	// The pipeline's Sealer is set per call (policy.pipeFor): it is the
@@ -188,7 +201,7 @@ func (c *Cache) attachStats() {
 	}
 	sa.AttachStats(func() backend.Stats {
 		return backend.Stats{
-			L1Hits:   c.counters.l1Hits.Load(),
+			L1Hits:   c.counters.l1HitCount(),
 			L2Hits:   c.counters.l2Hits.Load(),
 			Misses:   c.counters.misses.Load(),
 			L1Status: status,
@@ -297,7 +310,7 @@ func (c *Cache) HealthCheck(ctx context.Context) (bool, map[string]any) {
 	return c.be.HealthCheck(ctx)
 }
 
-func (c *Cache) nowNano() int64 { return c.clk.Now().UnixNano() }
+func (c *Cache) nowNano() int64 { return c.unixNano() }
 
 func (c *Cache) stripeOf(key string) *stripe {
 	return &c.stripes[maphash.String(c.seed, key)%numStripes]

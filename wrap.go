@@ -115,9 +115,10 @@ type Wrapper struct {
 	pyPrefix  string // WithPythonLayout: PythonKeyPrefix for non-interop keys
 	counters  counters
 	warn      warnings
+	memo      *keyMemo // nil: keys derived on every call (see memo.go)
 }
 
-func newWrapper(c *Cache, fn any, opts []FuncOption) (*Wrapper, error) {
+func newWrapper(c *Cache, fn any, opts []FuncOption, shapes ...argShape) (*Wrapper, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: nil *Cache", ErrInvalidOption)
 	}
@@ -164,6 +165,9 @@ func newWrapper(c *Cache, fn any, opts []FuncOption) (*Wrapper, error) {
 	w.prefix = w.keyPrefix()
 	if c.cfg.pythonLayout && !w.interop {
 		w.pyPrefix = PythonKeyPrefix
+	}
+	if w.keyFunc == nil {
+		w.memo = newKeyMemo(shapes...)
 	}
 	return w, nil
 }
@@ -299,17 +303,22 @@ func (w *Wrapper) callKey(ctx context.Context, args ...any) (s slot, ok bool, er
 	}
 	k, err := w.keyFor(args)
 	if err != nil {
-		w.p.stats.add(bypassed)
-		w.warn.args.Do(func() {
-			w.c.log.Warn("cachekit: arguments cannot be encoded into a cache key; calling uncached (logged once per function)",
-				"func", w.identity, "err", err)
-		})
+		w.uncacheable(err)
 		return slot{}, false, nil
 	}
 	if s, err = w.slot(ctx, k); err != nil {
 		return slot{}, false, err
 	}
 	return s, true, nil
+}
+
+// uncacheable counts a call whose arguments have no key and logs it once.
+func (w *Wrapper) uncacheable(err error) {
+	w.p.stats.add(bypassed)
+	w.warn.args.Do(func() {
+		w.c.log.Warn("cachekit: arguments cannot be encoded into a cache key; calling uncached (logged once per function)",
+			"func", w.identity, "err", err)
+	})
 }
 
 // slot binds a key of this wrapper to the call's tenant and, under

@@ -6,7 +6,10 @@
 //   - Byte-bounded, not entry-bounded: cached values range from a few bytes to
 //     megabytes, so only a byte budget bounds memory. Every entry is charged
 //     the cost its caller states (cachekit charges the encoded size of the
-//     value) plus the length of its key plus NodeOverhead.
+//     value) plus the length of its key plus the fixed cost of an entry
+//     (Overhead: its node, its map slot and its ghost slot, measured, not
+//     guessed) plus Options.EntryOverhead, so that the heap stays close to
+//     the budget even for small values.
 //   - Sharded: the budget is split evenly over a power-of-two number of shards,
 //     each with its own lock. Shards are never smaller than MinShardBytes, so a
 //     small cache has one shard. An entry whose cost exceeds one shard's budget
@@ -29,12 +32,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 const (
-	// NodeOverhead is the fixed cost in bytes charged for each entry on top of
-	// its stated cost and key length (node, map slot and list links).
-	NodeOverhead = 96
+	// mapSlotBytes is what one entry costs in a shard's map[string]*node:
+	// a 24-byte slot plus its control byte, at the 0.44 to 0.875 load of
+	// Go's maps (about 0.65 on average).
+	mapSlotBytes = 40
+	// ghostBytes is what one ghost costs: a map[uint64]uint64 slot (16 bytes
+	// plus control at map load) and up to two 8-byte FIFO slots. Under
+	// eviction the ghost list holds about as many hashes as the shard holds
+	// entries, so every entry is charged one.
+	ghostBytes = 48
 	// MinShardBytes is the smallest budget a shard is given; smaller caches
 	// use fewer shards.
 	MinShardBytes = 1 << 20
@@ -53,17 +63,40 @@ type Options struct {
 	// Shards forces the number of shards (rounded down to a power of two);
 	// 0 chooses from GOMAXPROCS and MaxBytes.
 	Shards int
+	// EntryOverhead is charged for each entry on top of Overhead: memory the
+	// owner's values hold besides their stated cost (cachekit: the interface
+	// box of a decoded value).
+	EntryOverhead int64
+}
+
+// Overhead returns the fixed cost in bytes charged for each entry of a
+// Cache[V] on top of its stated cost and key length: the node (rounded up to
+// its allocation size class), its map slot and its ghost.
+func Overhead[V any]() int64 {
+	return sizeClass(int64(unsafe.Sizeof(node[V]{}))) + mapSlotBytes + ghostBytes
+}
+
+// sizeClass rounds n up to the size of the allocation the runtime makes for
+// it (its small-object size classes up to 512 bytes, then 128-byte steps).
+func sizeClass(n int64) int64 {
+	for _, c := range [...]int64{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 288, 320, 352, 384, 416, 448, 480, 512} {
+		if n <= c {
+			return c
+		}
+	}
+	return (n + 127) &^ 127
 }
 
 // Cache is a byte-bounded in-process cache from string keys to values of type
 // V. It is safe for concurrent use.
 type Cache[V any] struct {
-	shards  []shard[V]
-	mask    uint64
-	seed    maphash.Seed
-	now     func() int64
-	bytes   atomic.Int64
-	entries atomic.Int64
+	shards   []shard[V]
+	overhead int64 // charged per entry besides cost and key
+	mask     uint64
+	seed     maphash.Seed
+	now      func() int64
+	bytes    atomic.Int64
+	entries  atomic.Int64
 }
 
 type node[V any] struct {
@@ -181,10 +214,11 @@ func New[V any](o Options) *Cache[V] {
 		p *= 2
 	}
 	c := &Cache[V]{
-		shards: make([]shard[V], p),
-		mask:   uint64(p - 1),
-		seed:   maphash.MakeSeed(),
-		now:    o.Now,
+		shards:   make([]shard[V], p),
+		overhead: Overhead[V]() + max(o.EntryOverhead, 0),
+		mask:     uint64(p - 1),
+		seed:     maphash.MakeSeed(),
+		now:      o.Now,
 	}
 	if c.now == nil {
 		c.now = func() int64 { return time.Now().UnixNano() }
@@ -259,7 +293,7 @@ func (c *Cache[V]) unlink(s *shard[V], n *node[V]) {
 func (c *Cache[V]) Set(key string, v V, cost int64, expires int64) bool {
 	h := c.hash(key)
 	s := c.shardOf(h)
-	total := max(cost, 0) + int64(len(key)) + NodeOverhead
+	total := max(cost, 0) + int64(len(key)) + c.overhead
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.m[key]
@@ -425,6 +459,10 @@ func (c *Cache[V]) Len() int { return int(c.entries.Load()) }
 
 // Bytes returns the total cost of the entries held.
 func (c *Cache[V]) Bytes() int64 { return c.bytes.Load() }
+
+// EntryOverhead returns what each entry is charged besides its stated cost
+// and key length (Overhead plus Options.EntryOverhead).
+func (c *Cache[V]) EntryOverhead() int64 { return c.overhead }
 
 // ShardBytes returns the budget of one shard: the largest entry cost (with key
 // and overhead) that can be stored.

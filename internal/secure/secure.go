@@ -338,6 +338,28 @@ func (s *Scope) Seal(key string, plaintext []byte, compressed bool) ([]byte, fra
 	return s.seal(plaintext, aad), h, nil
 }
 
+// SealFrame is Seal followed by frame encoding: it appends the frame
+// header and nonce || ciphertext || tag to dst, encrypting straight into the
+// frame instead of copying a separate ciphertext into it.
+func (s *Scope) SealFrame(dst []byte, key string, plaintext []byte, compressed bool) ([]byte, error) {
+	if key == "" {
+		return dst, ErrEmptyKey
+	}
+	h := frame.SecureHeader(s.tenant, s.keys.Current().Fingerprint())
+	h.Compressed = compressed
+	dst, err := frame.AppendHeader(dst, h)
+	if err != nil {
+		return dst, err
+	}
+	aad := crypto.AAD(s.tenant, key, h.Format, compressed, h.OriginalType)
+	s.p.counters.seals.Add(1)
+	a := s.keys.Current()
+	if s.p.nonce != nil {
+		return a.AppendSealWithNonce(dst, s.p.nonce(), plaintext, aad), nil
+	}
+	return a.AppendSeal(dst, plaintext, aad), nil
+}
+
 // Open decrypts the payload of an auto-mode frame stored under the logical
 // key and returns the plaintext (an envelope when h.Compressed, else raw
 // MessagePack). Every failure is a counted *DecryptError.
