@@ -90,7 +90,7 @@ type loaded struct {
 }
 
 // warnings holds the warn-once latches of one wrapper (or of Load).
-type warnings struct{ args, value, size sync.Once }
+type warnings struct{ args, value, size, l1Size sync.Once }
 
 // policy is the resolved per-function behaviour.
 type policy struct {
@@ -515,7 +515,7 @@ func (c *Cache) putL1(p *policy, key string, v any, doc []byte, exp, refreshAt i
 		p.stats.add(discarded)
 		return
 	}
-	c.l1.Set(key, c.l1Value(p, v, doc, refreshAt), int64(len(doc)), exp)
+	c.setL1(p, key, c.l1Value(p, v, doc, refreshAt), c.l1Cost(v, doc), exp)
 }
 
 // store serializes v and writes it to L1 and the backend, unless the entry's
@@ -564,7 +564,8 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 		if p.ttl > 0 {
 			exp = after(now, p.ttl)
 		}
-		c.l1.Set(key, c.l1Value(p, c.l1Normal(p, v, doc), doc, c.refreshPoint(p, now)), int64(len(doc)), exp)
+		nv := c.l1Normal(p, v, doc)
+		c.setL1(p, key, c.l1Value(p, nv, doc, c.refreshPoint(p, now)), c.l1Cost(nv, doc), exp)
 	}
 	if c.be == nil {
 		return nil

@@ -111,8 +111,8 @@ func dmKinds() []backendKind { return []backendKind{l1OnlyKind(), memoryKind(), 
 // on every replica, want (reflect.DeepEqual).
 func dmCheck[R any](t *testing.T, name string, v, want R) {
 	t.Helper()
-	t.Run(name, func(t *testing.T) {
-		for _, k := range dmKinds() {
+	for _, k := range dmKinds() {
+		t.Run(name+"/"+k.name, func(t *testing.T) {
 			got := dmReplicas(t, k, v)
 			if !reflect.DeepEqual(got[0], v) {
 				t.Errorf("%s: the computing call returned %#v, not the function's result", k.name, got[0])
@@ -122,8 +122,8 @@ func dmCheck[R any](t *testing.T, name string, v, want R) {
 					t.Errorf("%s replica %d:\n got %#v\nwant %#v", k.name, i, g, want)
 				}
 			}
-		}
-	})
+		})
+	}
 }
 
 func TestDataModelRoundTrip(t *testing.T) {
@@ -167,8 +167,8 @@ func TestDataModelRoundTrip(t *testing.T) {
 	}
 	at := time.Date(2025, 1, 15, 9, 30, 0, 123456789, ny)
 	ev := dmEvent{Name: "deploy", At: at, Seen: []time.Time{at.UTC(), time.Date(2024, 7, 1, 0, 0, 0, 999, ny)}}
-	t.Run("time.Time with zone and nanoseconds", func(t *testing.T) {
-		for _, k := range dmKinds() {
+	for _, k := range dmKinds() {
+		t.Run("time.Time with zone and nanoseconds/"+k.name, func(t *testing.T) {
 			got := dmReplicas(t, k, ev)[1:] // [0] is the function's own result
 			for i, g := range got {
 				if !reflect.DeepEqual(g, got[0]) {
@@ -184,8 +184,8 @@ func TestDataModelRoundTrip(t *testing.T) {
 					t.Errorf("%s: replica %d: Seen[1] = %v", k.name, i, g.Seen[1])
 				}
 			}
-		}
-	})
+		})
+	}
 }
 
 func TestDataModelRefusedTypes(t *testing.T) {

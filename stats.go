@@ -40,6 +40,10 @@ type Info struct {
 	// Discarded counts results not stored because the entry was invalidated
 	// or cleared while they were being computed.
 	Discarded uint64
+	// L1TooLarge counts values not kept in the in-process tier because one
+	// of its shards cannot hold them (they are stored in the backend and read
+	// from there); raise WithL1Size if it grows.
+	L1TooLarge uint64
 	// AvgBackendLatency is the mean duration of backend operations.
 	AvgBackendLatency time.Duration
 	// L1Bytes and L1Entries describe the in-process tier of the whole cache
@@ -71,6 +75,7 @@ type counters struct {
 	hits, misses, l2Hits, bypassed                atomic.Uint64 // hits: L2 hits (L1 hits are striped)
 	backendErrors, decodeErrors, encodeErrors     atomic.Uint64
 	tooLarge, refreshes, refreshErrors, discarded atomic.Uint64
+	l1TooLarge                                    atomic.Uint64
 	backendNanos, backendOps                      atomic.Uint64
 }
 
@@ -109,6 +114,7 @@ func (c *counters) snapshot() Info {
 		Refreshes:     c.refreshes.Load(),
 		RefreshErrors: c.refreshErrors.Load(),
 		Discarded:     c.discarded.Load(),
+		L1TooLarge:    c.l1TooLarge.Load(),
 	}
 	if ops := c.backendOps.Load(); ops > 0 {
 		i.AvgBackendLatency = time.Duration(c.backendNanos.Load() / ops)
@@ -161,3 +167,4 @@ func tooLarge(c *counters) *atomic.Uint64      { return &c.tooLarge }
 func refreshes(c *counters) *atomic.Uint64     { return &c.refreshes }
 func refreshErrors(c *counters) *atomic.Uint64 { return &c.refreshErrors }
 func discarded(c *counters) *atomic.Uint64     { return &c.discarded }
+func l1TooLarge(c *counters) *atomic.Uint64    { return &c.l1TooLarge }

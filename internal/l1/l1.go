@@ -453,6 +453,12 @@ func (c *Cache[V]) DeleteFunc(match func(key string, v V) bool) int {
 // Clear removes every entry.
 func (c *Cache[V]) Clear() { c.DeleteFunc(func(string, V) bool { return true }) }
 
+// Fits reports whether an entry of key with the stated cost fits one shard's
+// budget; Set does not keep an entry that does not.
+func (c *Cache[V]) Fits(key string, cost int64) bool {
+	return max(cost, 0)+int64(len(key))+c.overhead <= c.shards[0].max
+}
+
 // Len returns the number of entries held, including expired ones not yet
 // dropped.
 func (c *Cache[V]) Len() int { return int(c.entries.Load()) }

@@ -1,0 +1,7 @@
+//go:build race
+
+package cachekit
+
+// raceEnabled: the race detector is on (heap measurements are not meaningful
+// and hot loops run many times slower).
+const raceEnabled = true
