@@ -322,3 +322,34 @@ func TestMethodValuesWithReceiver(t *testing.T) {
 		t.Fatalf("same key for both receivers: %s", ku)
 	}
 }
+
+// TestClosedWrapperInvalidateAndClear: after Close, a wrapper's Invalidate
+// and Clear return ErrClosed like the rest of the direct API, without
+// reaching the backend.
+func TestClosedWrapperInvalidateAndClear(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := memoryKind().make(t)
+	c := newTestCache(t, b)
+	f := MustWrap1(c, func(_ context.Context, n int) (int, error) { return n, nil }, Name(uniq(t)))
+	if _, err := f.Call(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := f.Key(1)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Invalidate(ctx, 1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Invalidate after Close: %v", err)
+	}
+	if err := f.Clear(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Clear after Close: %v", err)
+	}
+	if _, found, _ := b.Get(ctx, key); !found {
+		t.Fatal("the backend entry was deleted after Close")
+	}
+	// Calls still work, uncached.
+	if v, err := f.Call(ctx, 2); err != nil || v != 2 {
+		t.Fatalf("Call after Close: %v %v", v, err)
+	}
+}

@@ -35,8 +35,9 @@ var (
 	// WithEncryption) but no master key is available (no
 	// Encryption.MasterKey, and no CACHEKIT_MASTER_KEY under FromEnv).
 	ErrEncryptionRequired = errors.New("cachekit: encryption required but not configured")
-	// ErrClosed: the direct API was used after Close. Wrappers and Load keep
-	// working after Close: they call the function uncached.
+	// ErrClosed: the direct API, a wrapper's Invalidate or Clear was used
+	// after Close. Calls through wrappers and Load keep working after Close:
+	// they call the function uncached.
 	ErrClosed = errors.New("cachekit: cache is closed")
 	// ErrUncacheableArguments: the key layer cannot encode the arguments
 	// (returned by Key and Invalidate; a call with such arguments runs

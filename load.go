@@ -93,7 +93,7 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 		}
 		return convertL1[R](p, e.val)
 	}
-	res, _, err := c.flights.Do(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
+	res, shared, err := c.flights.Do(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
 		if !c.track() { // closed meanwhile: run uncached
 			v, err := load(ctx)
 			return loaded{val: v}, err
@@ -101,13 +101,19 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 		defer c.wg.Done()
 		return c.fill(ctx, p, s, hitL1, load, decode)
 	})
+	// A caller that joined another caller's run of the function is counted
+	// as coalesced, not as a miss: one run is one miss.
+	missed := misses
+	if shared {
+		missed = coalesced
+	}
 	if err != nil {
-		p.stats.add(misses)
+		p.stats.add(missed)
 		return zero, err
 	}
 	r, ok := asR[R](res.val)
 	if !ok {
-		p.stats.add(misses)
+		p.stats.add(missed)
 		return zero, fmt.Errorf("%w: key %q holds %T, want %T", ErrTypeMismatch, key, res.val, zero)
 	}
 	switch {
@@ -116,7 +122,7 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 	case res.fromL2:
 		p.stats.l2Hit()
 	default:
-		p.stats.add(misses)
+		p.stats.add(missed)
 	}
 	if res.stale {
 		c.refresh(ctx, p, s, load)

@@ -11,9 +11,13 @@ import (
 type Info struct {
 	// Hits counts calls answered from the cache (L1Hits + L2Hits).
 	Hits uint64
-	// Misses counts calls that ran the function (or loader), including calls
-	// that joined another caller's shared run.
+	// Misses counts calls that ran the function (or loader).
 	Misses uint64
+	// Coalesced counts calls that missed but waited for another caller's
+	// run of the function instead of running it (stampede protection):
+	// neither hits nor misses, so 200 concurrent calls of a cold key are 1
+	// miss and 199 coalesced.
+	Coalesced uint64
 	// L1Hits counts calls answered by the in-process tier.
 	L1Hits uint64
 	// L2Hits counts calls answered by the backend.
@@ -75,7 +79,7 @@ type counters struct {
 	hits, misses, l2Hits, bypassed                atomic.Uint64 // hits: L2 hits (L1 hits are striped)
 	backendErrors, decodeErrors, encodeErrors     atomic.Uint64
 	tooLarge, refreshes, refreshErrors, discarded atomic.Uint64
-	l1TooLarge                                    atomic.Uint64
+	l1TooLarge, coalesced                         atomic.Uint64
 	backendNanos, backendOps                      atomic.Uint64
 }
 
@@ -115,6 +119,7 @@ func (c *counters) snapshot() Info {
 		RefreshErrors: c.refreshErrors.Load(),
 		Discarded:     c.discarded.Load(),
 		L1TooLarge:    c.l1TooLarge.Load(),
+		Coalesced:     c.coalesced.Load(),
 	}
 	if ops := c.backendOps.Load(); ops > 0 {
 		i.AvgBackendLatency = time.Duration(c.backendNanos.Load() / ops)
@@ -168,3 +173,4 @@ func refreshes(c *counters) *atomic.Uint64     { return &c.refreshes }
 func refreshErrors(c *counters) *atomic.Uint64 { return &c.refreshErrors }
 func discarded(c *counters) *atomic.Uint64     { return &c.discarded }
 func l1TooLarge(c *counters) *atomic.Uint64    { return &c.l1TooLarge }
+func coalesced(c *counters) *atomic.Uint64     { return &c.coalesced }

@@ -333,6 +333,9 @@ func (w *Wrapper) slot(ctx context.Context, k string) (slot, error) {
 }
 
 func (w *Wrapper) invalidate(ctx context.Context, args ...any) error {
+	if w.c.closed.Load() {
+		return ErrClosed
+	}
 	k, err := w.keyFor(args)
 	if err != nil {
 		return err
@@ -366,9 +369,13 @@ func (w *Wrapper) Info() Info {
 // Clear returns ErrClearUnsupported (they expire with their TTL). Loads and
 // refreshes running during Clear do not store their results. With a
 // multi-tenant encryption the backend entries removed are those of the
-// tenant of ctx (in-process entries of every tenant are removed).
+// tenant of ctx (in-process entries of every tenant are removed). After the
+// cache's Close it returns ErrClosed.
 func (w *Wrapper) Clear(ctx context.Context) error {
 	c := w.c
+	if c.closed.Load() {
+		return ErrClosed
+	}
 	c.bumpEpoch()
 	if c.l1 != nil {
 		c.l1.DeleteFunc(func(_ string, e l1Entry) bool { return e.owner == w.p.owner })
