@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/cachekit-go/cachekit/internal/secure"
 	"github.com/cachekit-go/cachekit/protocol/codec"
+	"github.com/cachekit-go/cachekit/secret"
 )
 
 // The data model suite: realistic service types go through the in-process
@@ -351,5 +355,52 @@ func TestClosedWrapperInvalidateAndClear(t *testing.T) {
 	// Calls still work, uncached.
 	if v, err := f.Call(ctx, 2); err != nil || v != 2 {
 		t.Fatalf("Call after Close: %v %v", v, err)
+	}
+}
+
+// TestNewEncryptionNeedsASharedTenant: New reads neither the environment nor
+// ~/.cachekit, writes no file, and refuses an encryption whose replicas
+// would each invent a tenant; FromEnv, which may use the machine-local file
+// as Python does, warns at start when a backend is shared.
+func TestNewEncryptionNeedsASharedTenant(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv(EnvDeploymentUUID, "")
+	_, err := New(quiet(), WithEncryption(Encryption{MasterKey: secret.String(keyOne)}))
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "DeploymentUUID") {
+		t.Fatalf("New without a tenant: %v", err)
+	}
+	if entries, _ := os.ReadDir(home); len(entries) != 0 {
+		t.Fatalf("New wrote into the home directory: %v", entries)
+	}
+	// With a deployment UUID, two replicas share entries.
+	b := memoryKind().make(t)
+	enc := WithEncryption(Encryption{MasterKey: secret.String(keyOne), DeploymentUUID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8"})
+	ctx := context.Background()
+	runs := 0
+	for range 3 {
+		for _, c := range []*Cache{newTestCache(t, b, enc, WithL1(false)), newTestCache(t, b, enc, WithL1(false))} {
+			if _, err := Load(ctx, c, "shared", func(context.Context) (int, error) { runs++; return 1, nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if runs != 1 {
+		t.Fatalf("6 calls over two replicas ran the function %d times", runs)
+	}
+	if entries, _ := os.ReadDir(home); len(entries) != 0 {
+		t.Fatalf("New wrote into the home directory: %v", entries)
+	}
+	// FromEnv with the machine-local file and a shared backend: a warning.
+	rec := &logRecorder{}
+	env := map[string]string{EnvMasterKey: keyOne}
+	c, err := fromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, WithBackend(b), WithLogger(slogNew(rec)),
+		withSecureConfig(func(sc *secure.Config) { sc.HomeDir = home }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if rec.count("replicas on other machines") != 1 {
+		t.Fatalf("no warning about the machine-local tenant:\n%s", rec.all())
 	}
 }

@@ -218,6 +218,10 @@ func New(cfg Config) (*Policy, error) {
 	return p, nil
 }
 
+// MachineLocalTenant reports whether the single tenant came from the
+// machine-local deployment UUID file (other machines have other tenants).
+func (p *Policy) MachineLocalTenant() bool { return p.tenantFunc == nil && p.source == sourceFile }
+
 // MultiTenant reports whether the policy resolves the tenant per call.
 func (p *Policy) MultiTenant() bool { return p.tenantFunc != nil }
 
