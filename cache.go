@@ -103,6 +103,8 @@ type policy struct {
 	owner  uint64
 	name   string
 	warn   *warnings
+	// negative lists the errors cached as results (CacheError).
+	negative []negRule
 }
 
 // New returns a Cache configured by opts. With no options it caches in
@@ -355,7 +357,9 @@ func (c *Cache) fill(ctx context.Context, p *policy, s slot, hitL1 func(l1Entry)
 			doc, err := p.pipeFor(s).Open(s.logical, data)
 			var v any
 			decoded := err == nil
-			if decoded {
+			if nerr, neg := negHit(p, nil, doc); decoded && neg && nerr != nil {
+				v, err = negMarker{Err: nerr.Error()}, nil // a cached error
+			} else if decoded {
 				v, err = decode(doc)
 			}
 			if err == nil {
@@ -379,6 +383,9 @@ func (c *Cache) fill(ctx context.Context, p *policy, s slot, hitL1 func(l1Entry)
 	}
 	v, err := load(ctx)
 	if err != nil {
+		if r := p.negRuleFor(err); r != nil {
+			c.storeNegative(ctx, p, s, r, gen)
+		}
 		return loaded{}, err
 	}
 	_ = c.store(ctx, p, s, v, gen)

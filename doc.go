@@ -53,7 +53,8 @@
 // Per-function options: TTL, Namespace, Interop (cross-SDK keys and values),
 // Name, Receiver, KeyFunc (the returned key is used as-is), Keywords (trailing
 // arguments hashed as Python keyword arguments), Integrity,
-// StaleWhileRevalidate, L1 and BypassAlways. Bypass(ctx) skips the cache for one call.
+// StaleWhileRevalidate, L1, BypassAlways and CacheError (cache a chosen error
+// result, such as "not found", for its own TTL). Bypass(ctx) skips the cache for one call.
 //
 // # Keys and values
 //

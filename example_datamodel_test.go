@@ -60,3 +60,26 @@ func ExampleDate() {
 	fmt.Println(got, found, err)
 	// Output: 2025-11-14 true <nil>
 }
+
+var errNoUser = errors.New("users: no such user")
+
+// A chosen error result ("not found") is cached for its own TTL: the
+// function does not run again for the missing id.
+func ExampleCacheError() {
+	c, _ := cachekit.New()
+	defer c.Close()
+	runs := 0
+	find := func(_ context.Context, id int) (string, error) {
+		runs++
+		if id == 0 {
+			return "", errNoUser
+		}
+		return fmt.Sprint("user", id), nil
+	}
+	get := cachekit.MustWrap1(c, find, cachekit.Name("users.find"), cachekit.CacheError(errNoUser, time.Minute))
+	ctx := context.Background()
+	_, err1 := get.Call(ctx, 0)
+	_, err2 := get.Call(ctx, 0)
+	fmt.Println(errors.Is(err1, errNoUser), errors.Is(err2, errNoUser), runs)
+	// Output: true true 1
+}

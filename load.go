@@ -17,9 +17,20 @@ const (
 	wrongType // an entry of another type that does not decode into R
 )
 
-// lookup answers from L1 when it can. It does not allocate for the default
-// (decoded-value) L1.
+// lookup answers from L1 when it can: fresh, stale or miss (an entry of
+// another type is a miss here; the generated Call methods use it). It does
+// not allocate for the default (decoded-value) L1.
 func lookup[R any](c *Cache, p *policy, key string) (R, hitKind) {
+	r, h := lookupTyped[R](c, p, key)
+	if h == wrongType {
+		return r, miss
+	}
+	return r, h
+}
+
+// lookupTyped is lookup that also reports wrongType: an entry of another
+// type that does not decode into R (Get and Load report it).
+func lookupTyped[R any](c *Cache, p *policy, key string) (R, hitKind) {
 	var zero R
 	e, ok := c.lookupL1(p, key)
 	if !ok {
@@ -85,6 +96,9 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 		return r, err
 	}
 	hitL1 := func(e l1Entry) (any, bool) {
+		if nerr, neg := negHit(p, e.val, e.doc); neg && nerr != nil {
+			return negMarker{Err: nerr.Error()}, true
+		}
 		if c.cfg.l1Bytes {
 			return decodeDoc[R](p, e.doc)
 		}
@@ -111,6 +125,14 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 		p.stats.add(missed)
 		return zero, err
 	}
+	if m, neg := res.val.(negMarker); neg && len(p.negative) > 0 {
+		if res.fromL1 {
+			p.stats.l1Hit()
+		} else {
+			p.stats.l2Hit()
+		}
+		return zero, p.negError(m)
+	}
 	r, ok := asR[R](res.val)
 	if !ok {
 		p.stats.add(missed)
@@ -132,7 +154,16 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 
 // get is the whole read-through path for one entry.
 func get[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
-	r, h := lookup[R](c, p, s.key)
+	if len(p.negative) > 0 {
+		if e, ok := c.lookupL1(p, s.key); ok {
+			if nerr, neg := negHit(p, e.val, e.doc); neg && nerr != nil {
+				p.stats.l1Hit()
+				var zero R
+				return zero, nerr
+			}
+		}
+	}
+	r, h := lookupTyped[R](c, p, s.key)
 	if h == wrongType && p.strictTypes() {
 		return r, typeMismatch[R](s.key, nil)
 	}
@@ -215,7 +246,7 @@ func Get[R any](ctx context.Context, c *Cache, key string) (v R, found bool, err
 		return zero, false, err
 	}
 	key = s.key
-	switch r, h := lookup[R](c, p, key); h {
+	switch r, h := lookupTyped[R](c, p, key); h {
 	case fresh, stale:
 		return r, true, nil
 	case wrongType:

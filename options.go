@@ -292,7 +292,8 @@ type funcConfig struct {
 	interopOp string
 	interop   bool
 	name      string
-	receiver  *string // Receiver
+	receiver  *string   // Receiver
+	negative  []negRule // CacheError
 	keyFunc   func(args []any) (string, error)
 	keywords  []string // Keywords
 	integrity *bool    // Integrity

@@ -202,16 +202,23 @@ func (c *Cache) newPolicy(fc *funcConfig, owner uint64, name string, warn *warni
 	if len(fc.errs) > 0 {
 		return nil, errors.Join(fc.errs...)
 	}
+	if err := checkNegative(fc.negative); err != nil {
+		return nil, err
+	}
+	if len(fc.negative) > 0 && fc.interop {
+		return nil, fmt.Errorf("%w: CacheError does not apply to interop functions (other SDKs would read its marker as a value)", ErrInvalidOption)
+	}
 	p := &policy{
-		ttl:    backendTTL(c.ttl),
-		swr:    c.cfg.swr,
-		useL1:  c.l1 != nil,
-		pipe:   c.pipe,
-		bypass: fc.bypass,
-		stats:  st,
-		owner:  owner,
-		name:   name,
-		warn:   warn,
+		negative: fc.negative,
+		ttl:      backendTTL(c.ttl),
+		swr:      c.cfg.swr,
+		useL1:    c.l1 != nil,
+		pipe:     c.pipe,
+		bypass:   fc.bypass,
+		stats:    st,
+		owner:    owner,
+		name:     name,
+		warn:     warn,
 	}
 	if fc.ttl != 0 {
 		p.ttl = backendTTL(fc.ttl)
