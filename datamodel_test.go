@@ -69,7 +69,7 @@ type dmBig struct {
 
 type dmHidden struct {
 	Name  string
-	cache map[string]int //nolint:unused // the point of the test: a field the codec cannot see
+	cache map[string]int //lint:ignore U1000 the point of the test: a field the codec cannot see
 }
 
 // dmReplicas runs fn's result through each backend kind: the writer (L1 on),

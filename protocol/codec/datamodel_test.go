@@ -17,7 +17,7 @@ type account struct {
 	PasswordHash string `json:"-"`
 	Internal     string `json:"internal" msgpack:"-"`
 	Label        string `json:"j" msgpack:"m" cachekit:"c"`
-	Dash         string `json:"-,"`
+	Dash         string `json:"-,"` //lint:ignore SA5008 json's own spelling of a field named "-", tested on purpose
 }
 
 func TestJSONTagsGovernFields(t *testing.T) {
