@@ -1,6 +1,8 @@
 # The two commands of the README:
 #   go run ./examples/quickstart    the main job, on the embedded default
 #   make test                       the whole test suite (installs and starts its servers)
+# A focused run starts only the servers named and tests only PKG:
+#   SERVICES=redis,memcached make test PKG=./backend/redis
 .PHONY: test services
 test:
 	./scripts/test.sh

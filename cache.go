@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/cachekit-go/cachekit/backend"
-	"github.com/cachekit-go/cachekit/backend/cachekitio"
 	"github.com/cachekit-go/cachekit/internal/clock"
 	"github.com/cachekit-go/cachekit/internal/entry"
 	"github.com/cachekit-go/cachekit/internal/flight"
@@ -192,9 +191,7 @@ func newCache(cfg config) (*Cache, error) {
 // CacheKit API's metrics headers). A request reaches the backend only after
 // an L1 miss, hence L1Status "miss" (or "disabled").
 func (c *Cache) attachStats() {
-	sa, ok := c.rawBE.(interface {
-		AttachStats(func() cachekitio.Stats)
-	})
+	sa, ok := c.rawBE.(backend.StatsReporter)
 	if !ok {
 		return
 	}
@@ -202,8 +199,8 @@ func (c *Cache) attachStats() {
 	if c.l1 == nil {
 		status = "disabled"
 	}
-	sa.AttachStats(func() cachekitio.Stats {
-		return cachekitio.Stats{
+	sa.AttachStats(func() backend.Stats {
+		return backend.Stats{
 			L1Hits:   c.counters.l1HitCount(),
 			L2Hits:   c.counters.l2Hits.Load(),
 			Misses:   c.counters.misses.Load(),

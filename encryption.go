@@ -224,7 +224,7 @@ func newEncryption(cfg *config, log *slog.Logger) (p *secure.Policy, fromEnv boo
 // logEncryption says once, when the cache is made, that the environment
 // turned encryption on (an operator should see that it happened).
 func logEncryption(log *slog.Logger, p *secure.Policy) {
-	attrs := []any{"previous_keys", len(p.Stats().Reads) - 1, "multi_tenant", p.MultiTenant(), "fail_closed", p.FailClosed()}
+	attrs := []any{"previous_keys", len(p.Reads()) - 1, "multi_tenant", p.MultiTenant(), "fail_closed", p.FailClosed()}
 	log.Info("cachekit: encryption on ("+EnvMasterKey+" is set): values are encrypted with AES-256-GCM before they reach the backend", attrs...)
 }
 
@@ -330,14 +330,19 @@ func (c *Cache) encryptionInfo() EncryptionInfo {
 	if c.enc == nil {
 		return EncryptionInfo{}
 	}
-	s := c.enc.Stats()
-	f := s.Failures
+	p := c.enc
 	return EncryptionInfo{
 		Enabled:     true,
-		MultiTenant: c.enc.MultiTenant(),
-		FailClosed:  c.enc.FailClosed(),
-		Encryptions: s.Encryptions,
-		Reads:       s.Reads,
-		Failures:    DecryptFailures{f.Tamper, f.WrongKey, f.Plaintext, f.WrongTenant, f.Corrupt},
+		MultiTenant: p.MultiTenant(),
+		FailClosed:  p.FailClosed(),
+		Encryptions: p.Encryptions(),
+		Reads:       p.Reads(),
+		Failures: DecryptFailures{
+			Tamper:      p.Failures(secure.ReasonTamper),
+			WrongKey:    p.Failures(secure.ReasonWrongKey),
+			Plaintext:   p.Failures(secure.ReasonPlaintext),
+			WrongTenant: p.Failures(secure.ReasonWrongTenant),
+			Corrupt:     p.Failures(secure.ReasonCorrupt),
+		},
 	}
 }

@@ -25,11 +25,11 @@ import (
 	"github.com/cachekit-go/cachekit/secret"
 )
 
-// loadVectors reads a file of the published test vectors (../shared/vectors
+// loadVectors reads a file of the published test vectors (testdata/vectors
 // from the repository root); a missing file fails the test.
 func loadVectors(t *testing.T, name string, into any) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "shared", "vectors", name))
+	data, err := os.ReadFile(filepath.Join("testdata", "vectors", name))
 	if err != nil {
 		t.Fatalf("test vectors missing: %v", err)
 	}

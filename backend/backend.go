@@ -109,6 +109,21 @@ type PrefixDeleter interface {
 // for prefix "".
 var ErrEmptyPrefix = errors.New("backend: empty prefix refused (it would delete every entry)")
 
+// StatsReporter is implemented by backends that pass the calling cache's
+// hit and miss counters on to their server (the CacheKit API's metrics
+// headers). A cache built on such a backend attaches its counters once, when
+// it is created; f == nil detaches them.
+type StatsReporter interface {
+	AttachStats(f func() Stats)
+}
+
+// Stats is a snapshot of a cache's counters, as a StatsReporter reads it.
+type Stats struct {
+	L1Hits, L2Hits, Misses uint64
+	// L1Status is "hit", "miss" or "disabled"; empty means "miss".
+	L1Status string
+}
+
 // Health detail keys every backend reports.
 const (
 	DetailBackendType = "backend_type"

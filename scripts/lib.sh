@@ -19,8 +19,8 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # free_port: prints a loopback port nobody listens on and that this run has not
 # handed out yet.
 free_port() {
-	local p i
-	for i in $(seq 1 200); do
+	local p
+	for _ in $(seq 1 200); do
 		p=$((20000 + RANDOM % 12000)) # below the kernel ephemeral range (32768+)
 		grep -qx "$p" "$RUN_DIR/ports" && continue
 		port_open "$p" && continue
@@ -31,14 +31,57 @@ free_port() {
 	die "no free port found"
 }
 
-# wait_port PORT [SECONDS]: waits until 127.0.0.1:PORT accepts connections.
-wait_port() {
-	local port=$1 secs=${2:-20} i
-	for i in $(seq 1 $((secs * 10))); do
-		port_open "$port" && return 0
-		sleep 0.1
-	done
+# listens PID PORT: true when process PID itself has a socket listening on
+# PORT. An open port alone proves nothing: another process may have taken the
+# port between free_port and the server's bind (then the server exits, or,
+# worse, the tests would talk to a stranger).
+listens() {
+	local pid=$1 port=$2 hex inode
+	[ -r /proc/net/tcp ] || { port_open "$port"; return; } # not Linux: best effort
+	hex=$(printf ':%04X' "$port")
+	# /proc/net/tcp*: field 2 is the local address ADDR:PORT in hex, field 4
+	# the state (0A = LISTEN), field 10 the socket's inode.
+	while read -r inode; do
+		find "/proc/$pid/fd" -maxdepth 1 -lname "socket:\[$inode\]" 2>/dev/null | grep -q . && return 0
+	done < <(awk -v p="$hex" 'substr($2, length($2) - 4) == p && $4 == "0A" { print $10 }' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null)
 	return 1
+}
+
+# spawn_on_port NAME READY CMD...: starts CMD (each "{port}" in its arguments
+# replaced by a free port) as spawn does, and waits until that very process
+# listens on the port and `READY PORT` succeeds (READY may be `true`). When the
+# server exits or another process took the port first, it tries again on
+# another port, up to 5 times. Sets SPAWNED_PORT.
+spawn_on_port() {
+	local name=$1 ready=$2 attempt port pid a
+	shift 2
+	local args=()
+	for attempt in 1 2 3 4 5; do
+		port=$(free_port)
+		args=()
+		for a in "$@"; do args+=("${a//\{port\}/$port}"); done
+		spawn "$name" "${args[@]}"
+		pid=$(tail -n 1 "$RUN_DIR/pids" | cut -d' ' -f1)
+		for _ in $(seq 1 300); do
+			if listens "$pid" "$port" && "$ready" "$port"; then
+				# shellcheck disable=SC2034 # read by the service scripts
+				SPAWNED_PORT=$port
+				return 0
+			fi
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		log "$name did not start on 127.0.0.1:$port (attempt $attempt of 5)"
+		show_log "$name"
+		kill "$pid" 2>/dev/null || true
+		sleep 0.2
+		kill -9 "$pid" 2>/dev/null || true
+		# Forget the pid so that stop_all never signals a process that
+		# reuses it later.
+		sed -i "/^$pid $name\$/d" "$RUN_DIR/pids"
+	done
+	die "$name did not start"
 }
 
 # spawn NAME CMD...: starts CMD in the background, logging to $RUN_DIR/NAME.log,

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cachekit-go/cachekit/backend"
 	"github.com/cachekit-go/cachekit/secret"
 )
 
@@ -68,12 +69,11 @@ type Resolver interface {
 }
 
 // Stats is a snapshot of the calling cache's statistics, sent to the API as
-// the optional metrics headers.
-type Stats struct {
-	L1Hits, L2Hits, Misses uint64
-	// L1Status is "hit", "miss" or "disabled"; empty means "miss".
-	L1Status string
-}
+// the optional metrics headers (backend.Stats: the Backend is a
+// backend.StatsReporter).
+type Stats = backend.Stats
+
+var _ backend.StatsReporter = (*Backend)(nil)
 
 // Options configures a Backend. The zero value of every field but APIKey
 // selects its documented default.

@@ -10,15 +10,15 @@ module github.com/cachekit-go/cachekit/backend/dynamodb
 // raising them.
 go 1.25.0
 
-// Always build against the cachekit tree this module sits in (backend
-// contract, conformance suite, internal test helpers).
-replace github.com/cachekit-go/cachekit => ../..
-
 require (
 	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/aws/aws-sdk-go-v2/service/dynamodb v1.73.2
 	github.com/aws/smithy-go v1.28.9
-	github.com/cachekit-go/cachekit v0.0.0-00010101000000-000000000000
+	// The root module at a commit on main (a pseudo-version until the first
+	// tag): the oldest whose backend contract and conformance suite this
+	// module builds and passes with. In this repository go.work builds it
+	// against the working tree instead; docs/releasing.md says when to raise it.
+	github.com/cachekit-go/cachekit v0.0.0-20261204205810-154e20537095
 )
 
 require (

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -159,22 +160,32 @@ func TestItemTooLarge(t *testing.T) {
 func TestLongTTLIsAbsolute(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b := newTestBackend(t, Options{})
+	addrs := servers(t)
+	b := newTestBackend(t, Options{Servers: addrs})
 	p := uniq(t)
 	const ttl = 31 * 24 * time.Hour
+	setFrom := time.Now().Unix()
 	if err := b.Set(ctx, p+"long", []byte("v"), ttl); err != nil {
 		t.Fatal(err)
 	}
+	setTo := time.Now().Unix()
 	if _, found, err := b.Get(ctx, p+"long"); err != nil || !found {
 		t.Fatalf("a 31-day entry is not retrievable: found=%v err=%v", found, err)
 	}
-	// Beyond 30 days memcached takes an absolute unix time and measures the
-	// rest against its own clock, which ticks once a second and so lags the
-	// real time by up to a second: the TTL read back may exceed the one set
-	// by that second (relative TTLs have no such slack).
+	// Beyond 30 days the backend sends an absolute unix time (our clock at
+	// Set plus the TTL) and memcached answers the remaining TTL as that time
+	// minus its own clock, which ticks once a second and may be offset from
+	// ours. So the exact bounds come from memcached's clock ("STAT time"),
+	// read around the TTL request, not from a guessed slack.
+	srvFrom, _ := serverClock(t, addrs)
 	rem, found, err := b.TTL(ctx, p+"long")
-	if err != nil || !found || rem > ttl+time.Second || rem < ttl-time.Minute {
-		t.Fatalf("TTL = %v, %v, %v; want about %v", rem, found, err, ttl)
+	_, srvTo := serverClock(t, addrs)
+	secs := int64(ttl / time.Second)
+	lo := time.Duration(setFrom+secs-srvTo) * time.Second
+	hi := time.Duration(setTo+secs-srvFrom) * time.Second
+	if err != nil || !found || rem < lo || rem > hi {
+		t.Fatalf("TTL = %v, %v, %v; want %v..%v (memcached's clock read %d..%d, ours %d..%d at Set)",
+			rem, found, err, lo, hi, srvFrom, srvTo, setFrom, setTo)
 	}
 	// RefreshTTL converts the same way.
 	if ok, err := b.RefreshTTL(ctx, p+"long", 40*24*time.Hour); err != nil || !ok {
@@ -183,6 +194,41 @@ func TestLongTTLIsAbsolute(t *testing.T) {
 	if rem, _, _ := b.TTL(ctx, p+"long"); rem < 40*24*time.Hour-time.Minute {
 		t.Fatalf("TTL after refresh = %v, want about 40 days", rem)
 	}
+}
+
+// serverClock returns the earliest and the latest unix time the memcached
+// servers at addrs report ("STAT time"): the clock each measures absolute
+// expiries against.
+func serverClock(t *testing.T, addrs []string) (earliest, latest int64) {
+	t.Helper()
+	for i, addr := range addrs {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("stats\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		var now int64
+		sc := bufio.NewScanner(c)
+		for sc.Scan() && sc.Text() != "END" {
+			if v, ok := strings.CutPrefix(sc.Text(), "STAT time "); ok {
+				if now, err = strconv.ParseInt(v, 10, 64); err != nil {
+					t.Fatalf("%s: STAT time %q", addr, v)
+				}
+			}
+		}
+		_ = c.Close()
+		if now == 0 {
+			t.Fatalf("%s: no STAT time in the stats reply (%v)", addr, sc.Err())
+		}
+		if i == 0 || now < earliest {
+			earliest = now
+		}
+		latest = max(latest, now)
+	}
+	return earliest, latest
 }
 
 func TestTTLInspection(t *testing.T) {

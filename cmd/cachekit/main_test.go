@@ -97,7 +97,7 @@ func fails(t *testing.T, want string, stdin string, args ...string) {
 
 func loadVectors(t *testing.T, name string, v any) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "vectors", name))
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vectors", name))
 	if err != nil {
 		t.Fatalf("vectors are required: %v", err)
 	}

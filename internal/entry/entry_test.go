@@ -22,7 +22,7 @@ type user struct {
 
 func vectors(t *testing.T, name string, into any) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "vectors", name))
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vectors", name))
 	if err != nil {
 		t.Fatalf("test vectors missing: %v", err)
 	}

@@ -103,47 +103,8 @@ func ReasonOf(err error) (Reason, bool) {
 	return 0, false
 }
 
-// Stats is a snapshot of a Policy's counters since it was made.
-type Stats struct {
-	// Encryptions counts sealed values (always with the current key).
-	Encryptions uint64
-	// Reads counts successful decryptions by the key that served them:
-	// Reads[0] the current key, Reads[i] previous key i-1 (in the order the
-	// previous keys were configured). A previous key whose count stays at 0
-	// for longer than the longest TTL can be dropped.
-	Reads []uint64
-	// Failures counts decrypt failures by reason.
-	Failures Failures
-}
-
-// Failures counts decrypt failures by reason.
-type Failures struct {
-	Tamper, WrongKey, Plaintext, WrongTenant, Corrupt uint64
-}
-
-// Total returns the sum of all failures.
-func (f Failures) Total() uint64 {
-	return f.Tamper + f.WrongKey + f.Plaintext + f.WrongTenant + f.Corrupt
-}
-
 type counters struct {
 	seals    atomic.Uint64
 	reads    []atomic.Uint64
 	failures [numReasons]atomic.Uint64
-}
-
-func (c *counters) snapshot() Stats {
-	s := Stats{Encryptions: c.seals.Load(), Reads: make([]uint64, len(c.reads))}
-	for i := range c.reads {
-		s.Reads[i] = c.reads[i].Load()
-	}
-	f := &c.failures
-	s.Failures = Failures{
-		Tamper:      f[ReasonTamper].Load(),
-		WrongKey:    f[ReasonWrongKey].Load(),
-		Plaintext:   f[ReasonPlaintext].Load(),
-		WrongTenant: f[ReasonWrongTenant].Load(),
-		Corrupt:     f[ReasonCorrupt].Load(),
-	}
-	return s
 }

@@ -42,7 +42,7 @@ func Example() {
 	case err != nil:
 		fmt.Println("fail closed:", err)
 	}
-	fmt.Println("tamper count:", policy.Stats().Failures.Tamper)
+	fmt.Println("tamper count:", policy.Failures(secure.ReasonTamper))
 	// Output:
 	// backend key: ns:users:func:main.getUser:args:ab12:1s
 	// read back: alice

@@ -66,7 +66,7 @@
 //     UUID given explicitly or by CACHEKIT_DEPLOYMENT_UUID in canonical form
 //     (other SDKs use the raw string). The machine-local UUID file and
 //     multi-tenant policies are refused with ErrInteropTenant.
-//   - Failures are counted here, once each, by reason (Stats); what to do
+//   - Failures are counted here, once each, by reason (Failures); what to do
 //     about them (miss, evict and recompute, or fail closed) is the cache's
 //     decision, see Policy.FailClosed.
 //   - Nonces: each derived key has its own crypto.NonceGenerator (reference
@@ -231,8 +231,31 @@ func (p *Policy) FailClosed() bool { return p.failClosed }
 // function is configured, so the problem surfaces at startup.
 func (p *Policy) InteropError() error { return p.interopErr }
 
-// Stats returns a snapshot of the counters.
-func (p *Policy) Stats() Stats { return p.counters.snapshot() }
+// The counters below are read one at a time: the cache's public
+// EncryptionInfo is the one type that gathers them.
+
+// Encryptions returns how many values were sealed (always with the current
+// key).
+func (p *Policy) Encryptions() uint64 { return p.counters.seals.Load() }
+
+// Reads returns the successful decryptions by the key that served them:
+// Reads()[0] the current key, Reads()[i] previous key i-1 (in the order the
+// previous keys were configured).
+func (p *Policy) Reads() []uint64 {
+	out := make([]uint64, len(p.counters.reads))
+	for i := range p.counters.reads {
+		out[i] = p.counters.reads[i].Load()
+	}
+	return out
+}
+
+// Failures returns how many decrypt failures of reason r were counted.
+func (p *Policy) Failures(r Reason) uint64 {
+	if r >= numReasons {
+		return 0
+	}
+	return p.counters.failures[r].Load()
+}
 
 // Failure counts a decrypt failure that the caller detected itself (for
 // example an unencrypted frame, ReasonPlaintext, or authenticated plaintext

@@ -118,9 +118,8 @@ func TestSealOpenAuto(t *testing.T) {
 			t.Fatalf("Open: %q, %v", pt, err)
 		}
 	}
-	st := p.Stats()
-	if st.Encryptions != 2 || len(st.Reads) != 1 || st.Reads[0] != 2 || st.Failures.Total() != 0 {
-		t.Fatalf("stats %+v", st)
+	if n, r, f := p.Encryptions(), p.Reads(), failures(p); n != 2 || len(r) != 1 || r[0] != 2 || f != [numReasons]uint64{} {
+		t.Fatalf("encryptions %d, reads %v, failures %v", n, r, f)
 	}
 }
 
@@ -250,12 +249,12 @@ func TestTamper(t *testing.T) {
 	if _, err := openStored(s, key, good); err != nil {
 		t.Fatal(err)
 	}
-	f := p.Stats().Failures
-	if f.Total() != uint64(len(tests)) {
-		t.Fatalf("failures %+v, want %d in total", f, len(tests))
+	f := failures(p)
+	if f[ReasonTamper]+f[ReasonWrongKey]+f[ReasonPlaintext]+f[ReasonWrongTenant]+f[ReasonCorrupt] != uint64(len(tests)) {
+		t.Fatalf("failures %v, want %d in total", f, len(tests))
 	}
-	if f.WrongTenant != 1 || f.Plaintext != 1 || f.WrongKey != 2 {
-		t.Fatalf("failures by reason %+v", f)
+	if f[ReasonWrongTenant] != 1 || f[ReasonPlaintext] != 1 || f[ReasonWrongKey] != 2 {
+		t.Fatalf("failures by reason %v", f)
 	}
 	// Fields outside the AAD do not matter (PROTOCOL.md section 10).
 	for _, mod := range []func(*frame.Header){
@@ -481,9 +480,8 @@ func TestRotation(t *testing.T) {
 	if _, err := rotated.OpenInterop(key, newInterop); err != nil {
 		t.Fatal(err)
 	}
-	st := rp.Stats()
-	if want := []uint64{2, 0, 2}; !equalU64(st.Reads, want) {
-		t.Fatalf("reads by key %v, want %v (the operator sees previous key 0 unused)", st.Reads, want)
+	if got, want := rp.Reads(), []uint64{2, 0, 2}; !equalU64(got, want) {
+		t.Fatalf("reads by key %v, want %v (the operator sees previous key 0 unused)", got, want)
 	}
 
 	dropped := bind(t, newPolicy(t, "t", newKey), context.Background())
@@ -531,7 +529,7 @@ type interopVectors struct {
 
 func loadVectors(t *testing.T) interopVectors {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "vectors", "interop-mode.json"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vectors", "interop-mode.json"))
 	if err != nil {
 		t.Fatalf("interop vectors are required: %v", err)
 	}
@@ -659,9 +657,11 @@ func TestDecryptError(t *testing.T) {
 		t.Fatal("out-of-range reason name")
 	}
 	wantReason(t, p.Failure(Reason(200), nil), ReasonCorrupt)
-	f := p.Stats().Failures
-	if f.Corrupt != 3 || f.Tamper != 1 || f.WrongKey != 1 || f.Plaintext != 1 || f.WrongTenant != 1 {
-		t.Fatalf("failures %+v", f)
+	if f := failures(p); f != [numReasons]uint64{ReasonCorrupt: 3, ReasonTamper: 1, ReasonWrongKey: 1, ReasonPlaintext: 1, ReasonWrongTenant: 1} {
+		t.Fatalf("failures by reason %v", f)
+	}
+	if p.Failures(Reason(200)) != 0 {
+		t.Fatal("an out-of-range reason has a count")
 	}
 	if p.FailClosed() || !newPolicyFailClosed(t).FailClosed() {
 		t.Fatal("FailClosed does not report the setting")
@@ -711,4 +711,13 @@ func TestKeysFromEnv(t *testing.T) {
 	if _, err := New(Config{MasterKey: key32(1)[:20], Tenant: "t"}); !errors.Is(err, crypto.ErrInvalidMasterKey) {
 		t.Fatalf("short master key: %v", err)
 	}
+}
+
+// failures returns p's failure counts indexed by Reason.
+func failures(p *Policy) [numReasons]uint64 {
+	var f [numReasons]uint64
+	for r := range numReasons {
+		f[r] = p.Failures(r)
+	}
+	return f
 }

@@ -10,8 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/cachekit-go/cachekit/internal/msgpack"
 	"github.com/cachekit-go/cachekit/protocol/internal/encode"
+	"github.com/cachekit-go/cachekit/protocol/internal/msgpack"
 )
 
 // Decoding errors.

@@ -24,7 +24,7 @@ import (
 
 func valueVectors(t *testing.T) map[string][]byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "vectors", "interop-mode.json"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vectors", "interop-mode.json"))
 	if err != nil {
 		t.Fatalf("test vectors missing: %v", err)
 	}

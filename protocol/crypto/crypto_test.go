@@ -38,10 +38,10 @@ type interopFile struct {
 	} `json:"encryption_vectors"`
 }
 
-// loadInterop reads the shared vectors as they are; a missing file fails.
+// loadInterop reads the published vectors (testdata/vectors) as they are; a missing file fails.
 func loadInterop(t testing.TB) interopFile {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "vectors", "interop-mode.json"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vectors", "interop-mode.json"))
 	if err != nil {
 		t.Fatalf("interop vectors: %v", err)
 	}

@@ -66,7 +66,7 @@ import (
 	"errors"
 	"math/bits"
 
-	"github.com/cachekit-go/cachekit/internal/msgpack"
+	"github.com/cachekit-go/cachekit/protocol/internal/msgpack"
 	"github.com/pierrec/lz4/v4"
 	"github.com/zeebo/xxh3"
 )

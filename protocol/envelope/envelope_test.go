@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cachekit-go/cachekit/internal/msgpack"
+	"github.com/cachekit-go/cachekit/protocol/internal/msgpack"
 	"github.com/pierrec/lz4/v4"
 )
 
@@ -34,10 +34,10 @@ type wireFile struct {
 	Vectors []wireVector `json:"vectors"`
 }
 
-// loadWire reads the shared vectors as they are; a missing file fails the test.
+// loadWire reads the published vectors (testdata/vectors) as they are; a missing file fails the test.
 func loadWire(t testing.TB) wireFile {
 	t.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "vectors", "wire-format.json")
+	p := filepath.Join("..", "..", "testdata", "vectors", "wire-format.json")
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatalf("wire-format vectors: %v", err)

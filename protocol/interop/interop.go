@@ -52,9 +52,9 @@ import (
 
 	"golang.org/x/crypto/blake2b"
 
-	"github.com/cachekit-go/cachekit/internal/msgpack"
 	"github.com/cachekit-go/cachekit/protocol/codec"
 	"github.com/cachekit-go/cachekit/protocol/internal/encode"
+	"github.com/cachekit-go/cachekit/protocol/internal/msgpack"
 )
 
 // Errors for what callers branch on.

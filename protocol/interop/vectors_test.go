@@ -38,7 +38,7 @@ type vectorFile struct {
 
 func loadVectors(t *testing.T) *vectorFile {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "vectors", "interop-mode.json"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vectors", "interop-mode.json"))
 	if err != nil {
 		t.Fatalf("vectors are required: %v", err)
 	}

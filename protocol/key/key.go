@@ -52,8 +52,8 @@ import (
 
 	"golang.org/x/crypto/blake2b"
 
-	"github.com/cachekit-go/cachekit/internal/msgpack"
 	"github.com/cachekit-go/cachekit/protocol/internal/encode"
+	"github.com/cachekit-go/cachekit/protocol/internal/msgpack"
 )
 
 // Limits of the key format.

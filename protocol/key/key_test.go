@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/crypto/blake2b"
 
-	"github.com/cachekit-go/cachekit/internal/msgpack"
 	"github.com/cachekit-go/cachekit/protocol/codec"
+	"github.com/cachekit-go/cachekit/protocol/internal/msgpack"
 	"github.com/cachekit-go/cachekit/protocol/interop"
 	"github.com/cachekit-go/cachekit/protocol/key"
 )
@@ -34,7 +34,7 @@ type cacheKeyVector struct {
 
 func loadVectors(t *testing.T) []cacheKeyVector {
 	t.Helper()
-	path := filepath.Join("..", "..", "..", "shared", "vectors", "cache-keys.json")
+	path := filepath.Join("..", "..", "testdata", "vectors", "cache-keys.json")
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("vectors are required: %v", err)

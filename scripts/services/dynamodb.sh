@@ -14,7 +14,7 @@ DYNALITE_VERSION=4.0.0
 SERVICES+=(dynamodb)
 
 start_dynamodb() {
-	local npm_dir="$CACHE_DIR/npm" cli port have=""
+	local npm_dir="$CACHE_DIR/npm" cli have=""
 	need_cmd node nodejs
 	need_cmd npm npm
 	cli="$npm_dir/node_modules/dynalite/cli.js"
@@ -30,27 +30,9 @@ start_dynamodb() {
 	fi
 	[ -f "$cli" ] || die "dynalite CLI not found at $cli"
 
-	# Another process may take the free port before dynalite binds it (free
-	# ports are also the kernel's ephemeral range): dynalite then exits with
-	# EADDRINUSE, and we retry on another port. Success is dynalite's own
-	# "listening" line, not just an open port, which could be someone else's.
-	local attempt pid i
-	for attempt in 1 2 3; do
-		port=$(free_port)
-		spawn dynamodb node "$cli" --host 127.0.0.1 --port "$port" \
-			--createTableMs 0 --deleteTableMs 0 --updateTableMs 0
-		pid=$(tail -n 1 "$RUN_DIR/pids" | cut -d' ' -f1)
-		for i in $(seq 1 300); do
-			if grep -q 'Dynalite listening at' "$RUN_DIR/dynamodb.log" && port_open "$port"; then
-				export_env CACHEKIT_TEST_DYNAMODB_ENDPOINT "http://127.0.0.1:$port"
-				return 0
-			fi
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		log "dynalite did not start on 127.0.0.1:$port (attempt $attempt)"
-		show_log dynamodb
-		kill "$pid" 2>/dev/null || true
-	done
-	die "dynalite did not start"
+	# spawn_on_port retries on another port when another process takes the
+	# free port before dynalite binds it (dynalite then exits with EADDRINUSE).
+	spawn_on_port dynamodb true node "$cli" --host 127.0.0.1 --port '{port}' \
+		--createTableMs 0 --deleteTableMs 0 --updateTableMs 0
+	export_env CACHEKIT_TEST_DYNAMODB_ENDPOINT "http://127.0.0.1:$SPAWNED_PORT"
 }

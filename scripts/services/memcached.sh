@@ -6,16 +6,14 @@ SERVICES+=(memcached)
 
 start_memcached() {
 	need_cmd memcached memcached
-	local user_args=() servers="" i port
+	local user_args=() servers="" i
 	# memcached refuses to run as root without -u; run it as root's own
 	# user only when we are root (it never binds anything but loopback).
 	[ "$(id -u)" = 0 ] && user_args=(-u root)
 	for i in 1 2; do
-		port=$(free_port)
 		# -U 0: no UDP; -m 64: 64 MiB of item memory is plenty for the tests.
-		spawn "memcached$i" memcached -l 127.0.0.1 -p "$port" -U 0 -m 64 -t 2 "${user_args[@]}"
-		wait_port "$port" 20 || { show_log "memcached$i"; die "memcached $i did not start on port $port"; }
-		servers="${servers:+$servers,}127.0.0.1:$port"
+		spawn_on_port "memcached$i" true memcached -l 127.0.0.1 -p '{port}' -U 0 -m 64 -t 2 "${user_args[@]}"
+		servers="${servers:+$servers,}127.0.0.1:$SPAWNED_PORT"
 	done
 	export_env CACHEKIT_TEST_MEMCACHED_SERVERS "$servers"
 }

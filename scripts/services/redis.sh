@@ -8,28 +8,22 @@
 #                CACHEKIT_TEST_REDIS_SENTINEL_MASTER master name ("mymaster")
 SERVICES+=(redis)
 
-# redis_instance NAME PORT [EXTRA ARGS...]: starts one redis-server in its own
-# directory under $RUN_DIR.
+# redis_instance NAME [EXTRA ARGS...]: starts one redis-server on a free port
+# (another one when a stranger takes it first), in its own directory under
+# $RUN_DIR, and waits until it answers PING; sets SPAWNED_PORT.
 redis_instance() {
-	local name=$1 port=$2
-	shift 2
+	local name=$1
+	shift
 	mkdir -p "$RUN_DIR/$name"
-	spawn "$name" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+	spawn_on_port "$name" redis_ping redis-server --port '{port}' --bind 127.0.0.1 --save "" --appendonly no \
 		--dir "$RUN_DIR/$name" --daemonize no --loglevel warning "$@"
 }
 
-# redis_wait NAME PORT [REDIS-CLI ARGS...]: waits until the instance answers PING.
-redis_wait() {
-	local name=$1 port=$2 i
-	shift 2
-	for i in $(seq 1 100); do
-		if [ "$(redis-cli -h 127.0.0.1 -p "$port" "$@" ping 2>/dev/null)" = PONG ]; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	show_log "$name"
-	die "redis $name on port $port did not answer PING"
+# redis_ping PORT: true when the server on PORT answers PING (authenticating
+# with REDIS_AUTH, redis-cli arguments, when set).
+REDIS_AUTH=()
+redis_ping() {
+	[ "$(redis-cli -h 127.0.0.1 -p "$1" "${REDIS_AUTH[@]}" ping 2>/dev/null)" = PONG ]
 }
 
 start_redis() {
@@ -39,44 +33,43 @@ start_redis() {
 	local acl_user=cachekit acl_pass
 	acl_pass=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 
-	# Start everything first, then wait: the instances boot in parallel.
-	p=$(free_port)
-	redis_instance redis "$p"
+	# One instance after the other: each must hold its own port before the
+	# next picks one, and the replica and sentinel need the master's port.
+	redis_instance redis
+	p=$SPAWNED_PORT
 
-	acl_port=$(free_port)
 	mkdir -p "$RUN_DIR/redis-acl"
 	cat >"$RUN_DIR/redis-acl/users.acl" <<-ACL
 		user default off
 		user $acl_user on >$acl_pass ~* &* +@all
 	ACL
-	redis_instance redis-acl "$acl_port" --aclfile "$RUN_DIR/redis-acl/users.acl"
+	REDIS_AUTH=(--user "$acl_user" --pass "$acl_pass" --no-auth-warning)
+	redis_instance redis-acl --aclfile "$RUN_DIR/redis-acl/users.acl"
+	REDIS_AUTH=()
+	acl_port=$SPAWNED_PORT
 
-	c1=$(free_port) c2=$(free_port) c3=$(free_port)
-	for i in "$c1" "$c2" "$c3"; do
-		redis_instance "redis-cluster-$i" "$i" --cluster-enabled yes \
+	# A cluster node also listens on its port + 10000 (the cluster bus); if
+	# that one is taken the node exits and spawn_on_port tries another port.
+	for i in 1 2 3; do
+		redis_instance "redis-cluster-$i" --cluster-enabled yes \
 			--cluster-config-file nodes.conf --cluster-node-timeout 2000
+		printf -v "c$i" %s "$SPAWNED_PORT"
 	done
 
-	m=$(free_port) r=$(free_port) s=$(free_port)
-	redis_instance redis-sentinel-master "$m"
-	redis_instance redis-sentinel-replica "$r" --replicaof 127.0.0.1 "$m"
+	redis_instance redis-sentinel-master
+	m=$SPAWNED_PORT
+	redis_instance redis-sentinel-replica --replicaof 127.0.0.1 "$m"
+	r=$SPAWNED_PORT
 	mkdir -p "$RUN_DIR/redis-sentinel"
 	cat >"$RUN_DIR/redis-sentinel/sentinel.conf" <<-CONF
-		port $s
 		bind 127.0.0.1
 		dir $RUN_DIR/redis-sentinel
 		sentinel monitor mymaster 127.0.0.1 $m 1
 		sentinel down-after-milliseconds mymaster 2000
 		sentinel failover-timeout mymaster 10000
 	CONF
-	spawn redis-sentinel redis-server "$RUN_DIR/redis-sentinel/sentinel.conf" --sentinel
-
-	redis_wait redis "$p"
-	redis_wait redis-acl "$acl_port" --user "$acl_user" --pass "$acl_pass" --no-auth-warning
-	for i in "$c1" "$c2" "$c3"; do redis_wait "redis-cluster-$i" "$i"; done
-	redis_wait redis-sentinel-master "$m"
-	redis_wait redis-sentinel-replica "$r"
-	redis_wait redis-sentinel "$s"
+	spawn_on_port redis-sentinel redis_ping redis-server "$RUN_DIR/redis-sentinel/sentinel.conf" --sentinel --port '{port}'
+	s=$SPAWNED_PORT
 
 	if ! redis-cli --cluster create "127.0.0.1:$c1" "127.0.0.1:$c2" "127.0.0.1:$c3" \
 		--cluster-replicas 0 --cluster-yes >"$RUN_DIR/redis-cluster-create.log" 2>&1; then

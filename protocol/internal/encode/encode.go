@@ -26,7 +26,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/cachekit-go/cachekit/internal/msgpack"
+	"github.com/cachekit-go/cachekit/protocol/internal/msgpack"
 )
 
 // MaxDepth bounds the nesting of arrays, maps, structs and pointers the encoder
