@@ -14,7 +14,7 @@ export GOWORK=off
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cachekit-bench.XXXXXX")
 export RUN_DIR ROOT
-# shellcheck source=../scripts/lib.sh
+# shellcheck source=scripts/lib.sh
 source "$ROOT/scripts/lib.sh"
 cleanup() { stop_all; rm -rf "$RUN_DIR"; }
 trap cleanup EXIT
