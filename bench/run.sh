@@ -14,18 +14,19 @@ export GOWORK=off
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cachekit-bench.XXXXXX")
 export RUN_DIR ROOT
-# shellcheck source=../scripts/lib.sh
+# shellcheck source=scripts/lib.sh
 source "$ROOT/scripts/lib.sh"
 cleanup() { stop_all; rm -rf "$RUN_DIR"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 need_cmd redis-server redis-server
-port=$(free_port)
+need_cmd redis-cli redis-tools
 mkdir -p "$RUN_DIR/redis"
-spawn redis redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+redis_ready() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; }
+spawn_on_port redis redis_ready redis-server --port '{port}' --bind 127.0.0.1 --save "" --appendonly no \
 	--dir "$RUN_DIR/redis" --daemonize no --loglevel warning
-wait_port "$port" || { show_log redis; die "redis-server did not start on $port"; }
+port=$SPAWNED_PORT
 export CACHEKIT_TEST_REDIS_ADDR="127.0.0.1:$port"
 log "redis-server $(redis-server --version | awk '{print $3}') on $CACHEKIT_TEST_REDIS_ADDR"
 

@@ -154,7 +154,7 @@ func TestGhostReadmission(t *testing.T) {
 	c.Set("k-0000", "v", per, 0)
 	s := c.shardOf(c.hash("k-0000"))
 	s.mu.RLock()
-	inMain := s.m["k-0000"].inMain
+	inMain := s.find(c.hash("k-0000"), "k-0000").inMain
 	s.mu.RUnlock()
 	if !inMain {
 		t.Fatal("re-inserted ghost key not admitted to main")
@@ -454,5 +454,32 @@ func TestEntryOverheadCharged(t *testing.T) {
 	c.Set("key", "v", 10, 0)
 	if want := 10 + 3 + Overhead[string]() + 32; c.Bytes() != want || c.EntryOverhead() != Overhead[string]()+32 {
 		t.Fatalf("Bytes = %d, want %d", c.Bytes(), want)
+	}
+}
+
+// Keys whose hashes collide share a map slot as a chain: each is found,
+// and removing any of them keeps the others.
+func TestHashCollisionChain(t *testing.T) {
+	t.Parallel()
+	for _, drop := range []int{0, 1, 2} {
+		s := &shard[string]{m: map[uint64]*node[string]{}}
+		nodes := []*node[string]{{key: "a", hash: 7}, {key: "b", hash: 7}, {key: "c", hash: 7}}
+		for _, n := range nodes {
+			s.insert(n)
+		}
+		for _, n := range nodes {
+			if s.find(7, n.key) != n {
+				t.Fatalf("%s not found", n.key)
+			}
+		}
+		s.remove(nodes[drop])
+		for i, n := range nodes {
+			if got := s.find(7, n.key); (got == n) != (i != drop) {
+				t.Fatalf("after removing %s: find(%s) = %v", nodes[drop].key, n.key, got)
+			}
+		}
+		if s.find(8, "a") != nil {
+			t.Fatal("found a key under another hash")
+		}
 	}
 }
