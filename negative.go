@@ -92,7 +92,7 @@ func negFromDoc(doc []byte) (negMarker, bool) {
 func (c *Cache) storeNegative(ctx context.Context, p *policy, s slot, r *negRule, gen generation) {
 	np := *p
 	np.ttl, np.swr = r.ttl, 0
-	_ = c.store(ctx, &np, s, negMarker{Err: r.sentinel.Error()}, gen)
+	_ = c.store(ctx, &np, s, negMarker{Err: r.sentinel.Error()}, gen, false, "")
 }
 
 // negHit turns a value read from either tier into the cached error it
