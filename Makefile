@@ -10,3 +10,10 @@ test:
 # Starts the test servers and keeps them up for development (Ctrl-C stops them).
 services:
 	SERVICES_ONLY=1 ./scripts/test.sh
+
+# The side-by-side benchmark suite (bench/, its own module): starts a private
+# redis-server, runs every scenario in interleaved rounds, writes
+# BENCHMARKS.md and bench/charts/*.png.
+.PHONY: bench
+bench:
+	./bench/run.sh

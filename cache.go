@@ -37,6 +37,7 @@ type Cache struct {
 	// Rate-limited warnings (logging.go).
 	logUndecodable, logDecrypt, logRefresh limitedLog
 	clk                                    clock.Clock
+	unixNano                               func() int64 // clk in Unix nanoseconds (clock.UnixNanoFunc: cheap for the real clock)
 	flights                                flight.Group[loaded]
 	sem                                    chan struct{}
 	closeMu                                sync.RWMutex
@@ -68,6 +69,17 @@ type l1Entry struct {
 	owner     uint64
 }
 
+// l1BoxOverhead is what a decoded L1 value holds besides its encoded size,
+// which is what an entry is charged: the copy of the value that storing it
+// in an interface allocates (a slice or string header, a small struct). A
+// byte-mode entry holds only its document.
+func l1BoxOverhead(bytesMode bool) int64 {
+	if bytesMode {
+		return 0
+	}
+	return 32
+}
+
 // loaded is the result of a shared load.
 type loaded struct {
 	val    any
@@ -78,7 +90,7 @@ type loaded struct {
 }
 
 // warnings holds the warn-once latches of one wrapper (or of Load).
-type warnings struct{ args, value, size sync.Once }
+type warnings struct{ args, value, size, l1Size sync.Once }
 
 // policy is the resolved per-function behaviour.
 type policy struct {
@@ -91,7 +103,9 @@ type policy struct {
 	owner  uint64
 	name   string
 	warn   *warnings
-	cost   *atomic.Int64 // moving average of the function's run time (ns); nil: not tracked
+	// negative lists the errors cached as results (CacheError).
+	negative []negRule
+	cost     *atomic.Int64 // moving average of the function's run time (ns); nil: not tracked
 }
 
 // observeLoad folds one run time of the function into p.cost (an
@@ -153,15 +167,16 @@ func newCache(cfg config) (*Cache, error) {
 		cfg.backend = b
 	}
 	c := &Cache{
-		cfg:  cfg,
-		be:   cfg.backend,
-		ttl:  cfg.ttl,
-		enc:  enc,
-		log:  log,
-		obs:  cfg.observer,
-		clk:  cfg.clock,
-		sem:  make(chan struct{}, MaxConcurrentRefreshes),
-		seed: maphash.MakeSeed(),
+		cfg:      cfg,
+		be:       cfg.backend,
+		ttl:      cfg.ttl,
+		enc:      enc,
+		log:      log,
+		obs:      cfg.observer,
+		clk:      cfg.clock,
+		unixNano: clock.UnixNanoFunc(cfg.clock),
+		sem:      make(chan struct{}, MaxConcurrentRefreshes),
+		seed:     maphash.MakeSeed(),
 	}
 	if c.ttl == 0 {
 		c.ttl = cfg.envTTL
@@ -176,8 +191,8 @@ func newCache(cfg config) (*Cache, error) {
 		c.guard = newGuard(c, &cfg)
 	}
 	if cfg.l1 {
-		clk := c.clk
-		c.l1 = l1.New[l1Entry](l1.Options{MaxBytes: cfg.l1Size, Now: func() int64 { return clk.Now().UnixNano() }})
+		c.l1 = l1.New[l1Entry](l1.Options{MaxBytes: cfg.l1Size, Now: c.unixNano,
+			EntryOverhead: l1BoxOverhead(cfg.l1Bytes)})
 	}
 	c.attachStats()
 	// The pipeline's Sealer is set per call (policy.pipeFor): it is the
@@ -224,7 +239,7 @@ func (c *Cache) attachStats() {
 	}
 	sa.AttachStats(func() backend.Stats {
 		return backend.Stats{
-			L1Hits:   c.counters.l1Hits.Load(),
+			L1Hits:   c.counters.l1HitCount(),
 			L2Hits:   c.counters.l2Hits.Load(),
 			Misses:   c.counters.misses.Load(),
 			L1Status: status,
@@ -339,4 +354,4 @@ func (c *Cache) sharedInfo(i *Info) {
 // the backend's circuit breaker ("closed", "open" or "half-open").
 const DetailCircuitBreaker = "circuit_breaker"
 
-func (c *Cache) nowNano() int64 { return c.clk.Now().UnixNano() }
+func (c *Cache) nowNano() int64 { return c.unixNano() }

@@ -58,8 +58,24 @@ func TestIdentity(t *testing.T) {
 			t.Errorf("%s: %v, identity %q want %q", tt.name, err, f.Name(), tt.want)
 		}
 	}
+	// A bare method value is refused with a hint at Receiver; Name alone is
+	// the caller's statement that there is one receiver.
+	if _, err := Wrap1(c, s.Get); !errors.Is(err, ErrUnnamedFunction) || !strings.Contains(err.Error(), "cachekit.Receiver") {
+		t.Errorf("bare method value: %v", err)
+	}
 	if mv, err := Wrap1(c, s.Get, Name("store.get")); err != nil || mv.Name() != "store.get" {
 		t.Errorf("named method value: %v", err)
+	}
+	if mv, err := Wrap1(c, s.Get, Name("store.get"), Receiver("eu")); err != nil || mv.Name() != "store.get@eu" {
+		t.Errorf("named method value with Receiver: %v", err)
+	}
+	if mv, err := Wrap1(c, s.Get, Receiver("us")); err != nil || mv.Name() != "github.com/cachekit-go/cachekit.(*store).Get@us" {
+		t.Errorf("method value with Receiver: %v %q", err, mv.Name())
+	}
+	for _, opts := range [][]FuncOption{{Receiver("")}, {Receiver("x"), Interop("ns", "op")}, {Receiver("x"), KeyFunc(func([]any) (string, error) { return "k", nil })}} {
+		if _, err := Wrap1(c, s.Get, opts...); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("Receiver misuse accepted: %v", err)
+		}
 	}
 	var ie *IdentityError
 	_, err := Wrap1(c, closure)

@@ -37,18 +37,24 @@
 // panic instead, for package-level setup.
 //
 // A function's identity (the "func:" key segment) is its Go symbol, import
-// path and name, e.g. "github.com/acme/app/users.GetUser"; method
-// expressions such as (*Store).Get are fine. Closures, method values and
+// path and name, e.g. "github.com/acme/app/users.GetUser". Closures and
 // generic functions have no stable symbol (closures are numbered by position,
-// method values hide their receiver, generic instantiations all read
-// "F[...]"), so Wrap refuses them with ErrUnnamedFunction instead of guessing:
-// pass Name("..."). Functions in interop mode or with a KeyFunc do not need an
-// identity.
+// generic instantiations all read "F[...]"), so Wrap refuses them with
+// ErrUnnamedFunction instead of guessing: pass Name("..."). A method value
+// (store.Get) hides its receiver, so Wrap refuses it too; under Name alone
+// every receiver shares the entries, which suits a single store. With more
+// than one, wrap each with Receiver("...") naming the receiver (us.Get with
+// Receiver("us"), eu.Get with Receiver("eu")): the identity is then the
+// method's symbol (or the Name) plus the receiver. (A method expression such as
+// (*Store).Get takes the receiver as its first argument and does not match
+// the Wrap signatures.) Functions in interop mode or with a KeyFunc do not
+// need an identity.
 //
 // Per-function options: TTL, Namespace, Interop (cross-SDK keys and values),
-// Name, KeyFunc (the returned key is used as-is), Keywords (trailing
+// Name, Receiver, KeyFunc (the returned key is used as-is), Keywords (trailing
 // arguments hashed as Python keyword arguments), Integrity,
-// StaleWhileRevalidate, L1 and BypassAlways. Bypass(ctx) skips the cache for one call.
+// StaleWhileRevalidate, L1, BypassAlways and CacheError (cache a chosen error
+// result, such as "not found", for its own TTL). Bypass(ctx) skips the cache for one call.
 //
 // # Keys and values
 //

@@ -35,7 +35,7 @@ func TestLateMissAfterSharedLoad(t *testing.T) {
 			if err != nil || !ok {
 				t.Fatal(ok, err)
 			}
-			if _, h := lookupL1Value[string](c, &f.p, s.key); h != miss {
+			if _, h := lookupTyped[string](c, &f.p, s.key); h != miss {
 				t.Fatal("entry cached before the first call")
 			}
 			if v, err := f.Call(ctx, 1); err != nil || v != "v0:1" {

@@ -13,8 +13,7 @@ import (
 	"github.com/cachekit-go/cachekit/secret"
 )
 
-// Environment variables of the encryption layer (read by FromEnv; the
-// deployment UUID also by New, see Encryption).
+// Environment variables of the encryption layer (read by FromEnv only).
 const (
 	EnvMasterKey          = secure.EnvMasterKey
 	EnvPreviousMasterKeys = secure.EnvPreviousMasterKeys
@@ -65,11 +64,14 @@ var (
 // pick the key that wrote the entry (by its fingerprint), so PreviousKeys (at
 // most 3, decrypt only) keep old entries readable during a rotation.
 //
-// Tenants. By default one tenant: Tenant if set, else DeploymentUUID, else
-// CACHEKIT_DEPLOYMENT_UUID, else the file ~/.cachekit/deployment_uuid
-// (created with a random UUID on first use; shared with the Python SDK on the
-// same machine). This chain is read by New too: it is the encryption
-// identity every SDK derives. Single-tenant entries keep their key, so Python
+// Tenants. By default one tenant: Tenant if set, else DeploymentUUID; under
+// FromEnv then CACHEKIT_DEPLOYMENT_UUID, else the file
+// ~/.cachekit/deployment_uuid (created with a random UUID on first use;
+// shared with the Python SDK on the same machine, but not with replicas on
+// other machines: FromEnv logs a warning at start when a backend is
+// configured). New reads neither the environment nor the file, and refuses
+// an encryption without Tenant, DeploymentUUID or TenantFunc (ErrConfig),
+// so replicas never pick tenants of their own. Single-tenant entries keep their key, so Python
 // with the same master key and deployment UUID shares them. With TenantFunc
 // the cache is multi-tenant: every call's tenant comes from its context, the
 // backend key becomes "t:{tenant}:{key}" and the in-process tier uses that
@@ -202,6 +204,14 @@ func newEncryption(cfg *config, log *slog.Logger) (p *secure.Policy, fromEnv boo
 		}
 		return nil, false, nil
 	}
+	if cfg.getenv == nil && e.Tenant == "" && e.DeploymentUUID == "" && e.TenantFunc == nil {
+		// New reads neither the environment nor ~/.cachekit: a tenant made up
+		// per machine would give every replica its own tenant, and replicas
+		// would evict each other's entries (visible only in counters).
+		return nil, false, &ConfigError{Reason: "encryption needs a tenant every replica shares: set Encryption.DeploymentUUID " +
+			"(the value Python reads from " + EnvDeploymentUUID + "), Tenant or TenantFunc; New does not read the environment " +
+			"or the machine-local deployment UUID file (FromEnv does)"}
+	}
 	sc := secure.Config{
 		MasterKey:      master,
 		PreviousKeys:   previous,
@@ -212,11 +222,19 @@ func newEncryption(cfg *config, log *slog.Logger) (p *secure.Policy, fromEnv boo
 		Getenv:         cfg.getenv,
 		Logger:         log,
 	}
+	if sc.Getenv == nil {
+		sc.Getenv = func(string) string { return "" } // New: nothing from the environment
+	}
 	if cfg.secureHook != nil {
 		cfg.secureHook(&sc)
 	}
 	if p, err = secure.New(sc); err != nil {
 		return nil, false, &ConfigError{Reason: "cannot set up encryption", Err: err}
+	}
+	if p.MachineLocalTenant() && cfg.backend != nil {
+		log.Warn("cachekit: the encryption tenant is this machine's ~/.cachekit/deployment_uuid; replicas on other machines "+
+			"get other tenants and cannot read (and will evict) each other's entries: set "+EnvDeploymentUUID+" to one value everywhere",
+			"path", "~/"+secure.DeploymentUUIDDir+"/"+secure.DeploymentUUIDFile)
 	}
 	return p, fromEnv, nil
 }

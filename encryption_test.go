@@ -792,7 +792,7 @@ func TestEncryptionConfiguration(t *testing.T) {
 		t.Errorf("Load interop under multi-tenant: %v", err)
 	}
 	home := t.TempDir()
-	fileTenant, err := New(quiet(), WithEncryption(Encryption{MasterKey: secret.String(keyOne)}),
+	fileTenant, err := fromEnv(func(string) (string, bool) { return "", false }, quiet(), WithEncryption(Encryption{MasterKey: secret.String(keyOne)}),
 		withSecureConfig(func(sc *secure.Config) { sc.HomeDir = home; sc.Getenv = func(string) string { return "" } }))
 	if err != nil {
 		t.Fatal(err)

@@ -35,8 +35,9 @@ var (
 	// WithEncryption) but no master key is available (no
 	// Encryption.MasterKey, and no CACHEKIT_MASTER_KEY under FromEnv).
 	ErrEncryptionRequired = errors.New("cachekit: encryption required but not configured")
-	// ErrClosed: the direct API was used after Close. Wrappers and Load keep
-	// working after Close: they call the function uncached.
+	// ErrClosed: the direct API, a wrapper's Invalidate or Clear was used
+	// after Close. Calls through wrappers and Load keep working after Close:
+	// they call the function uncached.
 	ErrClosed = errors.New("cachekit: cache is closed")
 	// ErrUncacheableArguments: the key layer cannot encode the arguments
 	// (returned by Key and Invalidate; a call with such arguments runs
@@ -90,8 +91,11 @@ type IdentityError struct {
 
 // Error names the symbol and says how to fix it (pass Name).
 func (e *IdentityError) Error() string {
-	return "cachekit: cannot derive a stable identity for " + e.Symbol + " (" + e.Reason +
-		"); pass cachekit.Name(\"...\") to Wrap"
+	fix := "pass cachekit.Name(\"...\") to Wrap"
+	if strings.HasSuffix(e.Symbol, "-fm") {
+		fix = "pass cachekit.Receiver(\"...\") naming the receiver (and optionally cachekit.Name) to Wrap"
+	}
+	return "cachekit: cannot derive a stable identity for " + e.Symbol + " (" + e.Reason + "); " + fix
 }
 
 // Unwrap returns ErrUnnamedFunction.

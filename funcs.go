@@ -31,7 +31,7 @@ func MustWrap0[R any](c *Cache, fn func(context.Context) (R, error), opts ...Fun
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func0[R]) Call(ctx context.Context) (R, error) {
-	s, ok, err := f.callKey(ctx)
+	s, ok, err := callKey0(f.Wrapper, ctx)
 	if err != nil {
 		var zero R
 		return zero, err
@@ -78,7 +78,7 @@ type Func1[A, R any] struct {
 // Python's @cache decorator. It fails when fn has no stable identity (see
 // Name) or an option is invalid, so mistakes surface once, at wrap time.
 func Wrap1[A, R any](c *Cache, fn func(context.Context, A) (R, error), opts ...FuncOption) (*Func1[A, R], error) {
-	w, err := newWrapper(c, fn, opts)
+	w, err := newWrapper(c, fn, opts, shapeOf[A]())
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func MustWrap1[A, R any](c *Cache, fn func(context.Context, A) (R, error), opts 
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func1[A, R]) Call(ctx context.Context, a A) (R, error) {
-	s, ok, err := f.callKey(ctx, a)
+	s, ok, err := callKey1(f.Wrapper, ctx, a)
 	if err != nil {
 		var zero R
 		return zero, err
@@ -140,7 +140,7 @@ type Func2[A, B, R any] struct {
 // Python's @cache decorator. It fails when fn has no stable identity (see
 // Name) or an option is invalid, so mistakes surface once, at wrap time.
 func Wrap2[A, B, R any](c *Cache, fn func(context.Context, A, B) (R, error), opts ...FuncOption) (*Func2[A, B, R], error) {
-	w, err := newWrapper(c, fn, opts)
+	w, err := newWrapper(c, fn, opts, shapeOf[A](), shapeOf[B]())
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ func MustWrap2[A, B, R any](c *Cache, fn func(context.Context, A, B) (R, error),
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func2[A, B, R]) Call(ctx context.Context, a A, b B) (R, error) {
-	s, ok, err := f.callKey(ctx, a, b)
+	s, ok, err := callKey2(f.Wrapper, ctx, a, b)
 	if err != nil {
 		var zero R
 		return zero, err
@@ -202,7 +202,7 @@ type Func3[A, B, C, R any] struct {
 // Python's @cache decorator. It fails when fn has no stable identity (see
 // Name) or an option is invalid, so mistakes surface once, at wrap time.
 func Wrap3[A, B, C, R any](c *Cache, fn func(context.Context, A, B, C) (R, error), opts ...FuncOption) (*Func3[A, B, C, R], error) {
-	w, err := newWrapper(c, fn, opts)
+	w, err := newWrapper(c, fn, opts, shapeOf[A](), shapeOf[B](), shapeOf[C]())
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +217,7 @@ func MustWrap3[A, B, C, R any](c *Cache, fn func(context.Context, A, B, C) (R, e
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func3[A, B, C, R]) Call(ctx context.Context, a A, b B, c C) (R, error) {
-	s, ok, err := f.callKey(ctx, a, b, c)
+	s, ok, err := callKey3(f.Wrapper, ctx, a, b, c)
 	if err != nil {
 		var zero R
 		return zero, err
@@ -264,7 +264,7 @@ type Func4[A, B, C, D, R any] struct {
 // Python's @cache decorator. It fails when fn has no stable identity (see
 // Name) or an option is invalid, so mistakes surface once, at wrap time.
 func Wrap4[A, B, C, D, R any](c *Cache, fn func(context.Context, A, B, C, D) (R, error), opts ...FuncOption) (*Func4[A, B, C, D, R], error) {
-	w, err := newWrapper(c, fn, opts)
+	w, err := newWrapper(c, fn, opts, shapeOf[A](), shapeOf[B](), shapeOf[C](), shapeOf[D]())
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +279,7 @@ func MustWrap4[A, B, C, D, R any](c *Cache, fn func(context.Context, A, B, C, D)
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func4[A, B, C, D, R]) Call(ctx context.Context, a A, b B, c C, d D) (R, error) {
-	s, ok, err := f.callKey(ctx, a, b, c, d)
+	s, ok, err := callKey4(f.Wrapper, ctx, a, b, c, d)
 	if err != nil {
 		var zero R
 		return zero, err

@@ -2,7 +2,9 @@ package cachekit
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -33,6 +35,9 @@ func Load[R any](ctx context.Context, c *Cache, key string, loader func(context.
 		if p, err = c.loadPolicy(opts); err != nil {
 			return zero, err
 		}
+	}
+	if err := p.checkResult(reflect.TypeFor[R]()); err != nil {
+		return zero, err
 	}
 	if c.skip(ctx, p) {
 		return loader(ctx)
@@ -66,13 +71,19 @@ func Get[R any](ctx context.Context, c *Cache, key string) (v R, found bool, err
 		return zero, false, ErrClosed
 	}
 	p := c.def
+	if err := p.checkResult(reflect.TypeFor[R]()); err != nil {
+		return zero, false, err
+	}
 	s, err := c.slot(ctx, key)
 	if err != nil {
 		return zero, false, err
 	}
 	key = s.key
-	if r, h := lookupL1Value[R](c, p, key); h != miss {
+	switch r, h := lookupTyped[R](c, p, key); h {
+	case fresh, stale:
 		return r, true, nil
+	case wrongType:
+		return zero, false, typeMismatch[R](key, nil)
 	}
 	if c.be == nil {
 		p.stats.add(misses)
@@ -82,6 +93,9 @@ func Get[R any](ctx context.Context, c *Cache, key string) (v R, found bool, err
 	if err != nil || !found {
 		if err == nil {
 			p.stats.add(misses)
+		}
+		if errors.Is(err, errUndecodable) && isTypeMismatch(err) {
+			return zero, false, typeMismatch[R](key, err)
 		}
 		return zero, false, err
 	}
@@ -103,6 +117,9 @@ func (c *Cache) Set(ctx context.Context, key string, value any, ttl time.Duratio
 		return err
 	}
 	p := c.def
+	if err := p.checkValue(value); err != nil {
+		return err
+	}
 	switch {
 	case ttl < 0 && ttl != NoExpiry:
 		return fmt.Errorf("%w: negative TTL %v", ErrInvalidOption, ttl)

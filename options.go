@@ -320,6 +320,8 @@ type funcConfig struct {
 	interopOp string
 	interop   bool
 	name      string
+	receiver  *string   // Receiver
+	negative  []negRule // CacheError
 	keyFunc   func(args []any) (string, error)
 	keywords  []string // Keywords
 	integrity *bool    // Integrity
@@ -359,9 +361,29 @@ func Interop(namespace, operation string) FuncOption {
 }
 
 // Name sets the function identity used in auto-mode keys. It is required for
-// closures, method values and generic functions, whose Go symbol is not a
-// stable identity; it may also be used to keep keys stable across a rename.
+// closures and generic functions, whose Go symbol is not a stable identity;
+// it may also be used to keep keys stable across a rename. For a method value
+// (store.Get), Name alone makes every receiver of the method share one set
+// of entries (right for a single store); with more than one receiver use
+// Receiver.
 func Name(identity string) FuncOption { return func(f *funcConfig) { f.name = identity } }
+
+// Receiver makes id, which names the receiver of a wrapped method value, part
+// of the function's identity (and so of every key): wrapping us.Get and
+// eu.Get with Receiver("us") and Receiver("eu") gives two sets of entries,
+// never one. With Receiver a method value needs no Name: its identity is the
+// method's symbol ("github.com/acme/app/users.(*Store).Get") followed by
+// "@" and id. id must not be empty; it does not apply to Interop or KeyFunc
+// functions, whose keys do not contain the identity (put the receiver in
+// the namespace or the key instead).
+func Receiver(id string) FuncOption {
+	return func(f *funcConfig) {
+		if id == "" {
+			f.fail("Receiver needs a non-empty id")
+		}
+		f.receiver = &id
+	}
+}
 
 // KeyFunc replaces key derivation: fn receives the call's arguments (without
 // the context) and returns the complete backend key, used as-is (no

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cachekit-go/cachekit/internal/secure"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"time"
+
+	"github.com/cachekit-go/cachekit/internal/secure"
 )
 
 // hitKind is the outcome of an L1 lookup.
@@ -17,25 +19,29 @@ const (
 	miss hitKind = iota
 	fresh
 	stale
+	wrongType // an entry of another type that does not decode into R
 )
 
-// lookup answers a cached call from L1 when it can, and reports a hit to the
-// Observer. It does not allocate for the default (decoded-value) L1.
+// lookup answers a cached call from L1 when it can (an entry of another type
+// is a miss here; the generated Call methods use it), and reports a hit to
+// the Observer. It does not allocate for the default (decoded-value) L1.
 func lookup[R any](ctx context.Context, c *Cache, p *policy, key string) (R, hitKind) {
 	start := c.callStart()
-	r, h := lookupL1Value[R](c, p, key)
+	r, h := lookupTyped[R](c, p, key)
 	switch h {
 	case fresh:
 		c.observeCall(ctx, p, CallL1Hit, start)
 	case stale:
 		c.observeCall(ctx, p, CallStaleHit, start)
+	case wrongType:
+		return r, miss
 	}
 	return r, h
 }
 
-// lookupL1Value answers from L1 when it can (counted in the stats, not
-// reported to the Observer).
-func lookupL1Value[R any](c *Cache, p *policy, key string) (R, hitKind) {
+// lookupTyped is lookup that also reports wrongType: an entry of another
+// type that does not decode into R (Get and Load report it).
+func lookupTyped[R any](c *Cache, p *policy, key string) (R, hitKind) {
 	var zero R
 	e, ok := c.lookupL1(p, key)
 	if !ok {
@@ -44,11 +50,11 @@ func lookupL1Value[R any](c *Cache, p *policy, key string) (R, hitKind) {
 	var r R
 	if c.cfg.l1Bytes {
 		r, ok = decodeDoc[R](p, e.doc)
-	} else {
-		r, ok = asR[R](e.val)
+	} else if r, ok = asR[R](e.val); !ok {
+		r, ok = convertL1[R](p, e.val)
 	}
 	if !ok {
-		return zero, miss
+		return zero, wrongType
 	}
 	p.stats.l1Hit()
 	if e.refreshAt != 0 && c.nowNano() >= e.refreshAt {
@@ -70,8 +76,13 @@ func decodeDoc[R any](p *policy, doc []byte) (R, bool) {
 
 func asR[R any](x any) (R, bool) {
 	if x == nil {
+		// A stored nil is a value only of types that can be nil.
 		var zero R
-		return zero, true
+		switch reflect.TypeFor[R]().Kind() {
+		case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
+			return zero, true
+		}
+		return zero, false
 	}
 	r, ok := x.(R)
 	return r, ok
@@ -104,10 +115,16 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 	load := anyLoader(fn)
 	decode := decoder[R](p)
 	hitL1 := func(e l1Entry) (any, bool) {
+		if nerr, neg := negHit(p, e.val, e.doc); neg && nerr != nil {
+			return negMarker{Err: nerr.Error()}, true
+		}
 		if c.cfg.l1Bytes {
 			return decodeDoc[R](p, e.doc)
 		}
-		return asR[R](e.val)
+		if r, ok := asR[R](e.val); ok {
+			return r, true
+		}
+		return convertL1[R](p, e.val)
 	}
 	rb := c.missBudget(ctx)
 	var (
@@ -133,14 +150,28 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 			c.guard.loads.Release()
 		}
 	}
+	// A caller that joined another caller's run of the function is counted
+	// as coalesced, not as a miss: one run is one miss.
+	missed := misses
+	if shared {
+		missed = coalesced
+	}
 	if err != nil {
-		p.stats.add(misses)
+		p.stats.add(missed)
 		c.observeCall(ctx, p, CallError, start)
 		return zero, err
 	}
+	if m, neg := res.val.(negMarker); neg && len(p.negative) > 0 {
+		if res.fromL1 {
+			p.stats.l1Hit()
+		} else {
+			p.stats.l2Hit()
+		}
+		return zero, p.negError(m)
+	}
 	r, ok := asR[R](res.val)
 	if !ok {
-		p.stats.add(misses)
+		p.stats.add(missed)
 		c.observeCall(ctx, p, CallError, start)
 		return zero, fmt.Errorf("%w: key %q holds %T, want %T", ErrTypeMismatch, key, res.val, zero)
 	}
@@ -150,7 +181,7 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 	case res.fromL2:
 		p.stats.l2Hit()
 	default:
-		p.stats.add(misses)
+		p.stats.add(missed)
 	}
 	if c.obs != nil {
 		c.observeCall(ctx, p, fetchResult(res, shared), start)
@@ -192,7 +223,26 @@ func (c *Cache) detachedSlot(key string) (slot, ok bool) {
 
 // get is the whole read-through path for one entry.
 func get[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
-	if r, h := lookup[R](ctx, c, p, s.key); h != miss {
+	if len(p.negative) > 0 {
+		if e, ok := c.lookupL1(p, s.key); ok {
+			if nerr, neg := negHit(p, e.val, e.doc); neg && nerr != nil {
+				p.stats.l1Hit()
+				var zero R
+				return zero, nerr
+			}
+		}
+	}
+	start := c.callStart()
+	r, h := lookupTyped[R](c, p, s.key)
+	if h == wrongType && p.strictTypes() {
+		return r, typeMismatch[R](s.key, nil)
+	}
+	if h == fresh || h == stale {
+		if h == fresh {
+			c.observeCall(ctx, p, CallL1Hit, start)
+		} else {
+			c.observeCall(ctx, p, CallStaleHit, start)
+		}
 		if h == stale {
 			c.refresh(ctx, p, s, anyLoader(fn))
 		}
@@ -254,6 +304,10 @@ func (c *Cache) fromL2(ctx context.Context, p *policy, s slot, gen generation, d
 		return loaded{val: v, fromL2: true, stale: stale}, true, false, nil
 	case errors.Is(err, errFailClosed):
 		return loaded{}, false, false, err
+	case errors.Is(err, errUndecodable) && p.strictTypes() && isTypeMismatch(err):
+		// Load's key is the caller's: an entry of another type is reported,
+		// never overwritten.
+		return loaded{}, false, false, fmt.Errorf("%w: key %q: %w", ErrTypeMismatch, s.key, err)
 	case errors.Is(err, errUndecodable):
 		c.logUndecodable.warn(c, "cachekit: stored entry cannot be decoded; recomputing it", "key", s.key, "err", err)
 		return loaded{}, false, true, nil
@@ -279,6 +333,9 @@ func (c *Cache) compute(ctx context.Context, p *policy, s slot, gen generation, 
 	start := time.Now()
 	v, err := load(ctx)
 	if err != nil {
+		if r := p.negRuleFor(err); r != nil {
+			c.storeNegative(ctx, p, s, r, gen)
+		}
 		return loaded{}, err
 	}
 	p.observeLoad(time.Since(start))
@@ -316,7 +373,9 @@ func (c *Cache) readL2(ctx context.Context, p *policy, s slot, gen generation, d
 	}
 	doc, err := p.pipeFor(s).Open(s.logical, data)
 	decoded := err == nil
-	if decoded {
+	if nerr, neg := negHit(p, nil, doc); decoded && neg && nerr != nil {
+		v = negMarker{Err: nerr.Error()} // a cached error (CacheError)
+	} else if decoded {
 		v, err = decode(doc)
 	}
 	if err != nil {
@@ -439,5 +498,5 @@ func (c *Cache) putL1(p *policy, key string, v any, doc []byte, exp, refreshAt i
 		p.stats.add(discarded)
 		return
 	}
-	c.l1.Set(key, c.l1Value(p, v, doc, refreshAt), int64(len(doc)), exp)
+	c.setL1(p, key, c.l1Value(p, v, doc, refreshAt), c.l1Cost(v, doc), exp)
 }

@@ -3,6 +3,7 @@ package cachekit
 import (
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Info is a snapshot of a cache's or a wrapper's counters, the Go form of
@@ -10,9 +11,13 @@ import (
 type Info struct {
 	// Hits counts calls answered from the cache (L1Hits + L2Hits).
 	Hits uint64
-	// Misses counts calls that ran the function (or loader), including calls
-	// that joined another caller's shared run.
+	// Misses counts calls that ran the function (or loader).
 	Misses uint64
+	// Coalesced counts calls that missed but waited for another caller's
+	// run of the function instead of running it (stampede protection):
+	// neither hits nor misses, so 200 concurrent calls of a cold key are 1
+	// miss and 199 coalesced.
+	Coalesced uint64
 	// L1Hits counts calls answered by the in-process tier.
 	L1Hits uint64
 	// L2Hits counts calls answered by the backend.
@@ -39,6 +44,10 @@ type Info struct {
 	// Discarded counts results not stored because the entry was invalidated
 	// or cleared while they were being computed.
 	Discarded uint64
+	// L1TooLarge counts values not kept in the in-process tier because one
+	// of its shards cannot hold them (they are stored in the backend and read
+	// from there); raise WithL1Size if it grows.
+	L1TooLarge uint64
 	// AvgBackendLatency is the mean duration of backend operations.
 	AvgBackendLatency time.Duration
 	// L1Bytes and L1Entries describe the in-process tier of the whole cache
@@ -68,17 +77,46 @@ func (i Info) HitRate() float64 {
 }
 
 type counters struct {
-	hits, misses, l1Hits, l2Hits, bypassed        atomic.Uint64
+	// l1HitStripes count L1 hits (each also a hit) on separate cache lines:
+	// an L1 hit is the hottest path, and one shared counter made parallel
+	// hits contend on its line.
+	l1HitStripes [hitStripes]struct {
+		n atomic.Uint64
+		_ [56]byte
+	}
+	hits, misses, l2Hits, bypassed                atomic.Uint64 // hits: L2 hits (L1 hits are striped)
 	backendErrors, decodeErrors, encodeErrors     atomic.Uint64
 	tooLarge, refreshes, refreshErrors, discarded atomic.Uint64
+	l1TooLarge, coalesced                         atomic.Uint64
 	backendNanos, backendOps                      atomic.Uint64
 }
 
+// hitStripes is the number of L1 hit counters (a power of two).
+const hitStripes = 16
+
+// hitStripe picks a hit counter for the calling goroutine from the address of
+// its stack: goroutines run on different stacks, so concurrent hits mostly
+// land on different counters. Any stripe is correct; this only spreads them.
+func hitStripe() int {
+	var local byte
+	return int(uintptr(unsafe.Pointer(&local))>>12) & (hitStripes - 1)
+}
+
+// l1HitCount returns the L1 hits counted so far.
+func (c *counters) l1HitCount() uint64 {
+	var n uint64
+	for i := range c.l1HitStripes {
+		n += c.l1HitStripes[i].n.Load()
+	}
+	return n
+}
+
 func (c *counters) snapshot() Info {
+	l1 := c.l1HitCount()
 	i := Info{
-		Hits:          c.hits.Load(),
+		Hits:          c.hits.Load() + l1,
 		Misses:        c.misses.Load(),
-		L1Hits:        c.l1Hits.Load(),
+		L1Hits:        l1,
 		L2Hits:        c.l2Hits.Load(),
 		Bypassed:      c.bypassed.Load(),
 		BackendErrors: c.backendErrors.Load(),
@@ -88,6 +126,8 @@ func (c *counters) snapshot() Info {
 		Refreshes:     c.refreshes.Load(),
 		RefreshErrors: c.refreshErrors.Load(),
 		Discarded:     c.discarded.Load(),
+		L1TooLarge:    c.l1TooLarge.Load(),
+		Coalesced:     c.coalesced.Load(),
 	}
 	if ops := c.backendOps.Load(); ops > 0 {
 		i.AvgBackendLatency = time.Duration(c.backendNanos.Load() / ops)
@@ -106,11 +146,10 @@ func (s stats) add(pick func(*counters) *atomic.Uint64) {
 }
 
 func (s stats) l1Hit() {
-	s.cache.hits.Add(1)
-	s.cache.l1Hits.Add(1)
+	i := hitStripe()
+	s.cache.l1HitStripes[i].n.Add(1)
 	if s.fn != nil {
-		s.fn.hits.Add(1)
-		s.fn.l1Hits.Add(1)
+		s.fn.l1HitStripes[i].n.Add(1)
 	}
 }
 
@@ -141,3 +180,5 @@ func tooLarge(c *counters) *atomic.Uint64      { return &c.tooLarge }
 func refreshes(c *counters) *atomic.Uint64     { return &c.refreshes }
 func refreshErrors(c *counters) *atomic.Uint64 { return &c.refreshErrors }
 func discarded(c *counters) *atomic.Uint64     { return &c.discarded }
+func l1TooLarge(c *counters) *atomic.Uint64    { return &c.l1TooLarge }
+func coalesced(c *counters) *atomic.Uint64     { return &c.coalesced }

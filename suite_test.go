@@ -159,6 +159,11 @@ func runCacheSuite(t *testing.T, newBackend func(t *testing.T) backend.Backend) 
 		if calls.Load() != 1 {
 			t.Fatalf("function ran %d times for %d concurrent callers", calls.Load(), n)
 		}
+		// One run is one miss; the callers that waited for it are coalesced
+		// (or, if they looked after it finished, hits).
+		if i := f.Info(); i.Misses != 1 || i.Coalesced+i.Hits != n-1 || i.Coalesced == 0 {
+			t.Fatalf("one run for %d callers counted as %+v", n, i)
+		}
 	})
 
 	t.Run("waiter cancellation and panics", func(t *testing.T) {

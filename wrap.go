@@ -37,11 +37,12 @@ var closureSymbol = regexp.MustCompile(`\.func\d+`)
 
 // identityOf derives a function's identity from its Go symbol: the import
 // path and name, e.g. "github.com/acme/app/users.GetUser" or
-// "github.com/acme/app/users.(*Store).Get" for a method expression. Symbols
+// "github.com/acme/app/users.(*Store).Get-fm" for a method value. Symbols
 // that do not name one stable function are refused: closures (every literal
 // is "outer.funcN", renumbered when code moves), method values ("-fm": the
-// receiver is part of the value but not of the name) and instantiations of
-// generic functions (the symbol reads "F[...]" for every type argument).
+// receiver is part of the value but not of the name; see Receiver) and
+// instantiations of generic functions (the symbol reads "F[...]" for every
+// type argument).
 func identityOf(fn any) (string, error) {
 	v := reflect.ValueOf(fn)
 	if v.Kind() != reflect.Func || v.IsNil() {
@@ -64,6 +65,40 @@ func identityOf(fn any) (string, error) {
 	return name, nil
 }
 
+// funcIdentity resolves the identity of fn under the Name and Receiver
+// options.
+func funcIdentity(fc *funcConfig, fn any) (string, error) {
+	sym, symErr := identityOf(fn)
+	var ie *IdentityError
+	methodValue := errors.As(symErr, &ie) && strings.HasSuffix(ie.Symbol, "-fm")
+	noIdentityKeys := fc.interop || fc.keyFunc != nil
+	switch {
+	case fc.receiver != nil && noIdentityKeys:
+		return "", fmt.Errorf("%w: Receiver does not apply to Interop or KeyFunc functions (their keys have no identity); "+
+			"put the receiver into the namespace or the key", ErrInvalidOption)
+	case fc.receiver != nil:
+		base := fc.name
+		switch {
+		case base != "":
+		case symErr == nil:
+			base = sym
+		case methodValue:
+			base = strings.TrimSuffix(ie.Symbol, "-fm")
+		default:
+			return "", symErr
+		}
+		return base + "@" + *fc.receiver, nil
+	case fc.name != "":
+		return fc.name, nil
+	case symErr == nil:
+		return sym, nil
+	case errors.Is(symErr, ErrUnnamedFunction) && noIdentityKeys:
+		// Keys do not use the identity; it only names the function in logs.
+		return "<unnamed>", nil
+	}
+	return "", symErr
+}
+
 // Wrapper holds what every wrapped function shares: its identity, its
 // policy and its counters. Func0..Func4 embed it, so Info, Clear, Name and
 // Cache are available on each of them.
@@ -82,9 +117,10 @@ type Wrapper struct {
 	pyPrefix  string // WithPythonLayout: PythonKeyPrefix for non-interop keys
 	counters  counters
 	warn      warnings
+	memo      *keyMemo // nil: keys derived on every call (see memo.go)
 }
 
-func newWrapper(c *Cache, fn any, opts []FuncOption) (*Wrapper, error) {
+func newWrapper(c *Cache, fn any, opts []FuncOption, shapes ...argShape) (*Wrapper, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: nil *Cache", ErrInvalidOption)
 	}
@@ -104,18 +140,11 @@ func newWrapper(c *Cache, fn any, opts []FuncOption) (*Wrapper, error) {
 	if v := reflect.ValueOf(fn); v.Kind() != reflect.Func || v.IsNil() {
 		return nil, fmt.Errorf("%w: nil function", ErrInvalidOption)
 	}
-	sym, symErr := identityOf(fn)
-	switch {
-	case fc.name != "":
-		w.identity = fc.name
-	case symErr == nil:
-		w.identity = sym
-	case errors.Is(symErr, ErrUnnamedFunction) && (fc.interop || fc.keyFunc != nil):
-		// Keys do not use the identity; it only names the function in logs.
-		w.identity = "<unnamed>"
-	default:
-		return nil, symErr
+	identity, err := funcIdentity(&fc, fn)
+	if err != nil {
+		return nil, err
 	}
+	w.identity = identity
 	if err := checkKeywords(&fc, fn); err != nil {
 		return nil, err
 	}
@@ -132,9 +161,15 @@ func newWrapper(c *Cache, fn any, opts []FuncOption) (*Wrapper, error) {
 		return nil, err
 	}
 	w.p = *p
+	if err := w.p.checkResult(reflect.TypeOf(fn).Out(0)); err != nil {
+		return nil, err
+	}
 	w.prefix = w.keyPrefix()
 	if c.cfg.pythonLayout && !w.interop {
 		w.pyPrefix = PythonKeyPrefix
+	}
+	if w.keyFunc == nil {
+		w.memo = newKeyMemo(shapes...)
 	}
 	return w, nil
 }
@@ -169,17 +204,24 @@ func (c *Cache) newPolicy(fc *funcConfig, owner uint64, name string, warn *warni
 	if len(fc.errs) > 0 {
 		return nil, errors.Join(fc.errs...)
 	}
+	if err := checkNegative(fc.negative); err != nil {
+		return nil, err
+	}
+	if len(fc.negative) > 0 && fc.interop {
+		return nil, fmt.Errorf("%w: CacheError does not apply to interop functions (other SDKs would read its marker as a value)", ErrInvalidOption)
+	}
 	p := &policy{
-		ttl:    backendTTL(c.ttl),
-		swr:    c.cfg.swr,
-		useL1:  c.l1 != nil,
-		pipe:   c.pipe,
-		bypass: fc.bypass,
-		stats:  st,
-		owner:  owner,
-		name:   name,
-		warn:   warn,
-		cost:   new(atomic.Int64),
+		negative: fc.negative,
+		ttl:      backendTTL(c.ttl),
+		swr:      c.cfg.swr,
+		useL1:    c.l1 != nil,
+		pipe:     c.pipe,
+		bypass:   fc.bypass,
+		stats:    st,
+		owner:    owner,
+		name:     name,
+		warn:     warn,
+		cost:     new(atomic.Int64),
 	}
 	if fc.ttl != 0 {
 		p.ttl = backendTTL(fc.ttl)
@@ -271,18 +313,23 @@ func (w *Wrapper) callKey(ctx context.Context, args ...any) (s slot, ok bool, er
 	}
 	k, err := w.keyFor(args)
 	if err != nil {
-		w.p.stats.add(bypassed)
+		w.uncacheable(err)
 		w.c.observeCall(ctx, &w.p, CallBypass, time.Time{})
-		w.warn.args.Do(func() {
-			w.c.log.Warn("cachekit: arguments cannot be encoded into a cache key; calling uncached (logged once per function)",
-				"func", w.identity, "err", err)
-		})
 		return slot{}, false, nil
 	}
 	if s, err = w.slot(ctx, k); err != nil {
 		return slot{}, false, err
 	}
 	return s, true, nil
+}
+
+// uncacheable counts a call whose arguments have no key and logs it once.
+func (w *Wrapper) uncacheable(err error) {
+	w.p.stats.add(bypassed)
+	w.warn.args.Do(func() {
+		w.c.log.Warn("cachekit: arguments cannot be encoded into a cache key; calling uncached (logged once per function)",
+			"func", w.identity, "err", err)
+	})
 }
 
 // slot binds a key of this wrapper to the call's tenant and, under
@@ -297,6 +344,9 @@ func (w *Wrapper) slot(ctx context.Context, k string) (slot, error) {
 }
 
 func (w *Wrapper) invalidate(ctx context.Context, args ...any) error {
+	if w.c.closed.Load() {
+		return ErrClosed
+	}
 	k, err := w.keyFor(args)
 	if err != nil {
 		return err
@@ -330,9 +380,13 @@ func (w *Wrapper) Info() Info {
 // Clear returns ErrClearUnsupported (they expire with their TTL). Loads and
 // refreshes running during Clear do not store their results. With a
 // multi-tenant encryption the backend entries removed are those of the
-// tenant of ctx (in-process entries of every tenant are removed).
+// tenant of ctx (in-process entries of every tenant are removed). After the
+// cache's Close it returns ErrClosed.
 func (w *Wrapper) Clear(ctx context.Context) error {
 	c := w.c
+	if c.closed.Load() {
+		return ErrClosed
+	}
 	c.bumpEpoch()
 	if c.l1 != nil {
 		c.l1.DeleteFunc(func(_ string, e l1Entry) bool { return e.owner == w.p.owner })

@@ -64,7 +64,8 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 		if p.ttl > 0 {
 			exp = after(now, p.ttl)
 		}
-		c.l1.Set(key, c.l1Value(p, v, doc, c.refreshPoint(p, now)), int64(len(doc)), exp)
+		nv := c.l1Normal(p, v, doc)
+		c.setL1(p, key, c.l1Value(p, nv, doc, c.refreshPoint(p, now)), c.l1Cost(nv, doc), exp)
 	}
 	if c.be == nil {
 		st.mu.RUnlock()

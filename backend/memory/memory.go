@@ -155,7 +155,7 @@ func (b *Backend) Set(ctx context.Context, key string, value []byte, ttl time.Du
 	// (a TTL of a few nanoseconds): that is a write that expired at once,
 	// not an error.
 	if !b.s.data.Set(key, append([]byte(nil), value...), int64(len(value)), b.expiry(ttl)) &&
-		int64(len(value))+int64(len(key))+l1.NodeOverhead > b.s.data.ShardBytes() {
+		int64(len(value))+int64(len(key))+b.s.data.EntryOverhead() > b.s.data.ShardBytes() {
 		return backend.NewError(backend.Permanent, Name, "set", key, ErrValueTooLarge)
 	}
 	return nil

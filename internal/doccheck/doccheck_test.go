@@ -72,6 +72,8 @@ var (
 	c        *cachekit.Cache
 	rdb      *redis.Backend
 	store    *userStore
+	usStore  *userStore // one receiver per region (Receiver)
+	euStore  *userStore
 	getUser  *cachekit.Func1[int, User]
 	key      string // a master key in hex
 	oldKey   string

@@ -83,6 +83,14 @@ type Sealer interface {
 	Open(key string, h frame.Header, ciphertext []byte) ([]byte, error)
 }
 
+// FrameSealer is a Sealer that can write the whole frame (header and
+// sealed payload) into one buffer; Wrap prefers it to Seal + frame.Encode,
+// which copies the ciphertext once more.
+type FrameSealer interface {
+	// SealFrame appends the frame of the sealed plaintext to dst.
+	SealFrame(dst []byte, key string, plaintext []byte, compressed bool) ([]byte, error)
+}
+
 // InteropSealer is implemented by a Sealer that can also encrypt interop
 // values: one MessagePack document sealed as a whole, without a frame.
 type InteropSealer interface {
@@ -130,8 +138,27 @@ func (p Pipeline) Wrap(key string, raw []byte) ([]byte, error) {
 		}
 		return b, nil
 	}
-	payload := raw
 	compressed := p.Mode == Framed
+	// One buffer for the whole frame: header, then the envelope (or the
+	// ciphertext) appended after it, instead of a copy per layer.
+	size := frame.PrefixSize + 320 + len(raw)
+	if compressed {
+		size += len(raw)/255 + 64
+	}
+	if p.Sealer == nil {
+		b, err := frame.AppendHeader(make([]byte, 0, size), frame.DefaultHeader(compressed))
+		if err != nil {
+			return nil, fmt.Errorf("entry: encode frame: %w", err)
+		}
+		if !compressed {
+			return append(b, raw...), nil
+		}
+		if b, err = envelope.AppendPack(b, raw); err != nil {
+			return nil, fmt.Errorf("entry: pack envelope: %w", err)
+		}
+		return b, nil
+	}
+	payload := raw
 	if compressed {
 		env, err := envelope.Pack(raw)
 		if err != nil {
@@ -139,22 +166,24 @@ func (p Pipeline) Wrap(key string, raw []byte) ([]byte, error) {
 		}
 		payload = env
 	}
-	h := frame.DefaultHeader(compressed)
-	if p.Sealer != nil {
-		ct, sh, err := p.Sealer.Seal(key, payload, compressed)
+	if fs, ok := p.Sealer.(FrameSealer); ok {
+		b, err := fs.SealFrame(make([]byte, 0, size+len(payload)-len(raw)+64), key, payload, compressed)
 		if err != nil {
 			return nil, fmt.Errorf("entry: encrypt: %w", err)
 		}
-		payload, h = ct, sh
+		return b, nil
 	}
-	b, err := frame.Encode(h, payload)
+	ct, h, err := p.Sealer.Seal(key, payload, compressed)
+	if err != nil {
+		return nil, fmt.Errorf("entry: encrypt: %w", err)
+	}
+	b, err := frame.Encode(h, ct)
 	if err != nil {
 		return nil, fmt.Errorf("entry: encode frame: %w", err)
 	}
 	return b, nil
 }
 
-// Open returns the MessagePack document inside stored bytes.
 func (p Pipeline) Open(key string, data []byte) ([]byte, error) {
 	if p.Mode == Interop {
 		if p.Sealer == nil {

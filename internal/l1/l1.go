@@ -6,7 +6,10 @@
 //   - Byte-bounded, not entry-bounded: cached values range from a few bytes to
 //     megabytes, so only a byte budget bounds memory. Every entry is charged
 //     the cost its caller states (cachekit charges the encoded size of the
-//     value) plus the length of its key plus NodeOverhead.
+//     value) plus the length of its key plus the fixed cost of an entry
+//     (Overhead: its node, its map slot and its ghost slot, measured, not
+//     guessed) plus Options.EntryOverhead, so that the heap stays close to
+//     the budget even for small values.
 //   - Sharded: the budget is split evenly over a power-of-two number of shards,
 //     each with its own lock. Shards are never smaller than MinShardBytes, so a
 //     small cache has one shard. An entry whose cost exceeds one shard's budget
@@ -29,12 +32,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 const (
-	// NodeOverhead is the fixed cost in bytes charged for each entry on top of
-	// its stated cost and key length (node, map slot and list links).
-	NodeOverhead = 96
+	// mapSlotBytes is what one entry costs in a shard's map[uint64]*node:
+	// a 16-byte slot plus its control byte, at the 0.44 to 0.875 load of
+	// Go's maps (about 0.65 on average).
+	mapSlotBytes = 28
+	// ghostBytes is what one ghost costs: a map[uint64]uint64 slot (16 bytes
+	// plus control at map load) and up to two 8-byte FIFO slots. Under
+	// eviction the ghost list holds about as many hashes as the shard holds
+	// entries, so every entry is charged one.
+	ghostBytes = 48
 	// MinShardBytes is the smallest budget a shard is given; smaller caches
 	// use fewer shards.
 	MinShardBytes = 1 << 20
@@ -53,22 +63,47 @@ type Options struct {
 	// Shards forces the number of shards (rounded down to a power of two);
 	// 0 chooses from GOMAXPROCS and MaxBytes.
 	Shards int
+	// EntryOverhead is charged for each entry on top of Overhead: memory the
+	// owner's values hold besides their stated cost (cachekit: the interface
+	// box of a decoded value).
+	EntryOverhead int64
+}
+
+// Overhead returns the fixed cost in bytes charged for each entry of a
+// Cache[V] on top of its stated cost and key length: the node (rounded up to
+// its allocation size class), its map slot and its ghost.
+func Overhead[V any]() int64 {
+	return sizeClass(int64(unsafe.Sizeof(node[V]{}))) + mapSlotBytes + ghostBytes
+}
+
+// sizeClass rounds n up to the size of the allocation the runtime makes for
+// it (its small-object size classes up to 512 bytes, then 128-byte steps).
+func sizeClass(n int64) int64 {
+	for _, c := range [...]int64{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 288, 320, 352, 384, 416, 448, 480, 512} {
+		if n <= c {
+			return c
+		}
+	}
+	return (n + 127) &^ 127
 }
 
 // Cache is a byte-bounded in-process cache from string keys to values of type
 // V. It is safe for concurrent use.
 type Cache[V any] struct {
-	shards  []shard[V]
-	mask    uint64
-	seed    maphash.Seed
-	now     func() int64
-	bytes   atomic.Int64
-	entries atomic.Int64
-	evicted atomic.Uint64 // unexpired entries dropped for room
+	shards   []shard[V]
+	overhead int64 // charged per entry besides cost and key
+	mask     uint64
+	seed     maphash.Seed
+	now      func() int64
+	bytes    atomic.Int64
+	entries  atomic.Int64
+	evicted  atomic.Uint64 // unexpired entries dropped for room
 }
 
 type node[V any] struct {
 	key        string
+	hash       uint64   // c.hash(key): the map key, the shard, the ghost
+	coll       *node[V] // next node whose key has the same hash (almost never)
 	val        V
 	cost       int64
 	expires    int64 // Unix nanoseconds; 0 = never
@@ -115,11 +150,46 @@ func (l *list[V]) remove(n *node[V]) {
 
 type shard[V any] struct {
 	mu          sync.RWMutex
-	m           map[string]*node[V]
+	m           map[uint64]*node[V] // by key hash: the key is hashed once per call, and the map compares 8 bytes
 	small, main list[V]
 	max         int64
 	ghost       ghost
 	_           [64]byte // keep hot shard locks on separate cache lines
+}
+
+// find returns the node of key (hash h) or nil. s.mu must be held.
+func (s *shard[V]) find(h uint64, key string) *node[V] {
+	for n := s.m[h]; n != nil; n = n.coll {
+		if n.key == key {
+			return n
+		}
+	}
+	return nil
+}
+
+// insert adds n (not yet in the map) under its hash. s.mu must be held.
+func (s *shard[V]) insert(n *node[V]) {
+	n.coll = s.m[n.hash]
+	s.m[n.hash] = n
+}
+
+// remove takes n out of the map. s.mu must be held.
+func (s *shard[V]) remove(n *node[V]) {
+	head := s.m[n.hash]
+	switch {
+	case head == n && n.coll == nil:
+		delete(s.m, n.hash)
+	case head == n:
+		s.m[n.hash] = n.coll
+	default:
+		for p := head; p != nil; p = p.coll {
+			if p.coll == n {
+				p.coll = n.coll
+				break
+			}
+		}
+	}
+	n.coll = nil
 }
 
 // ghost is a bounded FIFO set of key hashes evicted from the small queue.
@@ -182,17 +252,18 @@ func New[V any](o Options) *Cache[V] {
 		p *= 2
 	}
 	c := &Cache[V]{
-		shards: make([]shard[V], p),
-		mask:   uint64(p - 1),
-		seed:   maphash.MakeSeed(),
-		now:    o.Now,
+		shards:   make([]shard[V], p),
+		overhead: Overhead[V]() + max(o.EntryOverhead, 0),
+		mask:     uint64(p - 1),
+		seed:     maphash.MakeSeed(),
+		now:      o.Now,
 	}
 	if c.now == nil {
 		c.now = func() int64 { return time.Now().UnixNano() }
 	}
 	per := o.MaxBytes / int64(p)
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]*node[V])
+		c.shards[i].m = make(map[uint64]*node[V])
 		c.shards[i].max = per
 	}
 	return c
@@ -212,9 +283,10 @@ func (c *Cache[V]) Get(key string) (V, bool) {
 // nanoseconds (0 = never).
 func (c *Cache[V]) GetWithExpiry(key string) (V, int64, bool) {
 	var zero V
-	s := c.shardOf(c.hash(key))
+	h := c.hash(key)
+	s := c.shardOf(h)
 	s.mu.RLock()
-	n := s.m[key]
+	n := s.find(h, key)
 	if n == nil {
 		s.mu.RUnlock()
 		return zero, 0, false
@@ -235,7 +307,7 @@ func (c *Cache[V]) GetWithExpiry(key string) (V, int64, bool) {
 
 func (c *Cache[V]) dropIfSame(s *shard[V], key string, n *node[V]) {
 	s.mu.Lock()
-	if s.m[key] == n {
+	if s.find(n.hash, key) == n {
 		c.unlink(s, n)
 	}
 	s.mu.Unlock()
@@ -248,7 +320,7 @@ func (c *Cache[V]) unlink(s *shard[V], n *node[V]) {
 	} else {
 		s.small.remove(n)
 	}
-	delete(s.m, n.key)
+	s.remove(n)
 	c.bytes.Add(-n.cost)
 	c.entries.Add(-1)
 }
@@ -260,10 +332,10 @@ func (c *Cache[V]) unlink(s *shard[V], n *node[V]) {
 func (c *Cache[V]) Set(key string, v V, cost int64, expires int64) bool {
 	h := c.hash(key)
 	s := c.shardOf(h)
-	total := max(cost, 0) + int64(len(key)) + NodeOverhead
+	total := max(cost, 0) + int64(len(key)) + c.overhead
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := s.m[key]
+	old := s.find(h, key)
 	if total > s.max || (expires != 0 && c.now() >= expires) {
 		if old != nil {
 			c.unlink(s, old)
@@ -281,14 +353,14 @@ func (c *Cache[V]) Set(key string, v V, cost int64, expires int64) bool {
 		c.evict(s, old)
 		return true
 	}
-	n := &node[V]{key: key, val: v, cost: total, expires: expires}
+	n := &node[V]{key: key, hash: h, val: v, cost: total, expires: expires}
 	if s.ghost.take(h) {
 		n.inMain = true
 		s.main.pushFront(n)
 	} else {
 		s.small.pushFront(n)
 	}
-	s.m[key] = n
+	s.insert(n)
 	c.bytes.Add(total)
 	c.entries.Add(1)
 	c.evict(s, n)
@@ -331,7 +403,7 @@ func (c *Cache[V]) evict(s *shard[V], keep *node[V]) {
 			default:
 				c.unlink(s, t)
 				c.evicted.Add(1)
-				s.ghost.add(c.hash(t.key), len(s.m))
+				s.ghost.add(t.hash, len(s.m))
 			}
 			continue
 		}
@@ -355,10 +427,11 @@ func (c *Cache[V]) evict(s *shard[V], keep *node[V]) {
 // SetExpiry changes the expiry of an existing unexpired entry and reports
 // whether there was one.
 func (c *Cache[V]) SetExpiry(key string, expires int64) bool {
-	s := c.shardOf(c.hash(key))
+	h := c.hash(key)
+	s := c.shardOf(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.m[key]
+	n := s.find(h, key)
 	if n == nil {
 		return false
 	}
@@ -374,10 +447,11 @@ func (c *Cache[V]) SetExpiry(key string, expires int64) bool {
 // shard lock, if the entry exists and is unexpired. fn must not call back into
 // the Cache.
 func (c *Cache[V]) Update(key string, fn func(v *V)) bool {
-	s := c.shardOf(c.hash(key))
+	h := c.hash(key)
+	s := c.shardOf(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.m[key]
+	n := s.find(h, key)
 	if n == nil || (n.expires != 0 && c.now() >= n.expires) {
 		return false
 	}
@@ -387,10 +461,11 @@ func (c *Cache[V]) Update(key string, fn func(v *V)) bool {
 
 // Delete removes key and reports whether an unexpired entry was present.
 func (c *Cache[V]) Delete(key string) bool {
-	s := c.shardOf(c.hash(key))
+	h := c.hash(key)
+	s := c.shardOf(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.m[key]
+	n := s.find(h, key)
 	if n == nil {
 		return false
 	}
@@ -408,12 +483,16 @@ func (c *Cache[V]) DeleteFunc(match func(key string, v V) bool) int {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		for k, n := range s.m {
-			if match(k, n.val) {
-				if n.expires == 0 || now < n.expires {
-					removed++
+		for _, head := range s.m {
+			for n := head; n != nil; {
+				next := n.coll
+				if match(n.key, n.val) {
+					if n.expires == 0 || now < n.expires {
+						removed++
+					}
+					c.unlink(s, n)
 				}
-				c.unlink(s, n)
+				n = next
 			}
 		}
 		s.mu.Unlock()
@@ -423,6 +502,12 @@ func (c *Cache[V]) DeleteFunc(match func(key string, v V) bool) int {
 
 // Clear removes every entry.
 func (c *Cache[V]) Clear() { c.DeleteFunc(func(string, V) bool { return true }) }
+
+// Fits reports whether an entry of key with the stated cost fits one shard's
+// budget; Set does not keep an entry that does not.
+func (c *Cache[V]) Fits(key string, cost int64) bool {
+	return max(cost, 0)+int64(len(key))+c.overhead <= c.shards[0].max
+}
 
 // Len returns the number of entries held, including expired ones not yet
 // dropped.
@@ -434,6 +519,10 @@ func (c *Cache[V]) Bytes() int64 { return c.bytes.Load() }
 // Evictions returns how many unexpired entries were dropped to make room
 // (expired entries dropped on the way are not counted).
 func (c *Cache[V]) Evictions() uint64 { return c.evicted.Load() }
+
+// EntryOverhead returns what each entry is charged besides its stated cost
+// and key length (Overhead plus Options.EntryOverhead).
+func (c *Cache[V]) EntryOverhead() int64 { return c.overhead }
 
 // ShardBytes returns the budget of one shard: the largest entry cost (with key
 // and overhead) that can be stored.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 )
 
 type fakeNow struct{ t atomic.Int64 }
@@ -38,7 +39,7 @@ func TestGetSetDelete(t *testing.T) {
 	if c.Len() != 1 {
 		t.Fatalf("Len = %d after overwrite", c.Len())
 	}
-	if want := int64(1 + 1 + NodeOverhead); c.Bytes() != want {
+	if want := int64(1 + 1 + Overhead[string]()); c.Bytes() != want {
 		t.Fatalf("Bytes = %d, want %d", c.Bytes(), want)
 	}
 	if !c.Delete("a") || c.Delete("a") {
@@ -108,7 +109,7 @@ func TestByteBound(t *testing.T) {
 func TestScanResistance(t *testing.T) {
 	t.Parallel()
 	const per = 100
-	c, _ := newTest(200 * (per + NodeOverhead + 8))
+	c, _ := newTest(200 * (per + Overhead[string]() + 8))
 	hot := make([]string, 20)
 	for i := range hot {
 		hot[i] = fmt.Sprintf("hot-%03d", i)
@@ -142,7 +143,7 @@ func TestScanResistance(t *testing.T) {
 func TestGhostReadmission(t *testing.T) {
 	t.Parallel()
 	const per = 100
-	c, _ := newTest(10 * (per + NodeOverhead + 8))
+	c, _ := newTest(10 * (per + Overhead[string]() + 8))
 	c.Set("k-0000", "v", per, 0)
 	for i := 1; i < 15; i++ {
 		c.Set(fmt.Sprintf("k-%04d", i), "v", per, 0)
@@ -153,7 +154,7 @@ func TestGhostReadmission(t *testing.T) {
 	c.Set("k-0000", "v", per, 0)
 	s := c.shardOf(c.hash("k-0000"))
 	s.mu.RLock()
-	inMain := s.m["k-0000"].inMain
+	inMain := s.find(c.hash("k-0000"), "k-0000").inMain
 	s.mu.RUnlock()
 	if !inMain {
 		t.Fatal("re-inserted ghost key not admitted to main")
@@ -320,7 +321,7 @@ func TestGhostFIFOBounded(t *testing.T) {
 	t.Parallel()
 	const per = 100
 	for _, nk := range []int{11, 12, 16, 20} {
-		c, _ := newTest(10 * (per + NodeOverhead + 8))
+		c, _ := newTest(10 * (per + Overhead[string]() + 8))
 		keys := make([]string, nk)
 		for i := range keys {
 			keys[i] = fmt.Sprintf("k-%04d", i)
@@ -451,5 +452,46 @@ func TestEvictionsCounted(t *testing.T) {
 	n := c.Len()
 	if ev := c.Evictions(); ev == 0 || int(ev)+n != 100 {
 		t.Fatalf("%d evictions with %d entries left of 100 written", ev, n)
+	}
+}
+
+// Every entry is charged its node, map slot and ghost (at least the node's
+// real size) plus the owner's EntryOverhead.
+func TestEntryOverheadCharged(t *testing.T) {
+	t.Parallel()
+	if o := Overhead[string](); o < int64(unsafe.Sizeof(node[string]{}))+mapSlotBytes+ghostBytes {
+		t.Fatalf("Overhead = %d, less than node + map slot + ghost", o)
+	}
+	c := New[string](Options{MaxBytes: 1 << 20, EntryOverhead: 32})
+	c.Set("key", "v", 10, 0)
+	if want := 10 + 3 + Overhead[string]() + 32; c.Bytes() != want || c.EntryOverhead() != Overhead[string]()+32 {
+		t.Fatalf("Bytes = %d, want %d", c.Bytes(), want)
+	}
+}
+
+// Keys whose hashes collide share a map slot as a chain: each is found,
+// and removing any of them keeps the others.
+func TestHashCollisionChain(t *testing.T) {
+	t.Parallel()
+	for _, drop := range []int{0, 1, 2} {
+		s := &shard[string]{m: map[uint64]*node[string]{}}
+		nodes := []*node[string]{{key: "a", hash: 7}, {key: "b", hash: 7}, {key: "c", hash: 7}}
+		for _, n := range nodes {
+			s.insert(n)
+		}
+		for _, n := range nodes {
+			if s.find(7, n.key) != n {
+				t.Fatalf("%s not found", n.key)
+			}
+		}
+		s.remove(nodes[drop])
+		for i, n := range nodes {
+			if got := s.find(7, n.key); (got == n) != (i != drop) {
+				t.Fatalf("after removing %s: find(%s) = %v", nodes[drop].key, n.key, got)
+			}
+		}
+		if s.find(8, "a") != nil {
+			t.Fatal("found a key under another hash")
+		}
 	}
 }

@@ -218,6 +218,10 @@ func New(cfg Config) (*Policy, error) {
 	return p, nil
 }
 
+// MachineLocalTenant reports whether the single tenant came from the
+// machine-local deployment UUID file (other machines have other tenants).
+func (p *Policy) MachineLocalTenant() bool { return p.tenantFunc == nil && p.source == sourceFile }
+
 // MultiTenant reports whether the policy resolves the tenant per call.
 func (p *Policy) MultiTenant() bool { return p.tenantFunc != nil }
 
@@ -336,6 +340,28 @@ func (s *Scope) Seal(key string, plaintext []byte, compressed bool) ([]byte, fra
 	h.Compressed = compressed
 	aad := crypto.AAD(s.tenant, key, h.Format, compressed, h.OriginalType)
 	return s.seal(plaintext, aad), h, nil
+}
+
+// SealFrame is Seal followed by frame encoding: it appends the frame
+// header and nonce || ciphertext || tag to dst, encrypting straight into the
+// frame instead of copying a separate ciphertext into it.
+func (s *Scope) SealFrame(dst []byte, key string, plaintext []byte, compressed bool) ([]byte, error) {
+	if key == "" {
+		return dst, ErrEmptyKey
+	}
+	h := frame.SecureHeader(s.tenant, s.keys.Current().Fingerprint())
+	h.Compressed = compressed
+	dst, err := frame.AppendHeader(dst, h)
+	if err != nil {
+		return dst, err
+	}
+	aad := crypto.AAD(s.tenant, key, h.Format, compressed, h.OriginalType)
+	s.p.counters.seals.Add(1)
+	a := s.keys.Current()
+	if s.p.nonce != nil {
+		return a.AppendSealWithNonce(dst, s.p.nonce(), plaintext, aad), nil
+	}
+	return a.AppendSeal(dst, plaintext, aad), nil
 }
 
 // Open decrypts the payload of an auto-mode frame stored under the logical

@@ -6,6 +6,8 @@
 //
 //	{"$bytes": "deadbeef"}                -> []byte (hex, any case)
 //	{"$datetime": "2024-01-01T00:00:00+00:00"} -> time.Time (the offset is mandatory)
+//	{"$date": "2024-01-01"}               -> codec.Date (Python's date)
+//	{"$time": "10:30:00.5+02:00"}         -> codec.TimeOfDay (Python's time; offset optional)
 //	{"$uuid": "550E8400-..."}             -> codec.UUID (any case)
 //	{"$float": "3.14"}                    -> float64 ("nan", "1e999", "-1e999" give NaN, +Inf, -Inf)
 //	{"$int": "18446744073709551615"}      -> int64, uint64 above MaxInt64, *big.Int beyond
@@ -21,7 +23,7 @@
 // Format is the reverse: floats are ALWAYS written as {"$float": "..."} with
 // the shortest text that parses back to the same float64, integers beyond
 // +-2^53 as {"$int": "..."}, []byte as $bytes, time.Time as $datetime (Python
-// isoformat), UUIDs as $uuid, interop.Set as $set, maps with sorted keys.
+// isoformat), codec.Date as $date, codec.TimeOfDay as $time, UUIDs as $uuid, interop.Set as $set, maps with sorted keys.
 package taggedjson
 
 import (
@@ -81,7 +83,7 @@ func FromJSON(raw any) (any, error) {
 	return fromJSON(raw, 0)
 }
 
-var tags = []string{"$bytes", "$datetime", "$uuid", "$float", "$int", "$set"}
+var tags = []string{"$bytes", "$datetime", "$date", "$time", "$uuid", "$float", "$int", "$set"}
 
 func fromJSON(raw any, depth int) (any, error) {
 	if depth > codec.MaxDepth {
@@ -166,6 +168,18 @@ func tagged(tag string, v any, depth int) (any, error) {
 		return b, nil
 	case "$datetime":
 		return parseDatetime(s)
+	case "$date":
+		d, err := codec.ParseDate(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: $date: %w", ErrBadTag, err)
+		}
+		return d, nil
+	case "$time":
+		t, err := codec.ParseTimeOfDay(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: $time: %w", ErrBadTag, err)
+		}
+		return t, nil
 	case "$uuid":
 		u, err := codec.ParseUUID(s)
 		if err != nil {
@@ -315,6 +329,16 @@ func format(buf *bytes.Buffer, v any, depth int) error {
 			return err
 		}
 		return writeTag(buf, "$datetime", s)
+	case codec.Date:
+		if !x.IsValid() {
+			return fmt.Errorf("%w: invalid date %+v", ErrUnsupported, x)
+		}
+		return writeTag(buf, "$date", x.String())
+	case codec.TimeOfDay:
+		if !x.IsValid() {
+			return fmt.Errorf("%w: invalid time of day %+v", ErrUnsupported, x)
+		}
+		return writeTag(buf, "$time", x.String())
 	case codec.UUID:
 		return writeTag(buf, "$uuid", x.String())
 	case interop.Set:

@@ -40,6 +40,9 @@ func TestParse(t *testing.T) {
 		{`{"$other": 1}`, map[string]any{"$other": int64(1)}},
 		{`{"$float": "1", "x": 2}`, map[string]any{"$float": "1", "x": int64(2)}},
 		{`{"$datetime": "2024-01-01T18:00:45.123456+05:30"}`, time.Date(2024, 1, 1, 18, 0, 45, 123456000, time.FixedZone("", 19800))},
+		{`{"$date": "2024-02-29"}`, codec.Date{Year: 2024, Month: 2, Day: 29}},
+		{`{"$time": "10:30:00.5+02:00"}`, codec.TimeOfDay{Hour: 10, Minute: 30, Microsecond: 500000, HasOffset: true, OffsetSeconds: 7200}},
+		{`{"$time": "23:59"}`, codec.TimeOfDay{Hour: 23, Minute: 59}},
 	}
 	for _, c := range cases {
 		got, err := taggedjson.Parse([]byte(c.in))
@@ -91,6 +94,8 @@ func TestParseErrors(t *testing.T) {
 		`{"$set": 1}`:                          taggedjson.ErrBadTag,
 		`{"$datetime": "2024-01-01T00:00:00"}`: taggedjson.ErrNaiveDatetime,
 		`{"$datetime": "2024-01-01"}`:          taggedjson.ErrBadTag,
+		`{"$date": "2023-02-29"}`:              taggedjson.ErrBadTag,
+		`{"$time": "24:00:00"}`:                taggedjson.ErrBadTag,
 		`[{"$set": [{"$bytes": "q"}]}]`:        taggedjson.ErrBadTag,
 	}
 	for in, want := range cases {
@@ -114,14 +119,16 @@ func TestFormat(t *testing.T) {
 		"i53":  int64(1 << 53),
 		"f32":  float32(0.5),
 		"tiny": 5e-324,
+		"d":    codec.Date{Year: 2025, Month: 11, Day: 14},
+		"tod":  codec.TimeOfDay{Hour: 9, Second: 1, Microsecond: 20},
 	}
 	got, err := taggedjson.Format(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"<&>": "x\"y", "b": {"$bytes": "0102"}, "big": {"$int": "1180591620717411303424"}, "f": {"$float": "0.1"}, ` +
+	want := `{"<&>": "x\"y", "b": {"$bytes": "0102"}, "big": {"$int": "1180591620717411303424"}, "d": {"$date": "2025-11-14"}, "f": {"$float": "0.1"}, ` +
 		`"f32": {"$float": "0.5"}, "i53": 9007199254740992, "s": {"$set": ["a"]}, "t": {"$datetime": "2024-01-01T00:00:00+00:00"}, ` +
-		`"tiny": {"$float": "5e-324"}, "u": {"$uuid": "01000000-0000-0000-0000-000000000000"}, ` +
+		`"tiny": {"$float": "5e-324"}, "tod": {"$time": "09:00:01.000020"}, "u": {"$uuid": "01000000-0000-0000-0000-000000000000"}, ` +
 		`"z": [1, {"$int": "1152921504606846976"}, {"$int": "-1152921504606846976"}, {"$float": "2.0"}, {"$float": "nan"}, {"$float": "-1e999"}, null, true]}`
 	if string(got) != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
@@ -134,7 +141,7 @@ func TestFormat(t *testing.T) {
 	if err != nil || string(again) != string(got) {
 		t.Fatalf("Format(Parse(Format(v))) differs:\n%s\n%s (%v)", again, got, err)
 	}
-	for _, bad := range []any{map[string]any{"$bytes": "x"}, make(chan int), "\xff", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)} {
+	for _, bad := range []any{map[string]any{"$bytes": "x"}, make(chan int), "\xff", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), codec.Date{}} {
 		if _, err := taggedjson.Format(bad); err == nil {
 			t.Errorf("Format(%T) accepted", bad)
 		}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/big"
 	"reflect"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -191,24 +192,27 @@ func mapKey(r *msgpack.Reader) (string, error) {
 
 // sentinel revives {"__datetime__": true, "value": "<isoformat>"} (and the
 // __date__ / __time__ forms) when the map is exactly that and the value parses.
-func sentinel(m map[string]any) (time.Time, bool) {
+// The result is a time.Time, a Date or a TimeOfDay.
+func sentinel(m map[string]any) (any, bool) {
 	if len(m) != 2 {
-		return time.Time{}, false
+		return nil, false
 	}
 	s, ok := m["value"].(string)
 	if !ok {
-		return time.Time{}, false
+		return nil, false
 	}
 	switch {
 	case m["__datetime__"] == true:
 		t, _, err := ParseTime(s)
 		return t, err == nil
 	case m["__date__"] == true:
-		return parseDateValue(s)
+		d, err := ParseDate(s)
+		return d, err == nil
 	case m["__time__"] == true:
-		return parseTimeValue(s)
+		t, err := ParseTimeOfDay(s)
+		return t, err == nil
 	}
-	return time.Time{}, false
+	return nil, false
 }
 
 // Unmarshal decodes one MessagePack document into the value v points to (see
@@ -220,6 +224,11 @@ func Unmarshal(data []byte, v any) error {
 	}
 	d := newDecoder(data)
 	r := d.r
+	if t := rv.Elem().Type(); !nilable(t.Kind()) && len(data) > 0 && data[0] == 0xc0 {
+		// A stored nil is no value of a non-nilable type: "" or 0 would be a
+		// hit that the function never returned.
+		return fmt.Errorf("%w: cannot decode nil into %s", ErrTypeMismatch, t)
+	}
 	if err := d.decodeInto(rv.Elem(), 0); err != nil {
 		return err
 	}
@@ -231,9 +240,20 @@ func Unmarshal(data []byte, v any) error {
 
 var (
 	timeType            = reflect.TypeFor[time.Time]()
+	dateType            = reflect.TypeFor[Date]()
+	timeOfDayType       = reflect.TypeFor[TimeOfDay]()
 	bigIntType          = reflect.TypeFor[big.Int]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
+
+// nilable reports whether a value of kind k can be nil.
+func nilable(k reflect.Kind) bool {
+	switch k {
+	case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
+		return true
+	}
+	return false
+}
 
 func mismatch(t msgpack.Token, target reflect.Type, off int) error {
 	return fmt.Errorf("%w: cannot decode %s into %s at offset %d", ErrTypeMismatch, t.Type, target, off)
@@ -279,6 +299,8 @@ func (d *decoder) decodeInto(v reflect.Value, depth int) error {
 		switch {
 		case typ == timeType:
 			return d.decodeTime(v, depth)
+		case typ == dateType || typ == timeOfDayType:
+			return d.decodeCivil(v, depth)
 		case typ == bigIntType:
 			return decodeBig(r, v)
 		case reflect.PointerTo(typ).Implements(textUnmarshalerType):
@@ -400,10 +422,13 @@ func (d *decoder) decodeInto(v reflect.Value, depth int) error {
 		if t.Type != msgpack.TypeMap {
 			return mismatch(t, typ, start)
 		}
-		if typ.Key().Kind() != reflect.String {
-			return fmt.Errorf("%w: %s (map keys must be strings)", ErrUnsupportedType, typ)
+		switch k := typ.Key().Kind(); {
+		case k == reflect.String:
+			return d.decodeMap(v, t.Len, depth)
+		case encode.IsIntKind(k):
+			return d.decodeIntKeyMap(v, t.Len, depth)
 		}
-		return d.decodeMap(v, t.Len, depth)
+		return fmt.Errorf("%w: %s (map keys must be strings or integers)", ErrUnsupportedType, typ)
 	default:
 		return fmt.Errorf("%w: %s", ErrUnsupportedType, typ)
 	}
@@ -448,6 +473,81 @@ func (d *decoder) decodeMap(v reflect.Value, n, depth int) error {
 		v.SetMapIndex(reflect.ValueOf(k).Convert(typ.Key()), elem)
 	}
 	return nil
+}
+
+// decodeIntKeyMap fills a map with integer keys: from the decimal strings
+// Marshal writes, and from the integer keys Python's packb writes.
+func (d *decoder) decodeIntKeyMap(v reflect.Value, n, depth int) error {
+	typ := v.Type()
+	kt := typ.Key()
+	r := d.r
+	if v.IsNil() {
+		v.Set(reflect.MakeMapWithSize(typ, d.prealloc(n, kt.Size()+typ.Elem().Size()+8)))
+	}
+	key := reflect.New(kt).Elem()
+	for range n {
+		start := r.Offset()
+		t, err := next(r)
+		if err != nil {
+			return err
+		}
+		if err := setIntKey(key, t, start); err != nil {
+			return err
+		}
+		elem := reflect.New(typ.Elem()).Elem()
+		if err := d.decodeInto(elem, depth+1); err != nil {
+			return err
+		}
+		v.SetMapIndex(key, elem)
+	}
+	return nil
+}
+
+// setIntKey sets the integer map key k from an int, uint or decimal str token.
+func setIntKey(k reflect.Value, t msgpack.Token, off int) error {
+	typ := k.Type()
+	signed := typ.Kind() <= reflect.Int64
+	switch t.Type {
+	case msgpack.TypeInt:
+		if signed && !k.OverflowInt(t.Int) {
+			k.SetInt(t.Int)
+			return nil
+		}
+		if !signed && t.Int >= 0 && !k.OverflowUint(uint64(t.Int)) {
+			k.SetUint(uint64(t.Int))
+			return nil
+		}
+		return overflow(typ, off)
+	case msgpack.TypeUint:
+		if signed && t.Uint <= math.MaxInt64 && !k.OverflowInt(int64(t.Uint)) {
+			k.SetInt(int64(t.Uint))
+			return nil
+		}
+		if !signed && !k.OverflowUint(t.Uint) {
+			k.SetUint(t.Uint)
+			return nil
+		}
+		return overflow(typ, off)
+	case msgpack.TypeStr:
+		s := string(t.Bytes)
+		var err error
+		if signed {
+			var x int64
+			if x, err = strconv.ParseInt(s, 10, typ.Bits()); err == nil {
+				k.SetInt(x)
+			}
+		} else {
+			var x uint64
+			if x, err = strconv.ParseUint(s, 10, typ.Bits()); err == nil {
+				k.SetUint(x)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%w: map key %q into %s at offset %d", ErrTypeMismatch, s, typ, off)
+		}
+		return nil
+	}
+	return mismatch(t, typ, off)
 }
 
 func (d *decoder) decodeStruct(v reflect.Value, depth int) error {
@@ -505,6 +605,9 @@ func (d *decoder) decodeTime(v reflect.Value, depth int) error {
 	case time.Time:
 		v.Set(reflect.ValueOf(x))
 		return nil
+	case Date: // Python wrote a date where Go declares a time.Time: midnight UTC
+		v.Set(reflect.ValueOf(x.In(time.UTC)))
+		return nil
 	case string:
 		t, _, err := ParseTime(x)
 		if err != nil {
@@ -514,6 +617,31 @@ func (d *decoder) decodeTime(v reflect.Value, depth int) error {
 		return nil
 	}
 	return fmt.Errorf("%w: cannot decode %T into time.Time at offset %d", ErrTypeMismatch, x, start)
+}
+
+// decodeCivil fills a Date or a TimeOfDay from its sentinel (or its
+// isoformat string).
+func (d *decoder) decodeCivil(v reflect.Value, depth int) error {
+	start := d.r.Offset()
+	x, err := d.decodeAny(depth)
+	if err != nil {
+		return err
+	}
+	if s, ok := x.(string); ok {
+		if v.Type() == dateType {
+			x, err = ParseDate(s)
+		} else {
+			x, err = ParseTimeOfDay(s)
+		}
+		if err != nil {
+			return fmt.Errorf("%w at offset %d", err, start)
+		}
+	}
+	if rx := reflect.ValueOf(x); x != nil && rx.Type() == v.Type() {
+		v.Set(rx)
+		return nil
+	}
+	return fmt.Errorf("%w: cannot decode %T into %s at offset %d", ErrTypeMismatch, x, v.Type(), start)
 }
 
 func decodeBig(r *msgpack.Reader, v reflect.Value) error {

@@ -159,22 +159,3 @@ func parseOffset(s string) (loc *time.Location, naive, ok bool) {
 	}
 	return time.FixedZone("", off), false, true
 }
-
-// parseDateValue parses the "__date__" sentinel value "YYYY-MM-DD".
-func parseDateValue(s string) (time.Time, bool) {
-	y, mo, d, ok := parseDate(s)
-	if !ok {
-		return time.Time{}, false
-	}
-	t := time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC)
-	return t, t.Day() == d
-}
-
-// parseTimeValue parses the "__time__" sentinel value "HH:MM:SS[.ffffff][offset]".
-func parseTimeValue(s string) (time.Time, bool) {
-	h, mi, sec, nsec, loc, _, ok := parseClock(s)
-	if !ok {
-		return time.Time{}, false
-	}
-	return time.Date(1, 1, 1, h, mi, sec, nsec, loc), true
-}

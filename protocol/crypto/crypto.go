@@ -199,9 +199,20 @@ func (a *AEAD) Seal(plaintext, aad []byte) []byte {
 // callers with their own nonce source. A nonce must never be used twice with
 // the same key.
 func (a *AEAD) SealWithNonce(nonce [NonceSize]byte, plaintext, aad []byte) []byte {
-	out := make([]byte, NonceSize, NonceSize+len(plaintext)+TagSize)
-	copy(out, nonce[:])
-	return a.gcm.Seal(out, nonce[:], plaintext, aad)
+	return a.AppendSealWithNonce(make([]byte, 0, NonceSize+len(plaintext)+TagSize), nonce, plaintext, aad)
+}
+
+// AppendSeal is Seal that appends nonce || ciphertext || tag to dst, so a
+// caller that writes a frame header first seals straight after it instead
+// of copying the ciphertext.
+func (a *AEAD) AppendSeal(dst, plaintext, aad []byte) []byte {
+	return a.AppendSealWithNonce(dst, a.nonces.Next(), plaintext, aad)
+}
+
+// AppendSealWithNonce is SealWithNonce appending to dst.
+func (a *AEAD) AppendSealWithNonce(dst []byte, nonce [NonceSize]byte, plaintext, aad []byte) []byte {
+	dst = append(dst, nonce[:]...)
+	return a.gcm.Seal(dst, nonce[:], plaintext, aad)
 }
 
 // Open authenticates and decrypts nonce || ciphertext || tag. It returns

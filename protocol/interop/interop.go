@@ -100,13 +100,15 @@ var (
 		RejectNonFinite:        true,
 		ValidateUTF8:           true,
 		Sets:                   true,
+		RejectCivil:            true,
 	}
 	valueProfile = &encode.Profile{
 		Time:             encode.TimeSentinel,
 		SortStructFields: true,
 		RejectNonFinite:  true,
 		ValidateUTF8:     true,
-		Sets:             true,
+		RejectSets:       true,
+		RejectCivil:      true,
 	}
 )
 

@@ -84,6 +84,7 @@ var profile = &encode.Profile{
 	StrictStructs:    true,
 	CanonicalFloats:  true,
 	RejectSets:       true,
+	IntKeys:          encode.IntKeysAsInt,
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}

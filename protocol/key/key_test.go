@@ -176,6 +176,13 @@ func TestNormalization(t *testing.T) {
 		{"bool", true, "c3"},
 		{"uint64 max", uint64(math.MaxUint64), "cfffffffffffffffff"},
 		{"int64 min", int64(math.MinInt64), "d38000000000000000"},
+		// Python sorts a dict with int keys numerically and packs the keys as
+		// integers: packb({-1: "c", 2: "b", 10: "a"}).
+		{"int-keyed map", map[int]string{10: "a", 2: "b", -1: "c"}, "83ffa16302a1620aa161"},
+		{"uint-keyed map", map[uint8]bool{200: true, 7: false}, "8207c2ccc8c3"},
+		{"json tags", jsonTagged{Name: "n", Hash: "h", Zero: 0}, "81a46e616d65a16e"},
+		{"cachekit tag wins", tagOrder{A: 1}, "81a16301"},
+		{"date", codec.Date{Year: 2025, Month: 11, Day: 14}, hex.EncodeToString(append([]byte{0xaa}, "2025-11-14"...))},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -190,6 +197,16 @@ func TestNormalization(t *testing.T) {
 			}
 		})
 	}
+}
+
+type jsonTagged struct {
+	Name string `json:"name"`
+	Hash string `json:"-"`
+	Zero int    `json:"zero,omitempty"`
+}
+
+type tagOrder struct {
+	A int `cachekit:"c" msgpack:"m" json:"j"`
 }
 
 func TestUnsupported(t *testing.T) {
@@ -207,7 +224,7 @@ func TestUnsupported(t *testing.T) {
 		{"chan", make(chan int), key.ErrUnsupportedType},
 		{"func", func() {}, key.ErrUnsupportedType},
 		{"complex", complex(1, 2), key.ErrUnsupportedType},
-		{"int map", map[int]string{1: "a"}, key.ErrUnsupportedType},
+		{"float map", map[float64]string{1: "a"}, key.ErrUnsupportedType},
 		{"uintptr", uintptr(1), key.ErrUnsupportedType},
 		{"unexported fields", hidden{A: 1}, key.ErrUnsupportedType},
 		{"nested chan", map[string]any{"a": []any{make(chan int)}}, key.ErrUnsupportedType},

@@ -49,6 +49,7 @@ type arity struct {
 	ArgList    string // "a, b" (in a slice literal)
 	KeyParams  string // "a A, b B" (Key takes no context)
 	ArgTypes   string // ", A, B" (after context.Context)
+	Shapes     string // ", shapeOf[A](), shapeOf[B]()" (the key memo's argument shapes)
 	// For the test: concrete argument types, and two argument lists.
 	TestTypes  string // ", int, string"
 	TestParams string // ", a int, b string"
@@ -67,12 +68,13 @@ func arities() []arity {
 	var out []arity
 	for n := 0; n <= maxArity; n++ {
 		a := arity{N: n, Count: words[n]}
-		var names, tps, params, ttypes, tparams, targs, oargs []string
+		var names, tps, params, shapes, ttypes, tparams, targs, oargs []string
 		for i := range n {
 			l := letters[i]
 			names = append(names, l)
 			tps = append(tps, strings.ToUpper(l))
 			params = append(params, l+" "+strings.ToUpper(l))
+			shapes = append(shapes, "shapeOf["+strings.ToUpper(l)+"]()")
 			ttypes = append(ttypes, testTypes[i])
 			tparams = append(tparams, l+" "+testTypes[i])
 			targs = append(targs, testValues[i][0])
@@ -87,7 +89,7 @@ func arities() []arity {
 		if n > 0 {
 			a.TypeParams = strings.Join(tps, ", ") + ", "
 		}
-		a.Params, a.Args, a.ArgTypes = lead(params), lead(names), lead(tps)
+		a.Params, a.Args, a.ArgTypes, a.Shapes = lead(params), lead(names), lead(tps), lead(shapes)
 		a.ArgList, a.KeyParams = strings.Join(names, ", "), strings.Join(params, ", ")
 		a.TestTypes, a.TestParams = lead(ttypes), lead(tparams)
 		a.TestArgs, a.OtherArgs = strings.Join(targs, ", "), strings.Join(oargs, ", ")
@@ -152,7 +154,7 @@ type Func{{.N}}[{{.TypeParams}}R any] struct {
 // Python's @cache decorator. It fails when fn has no stable identity (see
 // Name) or an option is invalid, so mistakes surface once, at wrap time.
 func Wrap{{.N}}[{{.TypeParams}}R any](c *Cache, fn {{$sig}}, opts ...FuncOption) (*{{$F}}, error) {
-	w, err := newWrapper(c, fn, opts)
+	w, err := newWrapper(c, fn, opts{{.Shapes}})
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +169,7 @@ func MustWrap{{.N}}[{{.TypeParams}}R any](c *Cache, fn {{$sig}}, opts ...FuncOpt
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *{{$F}}) Call(ctx context.Context{{.Params}}) (R, error) {
-	s, ok, err := f.callKey(ctx{{.Args}})
+	s, ok, err := callKey{{.N}}(f.Wrapper, ctx{{.Args}})
 	if err != nil {
 		var zero R
 		return zero, err

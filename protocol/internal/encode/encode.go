@@ -21,6 +21,7 @@ import (
 	"math/big"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -95,6 +96,39 @@ type Profile struct {
 	// RejectSets fails on values implementing SetLike (auto-mode keys: Python
 	// rejects sets there) unless Sets is on.
 	RejectSets bool
+	// IntKeys says how maps with integer keys are written.
+	IntKeys IntKeyMode
+	// RejectCivil fails on Date and TimeOfDay values (the interop data model
+	// has neither).
+	RejectCivil bool
+}
+
+// IntKeyMode says how maps whose keys are integers are written. Whatever the
+// mode, their entries are sorted by the numeric value of their keys, as
+// Python sorts a dict with integer keys.
+type IntKeyMode uint8
+
+// The ways a map with integer keys can be written.
+const (
+	// IntKeysRefuse fails with ErrUnsupportedType (interop: the data model
+	// has string keys only).
+	IntKeysRefuse IntKeyMode = iota
+	// IntKeysAsInt writes the keys as MessagePack integers, like
+	// msgpack.packb does for a Python dict with int keys (auto-mode key
+	// preimages, where the bytes must equal Python's).
+	IntKeysAsInt
+	// IntKeysAsString writes each key as its decimal string (values: Python's
+	// reader, with strict_map_key, cannot load integer keys, and the Go
+	// decoder parses the strings back into the integer key type).
+	IntKeysAsString
+)
+
+// Civil is implemented by protocol/codec's Date and TimeOfDay: they are
+// written as Python's {"__date__"/"__time__": true, "value": iso} sentinel
+// (as the iso string itself in TimeISO profiles), and refused by profiles
+// with RejectCivil.
+type Civil interface {
+	CivilSentinel() (key, value string, err error)
 }
 
 // SetLike is implemented by set types (interop.Set): their elements are encoded
@@ -122,6 +156,7 @@ var (
 	stringerType      = reflect.TypeFor[fmt.Stringer]()
 	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
 	setLikeType       = reflect.TypeFor[SetLike]()
+	civilType         = reflect.TypeFor[Civil]()
 	byteType          = reflect.TypeFor[byte]()
 )
 
@@ -261,6 +296,24 @@ func (e *encoder) time(b []byte, t time.Time) ([]byte, error) {
 		}
 		return b, nil
 	}
+}
+
+func (e *encoder) civil(b []byte, t reflect.Type, c Civil) ([]byte, error) {
+	if e.p.RejectCivil {
+		return b, unsupported(t, "the interop data model has no dates or times of day; pass a time.Time")
+	}
+	key, iso, err := c.CivilSentinel()
+	if err != nil {
+		return b, err
+	}
+	if e.p.Time == TimeISO {
+		return msgpack.AppendString(b, iso), nil
+	}
+	b = msgpack.AppendMapHeader(b, 2)
+	b = msgpack.AppendString(b, key)
+	b = msgpack.AppendBool(b, true)
+	b = msgpack.AppendString(b, "value")
+	return msgpack.AppendString(b, iso), nil
 }
 
 // appendISOString appends AppendISO(t) as a str without a temporary buffer:
@@ -422,8 +475,17 @@ func (e *encoder) reflect(b []byte, rv reflect.Value, depth int) ([]byte, error)
 		}
 		return e.list(b, rv, depth)
 	case reflect.Map:
-		if t.Key().Kind() != reflect.String {
-			return b, unsupported(t, "map keys must be strings")
+		switch {
+		case t.Key().Kind() == reflect.String:
+		case IsIntKind(t.Key().Kind()) && e.p.IntKeys != IntKeysRefuse:
+			if rv.IsNil() {
+				return msgpack.AppendNil(b), nil
+			}
+			return e.intKeyMap(b, rv, depth)
+		case IsIntKind(t.Key().Kind()):
+			return b, unsupported(t, "map keys must be strings in interop mode")
+		default:
+			return b, unsupported(t, "map keys must be strings or integers")
 		}
 		if rv.IsNil() {
 			return msgpack.AppendNil(b), nil
@@ -436,6 +498,8 @@ func (e *encoder) reflect(b []byte, rv reflect.Value, depth int) ([]byte, error)
 		case t == bigIntType:
 			x := rv.Interface().(big.Int)
 			return appendBig(b, &x)
+		case t.Implements(civilType):
+			return e.civil(b, t, rv.Interface().(Civil))
 		case t.Implements(textMarshalerType):
 			return e.text(b, rv.Interface().(encoding.TextMarshaler))
 		case rv.CanAddr() && reflect.PointerTo(t).Implements(textMarshalerType):
@@ -511,6 +575,75 @@ func (e *encoder) reflectMap(b []byte, rv reflect.Value, depth int) ([]byte, err
 	for _, p := range pairs {
 		if b, err = e.str(b, p.k); err != nil {
 			return b, err
+		}
+		if b, err = e.reflect(b, p.v, depth+1); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// IsIntKind reports whether k is one of the signed or unsigned integer kinds
+// (uintptr excluded).
+func IsIntKind(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
+
+type intPair struct {
+	neg bool   // the key is negative; n holds its two's complement
+	n   uint64 // the key's value (as uint64)
+	v   reflect.Value
+}
+
+func cmpIntPair(a, b intPair) int {
+	switch {
+	case a.neg != b.neg:
+		if a.neg {
+			return -1
+		}
+		return 1
+	case a.n < b.n:
+		return -1
+	case a.n > b.n:
+		return 1
+	}
+	return 0
+}
+
+// intKeyMap writes a map with integer keys sorted numerically, the keys as
+// integers or decimal strings (Profile.IntKeys).
+func (e *encoder) intKeyMap(b []byte, rv reflect.Value, depth int) ([]byte, error) {
+	signed := rv.Type().Key().Kind() <= reflect.Int64
+	pairs := make([]intPair, 0, rv.Len())
+	it := rv.MapRange()
+	for it.Next() {
+		p := intPair{v: it.Value()}
+		if signed {
+			x := it.Key().Int()
+			p.neg, p.n = x < 0, uint64(x)
+		} else {
+			p.n = it.Key().Uint()
+		}
+		pairs = append(pairs, p)
+	}
+	slices.SortFunc(pairs, cmpIntPair)
+	b = msgpack.AppendMapHeader(b, len(pairs))
+	var err error
+	for _, p := range pairs {
+		switch {
+		case e.p.IntKeys == IntKeysAsInt && p.neg:
+			b = msgpack.AppendInt(b, int64(p.n))
+		case e.p.IntKeys == IntKeysAsInt:
+			b = msgpack.AppendUint(b, p.n)
+		case p.neg:
+			b = msgpack.AppendString(b, strconv.FormatInt(int64(p.n), 10))
+		default:
+			b = msgpack.AppendString(b, strconv.FormatUint(p.n, 10))
 		}
 		if b, err = e.reflect(b, p.v, depth+1); err != nil {
 			return b, err

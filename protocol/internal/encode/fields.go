@@ -26,8 +26,9 @@ var structCache sync.Map // reflect.Type -> *Struct
 
 // StructInfo returns the (cached) field layout of struct type t.
 //
-// Rules: exported fields only; `msgpack:"name"` renames, `msgpack:"-"` skips,
-// `msgpack:",omitempty"` omits false, 0, "", nil, empty slices/maps and zero
+// Rules: exported fields only; the field's tag is the first of its
+// `cachekit`, `msgpack` and `json` tags that is present (see FieldTag):
+// "name" renames, "-" skips, ",omitempty" (or ",omitzero") omits false, 0, "", nil, empty slices/maps and zero
 // structs. Untagged embedded structs (or pointers to structs) of exported types
 // are inlined like encoding/json does; among fields of the same name the
 // shallowest wins and ties at the same depth drop the name.
@@ -82,12 +83,15 @@ func collect(t reflect.Type, prefix []int, depth int, out *[]candidate, s *Struc
 	defer delete(seen, t)
 	for i := range t.NumField() {
 		f := t.Field(i)
-		tag, hasTag := f.Tag.Lookup("msgpack")
+		tag, hasTag := FieldTag(f.Tag)
 		name, opts, _ := strings.Cut(tag, ",")
 		if tag == "-" {
 			continue
 		}
-		if !f.IsExported() {
+		if !f.IsExported() && !(f.Anonymous && f.Type.Kind() == reflect.Struct && (!hasTag || name == "")) {
+			// An embedded struct of an unexported type still contributes its
+			// exported fields, as with encoding/json; any other unexported
+			// field is invisible to the codec.
 			if f.Name != "_" {
 				s.Unexported = true
 			}
@@ -110,7 +114,7 @@ func collect(t reflect.Type, prefix []int, depth int, out *[]candidate, s *Struc
 		}
 		omit := false
 		for o := range strings.SplitSeq(opts, ",") {
-			if o == "omitempty" {
+			if o == "omitempty" || o == "omitzero" {
 				omit = true
 			}
 		}
@@ -131,4 +135,21 @@ func FieldByIndex(v reflect.Value, index []int) (reflect.Value, bool) {
 		v = v.Field(x)
 	}
 	return v, true
+}
+
+// TagKeys are the struct tag keys that name and exclude fields, in the order
+// they are consulted: a `cachekit` tag wins over `msgpack`, which wins over
+// `json`. Go services tag their types with json; a field a team excluded from
+// its JSON (`json:"-"`, a password hash) must never reach a cache either.
+var TagKeys = [...]string{"cachekit", "msgpack", "json"}
+
+// FieldTag returns the tag that governs a field: the value of the first key
+// of TagKeys present in tag, and whether one was present.
+func FieldTag(tag reflect.StructTag) (string, bool) {
+	for _, k := range TagKeys {
+		if v, ok := tag.Lookup(k); ok {
+			return v, true
+		}
+	}
+	return "", false
 }

@@ -1,0 +1,198 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	rcache "github.com/go-redis/cache/v9"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
+
+	"github.com/cachekit-go/cachekit"
+	ckredis "github.com/cachekit-go/cachekit/backend/redis"
+)
+
+// redisKeys is the number of distinct entries the Redis hit scenarios cycle
+// over.
+const redisKeys = 64
+
+// blobs holds the payload of each size the Redis scenarios return.
+var blobs = map[int][]byte{}
+
+func blobFor(n int) []byte {
+	if b, ok := blobs[n]; ok {
+		return b
+	}
+	blobs[n] = payload(n, false)
+	return blobs[n]
+}
+
+// loadBlob is the wrapped function of the Redis scenarios: the payload size
+// travels in the namespace, so every size has its own keys.
+func loadBlob(ctx context.Context, id int) ([]byte, error) {
+	return blobFor(sizeOf(ctx)), nil
+}
+
+type sizeKey struct{}
+
+func sizeOf(ctx context.Context) int { n, _ := ctx.Value(sizeKey{}).(int); return n }
+
+type redisPeers struct {
+	ck   *cachekit.Cache
+	rue  rueidis.Client
+	gor  *goredis.Client
+	gorc *rcache.Cache
+}
+
+func newRedisPeers(b *testing.B) *redisPeers {
+	addr := redisAddr(b)
+	p := &redisPeers{}
+	be := must(ckredis.New(ckredis.Options{Addrs: []string{addr}}))
+	p.ck = must(cachekit.New(quiet(), cachekit.WithBackend(be), cachekit.WithL1(false), cachekit.WithTTL(time.Hour)))
+	p.rue = must(rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true}))
+	p.gor = goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: 128})
+	p.gorc = rcache.New(&rcache.Options{Redis: p.gor})
+	b.Cleanup(func() {
+		_ = p.ck.Close()
+		p.rue.Close()
+		_ = p.gor.Close()
+	})
+	return p
+}
+
+// BenchmarkRedisHit: a Redis hit with L1 off, from 1, 16 and 64 goroutines,
+// 1 KiB and 64 KiB. raw-rueidis and raw-go-redis GET the very bytes cachekit
+// stored (frame + envelope), so they are the limit for those bytes;
+// go-redis/cache reads its own entry (MessagePack of the same payload, no
+// local cache).
+func BenchmarkRedisHit(b *testing.B) {
+	p := newRedisPeers(b)
+	for _, size := range []int{1 << 10, 64 << 10} {
+		ctx := context.WithValue(context.Background(), sizeKey{}, size)
+		f := cachekit.MustWrap1(p.ck, loadBlob, cachekit.Namespace("bench-"+strconv.Itoa(size)))
+		keys := make([]string, redisKeys)
+		for i := range redisKeys {
+			must(f.Call(ctx, i))
+			keys[i] = must(f.Key(i))
+			if err := p.gorc.Set(&rcache.Item{Ctx: ctx, Key: "gorc:" + keys[i], Value: blobFor(size)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, g := range []int{1, 16, 64} {
+			name := fmt.Sprintf("%dKiB-g%d", size>>10, g)
+			b.Run(name+"/cachekit", func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				parallel(b, g, func(next func() bool, w int) {
+					for i := w; next(); i++ {
+						if v, err := f.Call(ctx, i%redisKeys); err != nil || len(v) != size {
+							b.Error("bad hit", err)
+							return
+						}
+					}
+				})
+			})
+			b.Run(name+"/raw-rueidis", func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				parallel(b, g, func(next func() bool, w int) {
+					for i := w; next(); i++ {
+						v, err := p.rue.Do(ctx, p.rue.B().Get().Key(keys[i%redisKeys]).Build()).AsBytes()
+						if err != nil || len(v) < size/4 {
+							b.Error("bad GET", err)
+							return
+						}
+					}
+				})
+			})
+			b.Run(name+"/raw-go-redis", func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				parallel(b, g, func(next func() bool, w int) {
+					for i := w; next(); i++ {
+						v, err := p.gor.Get(ctx, keys[i%redisKeys]).Bytes()
+						if err != nil || len(v) < size/4 {
+							b.Error("bad GET", err)
+							return
+						}
+					}
+				})
+			})
+			b.Run(name+"/go-redis-cache", func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				parallel(b, g, func(next func() bool, w int) {
+					var v []byte
+					for i := w; next(); i++ {
+						if err := p.gorc.Get(ctx, "gorc:"+keys[i%redisKeys], &v); err != nil || len(v) != size {
+							b.Error("bad hit", err)
+							return
+						}
+					}
+				})
+			})
+		}
+	}
+}
+
+// missSeq makes every miss scenario's keys new, across runs and rounds.
+var missSeq atomic.Int64
+
+func init() { missSeq.Store(time.Now().UnixNano()) }
+
+// BenchmarkRedisMiss: a miss that stores its result (1 KiB, 16 goroutines):
+// cachekit's GET + function + SET against raw GET + SET and go-redis/cache
+// Once.
+func BenchmarkRedisMiss(b *testing.B) {
+	const size, g = 1 << 10, 16
+	ctx := context.WithValue(context.Background(), sizeKey{}, size)
+	name := fmt.Sprintf("%dKiB-g%d", size>>10, g)
+	p := newRedisPeers(b)
+	b.Run(name+"/cachekit", func(b *testing.B) {
+		f := cachekit.MustWrap1(p.ck, loadBlob, cachekit.Namespace("bench-miss"))
+		b.ReportAllocs()
+		parallel(b, g, func(next func() bool, _ int) {
+			for next() {
+				if v, err := f.Call(ctx, int(missSeq.Add(1))); err != nil || len(v) != size {
+					b.Error("bad miss", err)
+					return
+				}
+			}
+		})
+	})
+	b.Run(name+"/raw-rueidis", func(b *testing.B) {
+		data := blobFor(size)
+		b.ReportAllocs()
+		parallel(b, g, func(next func() bool, _ int) {
+			for next() {
+				k := "raw-miss:" + strconv.FormatInt(missSeq.Add(1), 10)
+				if err := p.rue.Do(ctx, p.rue.B().Get().Key(k).Build()).Error(); !rueidis.IsRedisNil(err) {
+					b.Error("not a miss", err)
+					return
+				}
+				if err := p.rue.Do(ctx, p.rue.B().Set().Key(k).Value(rueidis.BinaryString(data)).Ex(time.Hour).Build()).Error(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run(name+"/go-redis-cache", func(b *testing.B) {
+		b.ReportAllocs()
+		parallel(b, g, func(next func() bool, _ int) {
+			var v []byte
+			for next() {
+				k := "gorc-miss:" + strconv.FormatInt(missSeq.Add(1), 10)
+				if err := p.gorc.Once(&rcache.Item{Ctx: ctx, Key: k, Value: &v, TTL: time.Hour,
+					Do: func(*rcache.Item) (any, error) { return blobFor(size), nil }}); err != nil || len(v) != size {
+					b.Error("bad miss", err)
+					return
+				}
+			}
+		})
+	})
+}
