@@ -60,19 +60,26 @@ func (b *Backend) Get(ctx context.Context, key string) ([]byte, bool, error) {
 }
 
 // GetWithTTL returns the value stored under key and how long a copy of it may
-// live, from the one GET: the X-CacheKit-Fresh-For header of the answer
-// (whole seconds). An answer without the header (an entry without expiry, or
-// a server that does not send it) reports 0, no expiry. An entry in its
-// stale-grace window, or fresh for less than a second, reports a nanosecond:
-// it is served, but must not be kept.
+// live. With cachekitd that is one GET: the X-CacheKit-Fresh-For header of the
+// answer (whole seconds). An answer without the header is ambiguous (an entry
+// without expiry, or a server that does not send the header, such as the
+// managed API or an older cachekitd), so the remaining lifetime is then asked
+// for with a second request (GET {key}/ttl); if that fails the value is still
+// returned, with a nanosecond to live. An entry in its stale-grace window, or
+// fresh for less than a second, reports a nanosecond: it is served, but must
+// not be kept.
 func (b *Backend) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, bool, error) {
 	e, found, err := b.GetEntry(ctx, key)
 	if !found || err != nil {
 		return nil, 0, false, err
 	}
-	var rem time.Duration
 	if e.Stale || e.HasFreshFor {
-		rem = max(e.FreshFor, time.Nanosecond)
+		return e.Value, max(e.FreshFor, time.Nanosecond), true, nil
+	}
+	rem, ok, err := b.TTL(ctx, key)
+	if err != nil || !ok {
+		// Unknown lifetime (or the entry went meanwhile): serve, don't keep.
+		return e.Value, time.Nanosecond, true, nil
 	}
 	return e.Value, rem, true, nil
 }

@@ -391,3 +391,36 @@ func TestWithTimeoutSharesPool(t *testing.T) {
 		t.Fatalf("after Close: %v, want ErrClosed", err)
 	}
 }
+
+// A server that sends no X-CacheKit-Fresh-For (the managed API, an older
+// cachekitd) must not make an entry with an expiry look like one without:
+// GetWithTTL then asks for the TTL. With the header it is one request.
+func TestGetWithTTLWithoutFreshFor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		steps    []http.HandlerFunc
+		want     time.Duration
+		requests int
+	}{
+		{"header: one request", []http.HandlerFunc{body(200, "v", "X-CacheKit-Fresh-For", "42")}, 42 * time.Second, 1},
+		{"no header: asks the TTL", []http.HandlerFunc{body(200, "v"), body(200, `{"ttl":7}`)}, 7 * time.Second, 2},
+		{"no header, no expiry", []http.HandlerFunc{body(200, "v"), body(200, `{"ttl":null}`)}, 0, 2},
+		{"no header, TTL fails: not kept", []http.HandlerFunc{body(200, "v"), status(400)}, time.Nanosecond, 2},
+		{"no header, gone meanwhile: not kept", []http.HandlerFunc{body(200, "v"), status(404)}, time.Nanosecond, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := &script{steps: tt.steps, last: status(500)}
+			b := newScripted(t, s, nil)
+			v, rem, found, err := b.GetWithTTL(context.Background(), "k:ttl")
+			if err != nil || !found || string(v) != "v" || rem != tt.want {
+				t.Fatalf("GetWithTTL = %q, %v, %v, %v; want v, %v", v, rem, found, err, tt.want)
+			}
+			if n := len(s.requests()); n != tt.requests {
+				t.Fatalf("%d requests, want %d", n, tt.requests)
+			}
+		})
+	}
+}
