@@ -45,6 +45,12 @@ const (
 // and CACHEKIT_NAMESPACE (the default namespace). Empty variables count as
 // unset. A backend FromEnv creates is owned by the Cache and closed by Close.
 //
+// A Redis or memcached server that cannot be reached when FromEnv runs does
+// not fail it: both connect lazily, their operations fail fast meanwhile,
+// the circuit breaker opens and the cache serves in-process, then uses the
+// backend as soon as it answers (docs/reliability.md). A bad URL, or
+// credentials a reachable server refuses, are still errors.
+//
 // Encryption: when CACHEKIT_MASTER_KEY is set, values are encrypted (logged
 // once, at Info level, when the cache is made) with that key and the
 // decrypt-only keys of CACHEKIT_PREVIOUS_MASTER_KEYS, for the single tenant
