@@ -156,7 +156,11 @@ func summary(b *bytes.Buffer, s scenario, cs string, ck *cell, cells []cell) {
 		if s.target > 0 {
 			met = yes(ck.med <= s.target)
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | | | <= %s | %s |\n", s.title, cs, val, num(s.target), met)
+		target := "-"
+		if s.target > 0 {
+			target = "<= " + num(s.target)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | | | %s | %s |\n", s.title, cs, val, target, met)
 		return
 	}
 	for _, c := range cells {
