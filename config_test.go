@@ -308,6 +308,7 @@ func TestCorruptEntryIsAMiss(t *testing.T) {
 	if f.Info().DecodeErrors != 1 {
 		t.Fatalf("info %+v", f.Info())
 	}
+	flushBackend(t, b)
 	stored, _, _ := b.Get(ctx, k)
 	if !strings.HasPrefix(string(stored), "CK\x03\x00") {
 		t.Fatal("corrupt entry not overwritten")

@@ -75,7 +75,8 @@
 // not mutate results (slices, maps, pointers). WithL1Bytes keeps the
 // MessagePack bytes instead and decodes a fresh copy on every hit. An entry
 // loaded from the backend is kept in L1 for the backend entry's REMAINING
-// lifetime when the backend can report it (backend.TTLInspector), so an L1
+// lifetime when the backend can report it (backend.TTLGetter, in the same
+// round trip as the value, or backend.TTLInspector), so an L1
 // copy never outlives the backend entry (an entry stored without expiry is
 // kept for the function's TTL); otherwise for min(TTL, WithL1MaxTTL). A TTL
 // so long that it ends after the year 2262 means no expiry.
@@ -95,9 +96,26 @@
 // arguments) run the function directly on the caller's goroutine, where a
 // panic stays a panic. Errors are never cached; nil and zero results are.
 //
-// The cache fails open: a backend error is logged (key, never value),
-// counted (Info.BackendErrors) and treated as a miss, and the function's
-// result is still returned. Arguments the key layer cannot encode make the
+// The cache fails open: a backend error is counted (Info.BackendErrors),
+// logged at a limited rate (the first failure, then one summary line per
+// FailureLogInterval; keys, never values) and treated as a miss, and the
+// function's result is still returned. The cache never makes a call slower
+// or less available than the function alone by more than a small budget
+// (docs/reliability.md): the backend read of a miss gets at most the read
+// budget (WithReadBudget; DefaultLocalReadBudget for Redis and memcached,
+// DefaultHTTPReadBudget for the HTTP API; never more than
+// ReadBudgetDeadlineShare of the caller's remaining deadline); a circuit
+// breaker per backend (WithCircuitBreaker) skips a failing backend in
+// microseconds until a probe succeeds; waiters get the result as soon as
+// the function returns and L1 is filled at once, while the backend write
+// goes through a bounded write-behind queue (WithWriteQueue; Flush waits
+// for it, Close drains it within WithDrainTimeout); backend operations and
+// detached loads are bounded (WithBackpressure). With a backend that
+// implements backend.Locker, a miss takes a cross-process lock so that one
+// process runs the function and the others read its result
+// (WithStampedeLock; the lock can delay a call, never fail it). FromEnv
+// starts even when Redis or memcached is unreachable and connects in the
+// background. Info.Resilience shows all of it. Arguments the key layer cannot encode make the
 // call run uncached (logged once per function); results that cannot be
 // serialized or exceed WithMaxValueSize (DefaultMaxValueSize, counted on the
 // serialized value and on the bytes the backend would store) are returned

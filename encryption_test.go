@@ -80,6 +80,7 @@ func TestEncryptionSuite(t *testing.T) {
 // storedAt returns the bytes the backend holds under key.
 func storedAt(t *testing.T, b backend.Backend, key string) []byte {
 	t.Helper()
+	flushBackend(t, b)
 	data, found, err := b.Get(context.Background(), key)
 	if err != nil || !found {
 		t.Fatalf("backend entry %q: found=%v err=%v", key, found, err)
@@ -834,6 +835,7 @@ func TestEncryptedRefreshAndClear(t *testing.T) {
 		t.Fatalf("stale hit got %q", v)
 	}
 	eventually(t, "refresh", func() bool { return f.Info().Refreshes == 1 })
+	flushBackend(t, mem)
 
 	var rc counter
 	r, _ := Wrap1(newTimed(t, clk, mem, enc), rc.fn, name)

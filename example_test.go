@@ -265,6 +265,7 @@ func ExampleWithEncryption() {
 	fmt.Println(u.Name)
 
 	k, _ := getUser.Key(42)
+	_ = c.Flush(acme) // backend writes are made in the background
 	stored, found, _ := mem.Get(acme, "t:acme:"+k)
 	fmt.Println("stored for acme:", found, "plaintext visible:", bytes.Contains(stored, []byte(u.Name)))
 
@@ -302,6 +303,7 @@ func ExampleSecure() {
 	getUser := cachekit.MustWrap1(newSecureCache(), getUserFromDB)
 	u, _ := getUser.Call(ctx, 7)
 	fmt.Println(u.Name)
+	_ = getUser.Cache().Flush(ctx) // the backend write is made in the background
 
 	// Someone with write access to the backend flips one bit.
 	k, _ := getUser.Key(7)

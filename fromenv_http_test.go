@@ -57,6 +57,9 @@ func TestFromEnvCacheKitAPI(t *testing.T) {
 				t.Fatalf("Call = %q %v", v, err)
 			}
 			k := mustKey(t, f, 7)
+			if err := c.Flush(ctx); err != nil { // the backend write is made in the background
+				t.Fatal(err)
+			}
 			if raw, found, err := reader.Get(ctx, k); err != nil || !found || len(raw) == 0 {
 				t.Fatalf("entry %q not in cachekitd: found %v, err %v", k, found, err)
 			}

@@ -99,11 +99,52 @@ func (c *counter) fn(_ context.Context, n int) (string, error) {
 	return fmt.Sprintf("v%d:%d", c.version.Load(), n), nil
 }
 
+// caches is every Cache the tests made, by backend (testHookNewCache).
+var caches struct {
+	sync.Mutex
+	by map[backend.Backend][]*Cache
+}
+
+func init() {
+	caches.by = map[backend.Backend][]*Cache{}
+	testHookNewCache = func(c *Cache) {
+		if c.be == nil {
+			return
+		}
+		caches.Lock()
+		caches.by[c.be] = append(caches.by[c.be], c)
+		caches.Unlock()
+	}
+}
+
+// flushBackend waits until the background writes of every cache over b
+// have landed, for tests that read b directly after a call.
+func flushBackend(t *testing.T, b backend.Backend) {
+	t.Helper()
+	caches.Lock()
+	cs := append([]*Cache(nil), caches.by[b]...)
+	caches.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, c := range cs {
+		if err := c.Flush(ctx); err != nil {
+			t.Fatalf("flushing the write-behind queue: %v", err)
+		}
+	}
+}
+
+// testReadBudget is the read budget of the caches of behaviour tests: they
+// run in parallel under -race on busy machines, where a healthy local
+// backend can take longer than DefaultLocalReadBudget, and a read that runs
+// out of its budget is a miss (the tests that assert budgets set their
+// own).
+const testReadBudget = 5 * time.Second
+
 // newTestCache returns a quiet cache over b (nil: in-process only) with
 // opts, closed when the test ends.
 func newTestCache(t *testing.T, b backend.Backend, opts ...Option) *Cache {
 	t.Helper()
-	c, err := New(append([]Option{WithBackend(b), quiet()}, opts...)...)
+	c, err := New(append([]Option{WithBackend(b), quiet(), WithReadBudget(testReadBudget)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,6 +156,7 @@ func checkHostile(t *testing.T, b backend.Backend, sh hostileShape) {
 			t.Fatalf("%s: info %+v", m.name, i)
 		}
 		// The entry was overwritten with a good one: another process reads it.
+		flushBackend(t, b)
 		g, _ := Wrap1(newTestCache(t, b, m.opts...), fresh, fopts...)
 		if v, err := g.Call(ctx, 1); err != nil || v != "fresh" || g.Info().L2Hits != 1 {
 			t.Fatalf("%s: entry not rewritten: %q %v %+v", m.name, v, err, g.Info())

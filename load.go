@@ -6,125 +6,6 @@ import (
 	"time"
 )
 
-// hitKind is the outcome of an L1 lookup.
-type hitKind uint8
-
-const (
-	miss hitKind = iota
-	fresh
-	stale
-)
-
-// lookup answers from L1 when it can. It does not allocate for the default
-// (decoded-value) L1.
-func lookup[R any](c *Cache, p *policy, key string) (R, hitKind) {
-	var zero R
-	e, ok := c.lookupL1(p, key)
-	if !ok {
-		return zero, miss
-	}
-	var r R
-	if c.cfg.l1Bytes {
-		r, ok = decodeDoc[R](p, e.doc)
-	} else {
-		r, ok = asR[R](e.val)
-	}
-	if !ok {
-		return zero, miss
-	}
-	p.stats.l1Hit()
-	if e.refreshAt != 0 && c.nowNano() >= e.refreshAt {
-		return r, stale
-	}
-	return r, fresh
-}
-
-// decodeDoc decodes an L1 byte-mode entry (kept out of lookup so that the
-// decoded-value path does not heap-allocate its result).
-func decodeDoc[R any](p *policy, doc []byte) (R, bool) {
-	var r R
-	if err := p.pipe.Unmarshal(doc, &r); err != nil {
-		var zero R
-		return zero, false
-	}
-	return r, true
-}
-
-func asR[R any](x any) (R, bool) {
-	if x == nil {
-		var zero R
-		return zero, true
-	}
-	r, ok := x.(R)
-	return r, ok
-}
-
-func anyLoader[R any](fn func(context.Context) (R, error)) func(context.Context) (any, error) {
-	return func(ctx context.Context) (any, error) {
-		r, err := fn(ctx)
-		return r, err
-	}
-}
-
-// fetch is the path after an L1 miss: one shared, detached load per key
-// (backend read, else the function), whose result every waiter receives.
-func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
-	var zero R
-	key := s.key
-	load := anyLoader(fn)
-	decode := func(doc []byte) (any, error) {
-		var r R
-		err := p.pipe.Unmarshal(doc, &r)
-		return r, err
-	}
-	hitL1 := func(e l1Entry) (any, bool) {
-		if c.cfg.l1Bytes {
-			return decodeDoc[R](p, e.doc)
-		}
-		return asR[R](e.val)
-	}
-	res, _, err := c.flights.Do(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
-		if !c.track() { // closed meanwhile: run uncached
-			v, err := load(ctx)
-			return loaded{val: v}, err
-		}
-		defer c.wg.Done()
-		return c.fill(ctx, p, s, hitL1, load, decode)
-	})
-	if err != nil {
-		p.stats.add(misses)
-		return zero, err
-	}
-	r, ok := asR[R](res.val)
-	if !ok {
-		p.stats.add(misses)
-		return zero, fmt.Errorf("%w: key %q holds %T, want %T", ErrTypeMismatch, key, res.val, zero)
-	}
-	switch {
-	case res.fromL1:
-		p.stats.l1Hit()
-	case res.fromL2:
-		p.stats.l2Hit()
-	default:
-		p.stats.add(misses)
-	}
-	if res.stale {
-		c.refresh(ctx, p, s, load)
-	}
-	return r, nil
-}
-
-// get is the whole read-through path for one entry.
-func get[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
-	if r, h := lookup[R](c, p, s.key); h != miss {
-		if h == stale {
-			c.refresh(ctx, p, s, anyLoader(fn))
-		}
-		return r, nil
-	}
-	return fetch(ctx, c, p, s, fn)
-}
-
 // skip reports whether a call must bypass the cache (and counts it).
 func (c *Cache) skip(ctx context.Context, p *policy) bool {
 	if p.bypass || c.closed.Load() || isBypassed(ctx) {
@@ -196,37 +77,14 @@ func Get[R any](ctx context.Context, c *Cache, key string) (v R, found bool, err
 		p.stats.add(misses)
 		return zero, false, nil
 	}
-	gen := c.generation(key)
-	start := time.Now()
-	data, found, err := c.be.Get(ctx, key)
-	p.stats.backendOp(time.Since(start))
-	if err != nil {
-		p.stats.add(backendErrors)
-		return zero, false, err
-	}
-	if !found {
-		p.stats.add(misses)
-		return zero, false, nil
-	}
-	doc, err := p.pipeFor(s).Open(s.logical, data)
-	decoded := err == nil
-	if decoded {
-		err = p.pipe.Unmarshal(doc, &v)
-	}
-	if err != nil {
-		p.stats.add(decodeErrors)
-		if rej := c.rejected(err, decoded); rej != nil {
-			if err := c.reject(ctx, p, key, rej); err != nil {
-				return zero, false, err
-			}
+	x, _, found, err := c.readL2(ctx, p, s, c.generation(key), decoder[R](p), readBudget{timeout: c.guard.opTimeout})
+	if err != nil || !found {
+		if err == nil {
 			p.stats.add(misses)
-			return zero, false, nil
 		}
 		return zero, false, err
 	}
-	if exp, refreshAt, ok := c.l2Expiry(ctx, p, key); ok && p.useL1 {
-		c.putL1(p, key, v, doc, exp, refreshAt, gen)
-	}
+	v, _ = asR[R](x)
 	p.stats.l2Hit()
 	return v, true, nil
 }
@@ -252,7 +110,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, ttl time.Duratio
 		cp.ttl = backendTTL(ttl)
 		p = &cp
 	}
-	return c.store(ctx, p, s, value, c.generation(s.key))
+	return c.store(ctx, p, s, value, c.generation(s.key), true, "")
 }
 
 // Delete removes key (used as given) from both tiers and reports whether it
@@ -285,11 +143,11 @@ func (c *Cache) Exists(ctx context.Context, key string) (bool, error) {
 	if c.be == nil {
 		return false, nil
 	}
-	start := time.Now()
-	ok, err := c.be.Exists(ctx, key)
-	c.def.stats.backendOp(time.Since(start))
-	if err != nil {
-		c.def.stats.add(backendErrors)
-	}
+	var ok bool
+	err = c.do(ctx, c.def, "exists", key, c.guard.opTimeout, false, func(ctx context.Context) error {
+		var err error
+		ok, err = c.be.Exists(ctx, key)
+		return err
+	})
 	return ok, err
 }

@@ -72,14 +72,26 @@ type config struct {
 	jitter         float64
 	loaderTimeout  time.Duration
 	backendTimeout time.Duration
-	clock          clock.Clock
-	needEncryption bool                // Secure: refuse to run without encryption
-	encState       encState            // WithEncryption / WithoutEncryption
-	enc            Encryption          // valid when encState == encOn
-	getenv         func(string) string // FromEnv: the environment (nil in New)
-	secureHook     func(*secure.Config)
-	pythonLayout   bool // WithPythonLayout
-	errs           []error
+	// Resilience (resilience_options.go); zero values mean the defaults.
+	readBudget       time.Duration
+	breakerThreshold int
+	recovery         time.Duration
+	queueSize        int
+	queueWorkers     int
+	drainTimeout     time.Duration
+	maxOps           int
+	maxLoads         int
+	noLock           bool
+	lockHold         time.Duration
+	lockWait         time.Duration
+	clock            clock.Clock
+	needEncryption   bool                // Secure: refuse to run without encryption
+	encState         encState            // WithEncryption / WithoutEncryption
+	enc              Encryption          // valid when encState == encOn
+	getenv           func(string) string // FromEnv: the environment (nil in New)
+	secureHook       func(*secure.Config)
+	pythonLayout     bool // WithPythonLayout
+	errs             []error
 }
 
 func defaultConfig() config {
@@ -92,6 +104,16 @@ func defaultConfig() config {
 		jitter:        RefreshJitter,
 		loaderTimeout: DefaultLoaderTimeout,
 		clock:         clock.Real{},
+
+		breakerThreshold: DefaultBreakerThreshold,
+		recovery:         DefaultRecoveryTimeout,
+		queueSize:        DefaultWriteQueueSize,
+		queueWorkers:     DefaultWriteWorkers,
+		drainTimeout:     DefaultDrainTimeout,
+		maxOps:           DefaultMaxBackendOps,
+		maxLoads:         DefaultMaxDetachedLoads,
+		lockHold:         DefaultLockHold,
+		lockWait:         DefaultLockWait,
 	}
 }
 
@@ -234,9 +256,10 @@ func WithLoaderTimeout(d time.Duration) Option {
 	}
 }
 
-// WithBackendTimeout bounds every backend operation, for backends that
-// implement backend.TimeoutSetter (others are used unchanged). 0 (the
-// default) leaves the backend's own timeouts in place.
+// WithBackendTimeout bounds every backend operation through its context
+// (the read of a miss is further bounded by the read budget, see
+// WithReadBudget). 0 (the default) leaves the backend's own timeouts in
+// place, and background writes are bounded by DefaultWriteTimeout.
 func WithBackendTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {

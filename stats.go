@@ -49,6 +49,10 @@ type Info struct {
 	// wrapper's Info): whether it is on, the encryptions, the reads per
 	// master key and the rejected reads by reason.
 	Encryption EncryptionInfo
+	// Resilience describes the backend protections of the whole cache
+	// (also in a wrapper's Info): breaker, budgets, write-behind queue,
+	// backpressure and stampede locks.
+	Resilience ResilienceInfo
 }
 
 // HitRate returns Hits / (Hits + Misses), or 0 before the first call.

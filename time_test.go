@@ -335,6 +335,7 @@ func TestPerFunctionL1Off(t *testing.T) {
 	f, _ := Wrap1(c, cnt.fn, Name(uniq(t)), L1(false))
 	for range 3 {
 		_, _ = f.Call(ctx, 1)
+		_ = c.Flush(ctx) // the backend write is made in the background
 	}
 	if i := f.Info(); i.L2Hits != 2 || i.L1Hits != 0 || cnt.calls.Load() != 1 {
 		t.Fatalf("info %+v calls %d", i, cnt.calls.Load())

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"github.com/cachekit-go/cachekit/backend"
 	"github.com/cachekit-go/cachekit/internal/entry"
@@ -177,6 +178,7 @@ func (c *Cache) newPolicy(fc *funcConfig, owner uint64, name string, warn *warni
 		owner:  owner,
 		name:   name,
 		warn:   warn,
+		cost:   new(atomic.Int64),
 	}
 	if fc.ttl != 0 {
 		p.ttl = backendTTL(fc.ttl)
@@ -338,9 +340,7 @@ func (w *Wrapper) Clear(ctx context.Context) error {
 	}
 	pd, ok := c.be.(backend.PrefixDeleter)
 	if !ok {
-		if pd, ok = c.rawBE.(backend.PrefixDeleter); !ok {
-			return fmt.Errorf("%w: backend has no prefix deletion", ErrClearUnsupported)
-		}
+		return fmt.Errorf("%w: backend has no prefix deletion", ErrClearUnsupported)
 	}
 	if w.prefix == "" {
 		return fmt.Errorf("%w: the function's keys share no prefix", ErrClearUnsupported)
@@ -349,11 +349,10 @@ func (w *Wrapper) Clear(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := pd.DeletePrefix(ctx, s.key); err != nil {
-		w.p.stats.add(backendErrors)
+	return c.do(ctx, &w.p, "delete_prefix", s.key, c.guard.opTimeout, false, func(ctx context.Context) error {
+		_, err := pd.DeletePrefix(ctx, s.key)
 		return err
-	}
-	return nil
+	})
 }
 
 func must[T any](v T, err error) T {

@@ -1,0 +1,398 @@
+package cachekit
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/cachekit-go/cachekit/backend"
+	"github.com/cachekit-go/cachekit/backend/cachekitio"
+	"github.com/cachekit-go/cachekit/backend/file"
+	"github.com/cachekit-go/cachekit/backend/memcached"
+	"github.com/cachekit-go/cachekit/backend/memory"
+	"github.com/cachekit-go/cachekit/backend/redis"
+	"github.com/cachekit-go/cachekit/internal/resilience"
+)
+
+// guard is what stands between the cache and its backend: the circuit
+// breaker, the bounds on concurrent operations and detached loads, the
+// write-behind queue, the rate-limited failure log and the counters Info
+// shows. A Cache without a backend has none.
+type guard struct {
+	breaker      *resilience.Breaker
+	ops          *resilience.Bound
+	loads        *resilience.Bound
+	queue        *resilience.Queue
+	flog         *resilience.FailureLog
+	readBudget   time.Duration
+	opTimeout    time.Duration // WithBackendTimeout; 0 = the backend's own
+	writeTimeout time.Duration
+	ttlGetter    backend.TTLGetter
+	inspector    backend.TTLInspector
+	locker       backend.Locker // nil: no cross-process stampede lock
+
+	skipped, budgetTimeouts, writesQueued  atomic.Uint64
+	lockAcquired, lockWaits, lockFallbacks atomic.Uint64
+}
+
+// ErrBackendUnavailable is returned by the direct API (Get, Set, Delete,
+// Exists, Invalidate, Clear) when the backend was not asked at all: its
+// circuit breaker is open, or too many backend operations are in flight.
+// Wrappers and Load never return it; they serve from L1 or run the
+// function.
+var ErrBackendUnavailable = errors.New("cachekit: backend skipped (circuit breaker open or too many operations in flight)")
+
+func newGuard(c *Cache, cfg *config) *guard {
+	g := &guard{
+		ops:          resilience.NewBound(cfg.maxOps),
+		loads:        resilience.NewBound(cfg.maxLoads),
+		queue:        resilience.NewQueue(cfg.queueSize, cfg.queueWorkers),
+		flog:         resilience.NewFailureLog(c.log, FailureLogInterval, c.clk.Now),
+		readBudget:   cfg.readBudget,
+		opTimeout:    cfg.backendTimeout,
+		writeTimeout: DefaultWriteTimeout,
+	}
+	if g.readBudget == 0 {
+		g.readBudget = defaultReadBudget(c.be)
+	}
+	if g.opTimeout > 0 {
+		g.writeTimeout = min(g.writeTimeout, g.opTimeout)
+	}
+	g.ttlGetter, _ = c.be.(backend.TTLGetter)
+	g.inspector, _ = c.be.(backend.TTLInspector)
+	if l, ok := c.be.(backend.Locker); ok && !cfg.noLock {
+		g.locker = l
+	}
+	g.breaker = resilience.NewBreaker(resilience.BreakerConfig{
+		Threshold: cfg.breakerThreshold,
+		OpenFor:   cfg.recovery,
+		Probes:    DefaultBreakerProbes,
+		Now:       c.clk.Now,
+		OnTransition: func(from, to resilience.State, failures int) {
+			switch to {
+			case resilience.Open:
+				if failures == 0 { // tripped: not connected yet
+					c.log.Warn("cachekit: backend circuit breaker open until the backend is connected; serving from L1 and the function",
+						"retry_after", cfg.recovery.String())
+					return
+				}
+				c.log.Warn("cachekit: backend circuit breaker opened; serving from L1 and the function until the backend answers again",
+					"from", from.String(), "consecutive_failures", failures, "retry_after", cfg.recovery.String())
+			case resilience.HalfOpen:
+				c.log.Info("cachekit: backend circuit breaker half-open; probing the backend")
+			case resilience.Closed:
+				g.flog.Flush()
+				c.log.Info("cachekit: backend circuit breaker closed; the backend is in use again")
+			}
+		},
+	})
+	if d, ok := c.be.(*deferredBackend); ok && d.inner.Load() == nil {
+		// Not connected yet: skip it from the start (a probe after the
+		// recovery timeout finds it once it is connected).
+		g.breaker.Trip()
+	}
+	return g
+}
+
+// defaultReadBudget is the documented read budget of a backend kind.
+func defaultReadBudget(b backend.Backend) time.Duration {
+	switch b.(type) {
+	case *redis.Backend, *memcached.Backend, *memory.Backend, *file.Backend:
+		return DefaultLocalReadBudget
+	case *cachekitio.Backend:
+		return DefaultHTTPReadBudget
+	case *deferredBackend:
+		return DefaultLocalReadBudget // Redis or memcached
+	}
+	return DefaultReadBudget
+}
+
+// budget returns the time the backend read of a miss may take for a caller
+// with ctx: the read budget, or ReadBudgetDeadlineShare of the remaining
+// deadline when that is less. capped reports a budget cut below half the
+// read budget: a read that runs out of so short a budget says nothing about
+// the backend, while one that had at least half of it had a fair chance
+// (otherwise callers with deadlines would keep a hung backend's breaker
+// closed forever).
+func (g *guard) budget(ctx context.Context) (d time.Duration, capped bool) {
+	d = g.readBudget
+	if dl, ok := ctx.Deadline(); ok {
+		if share := time.Duration(float64(time.Until(dl)) * ReadBudgetDeadlineShare); share < d {
+			return share, share < g.readBudget/2
+		}
+	}
+	return d, false
+}
+
+// readBudget bounds the backend reads (and lock operations) of one miss.
+type readBudget struct {
+	timeout  time.Duration // per operation; 0 = none added
+	capped   bool          // shortened for the caller's deadline
+	deadline time.Time     // the caller's deadline; zero = none
+}
+
+// missBudget returns the budget of a miss by a caller with ctx.
+func (c *Cache) missBudget(ctx context.Context) readBudget {
+	if c.guard == nil {
+		return readBudget{}
+	}
+	d, capped := c.guard.budget(ctx)
+	dl, _ := ctx.Deadline()
+	return readBudget{timeout: max(d, 1), capped: capped, deadline: dl}
+}
+
+// errSkipped is what do returns when it did not ask the backend.
+var errSkipped = ErrBackendUnavailable
+
+// do runs one backend operation under the breaker, the bound on concurrent
+// operations and a timeout (0: none added). It records the latency, counts
+// and logs (rate-limited) failures, and reports errSkipped without asking
+// the backend when the breaker is open or the bound is reached. capped
+// says the timeout was shortened for the caller's deadline: running out of
+// it is not held against the backend.
+func (c *Cache) do(ctx context.Context, p *policy, op, key string, timeout time.Duration, capped bool, fn func(context.Context) error) error {
+	t, err := c.begin()
+	if err != nil {
+		return err
+	}
+	defer c.guard.ops.Release()
+	opCtx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		opCtx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	err = fn(opCtx)
+	p.stats.backendOp(time.Since(start))
+	return c.finish(t, p, op, key, ctx, opCtx, capped, err)
+}
+
+// within is do for the miss path: the caller stops waiting once the
+// timeout has passed even if the backend has not returned (a backend must
+// honour its context, but a stuck connection may not). The operation then
+// goes on in the background, holding its slot of the bound on concurrent
+// operations until it returns, and its late answer is dropped; the caller
+// sees a timeout, which counts against the backend.
+func within[T any](c *Cache, ctx context.Context, p *policy, op, key string, timeout time.Duration, capped bool, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
+	t, err := c.begin()
+	if err != nil {
+		return zero, err
+	}
+	opCtx, cancel := context.WithTimeout(ctx, timeout)
+	type result struct {
+		v   T
+		err error
+		d   time.Duration
+	}
+	ch := make(chan result, 1)
+	go func() {
+		defer c.guard.ops.Release()
+		defer cancel()
+		start := time.Now()
+		v, err := fn(opCtx)
+		ch <- result{v, err, time.Since(start)}
+	}()
+	var r result
+	select {
+	case r = <-ch:
+	case <-opCtx.Done():
+		// A little grace, so that a backend honouring its context answers
+		// with its own timeout error first (a timer only on this slow
+		// path).
+		grace := time.NewTimer(timeout/8 + time.Millisecond)
+		defer grace.Stop()
+		select {
+		case r = <-ch:
+		case <-grace.C:
+			p.stats.backendOp(timeout)
+			late := backend.NewError(backend.Timeout, "cachekit", op, key, errLate)
+			return zero, c.finish(t, p, op, key, ctx, opCtx, capped, late)
+		}
+	}
+	p.stats.backendOp(r.d)
+	return r.v, c.finish(t, p, op, key, ctx, opCtx, capped, r.err)
+}
+
+// errLate is the cause of the timeout within reports when the backend did
+// not return at all.
+var errLate = errors.New("the backend did not return within the read budget; its answer will be dropped")
+
+// begin admits one backend operation: a breaker ticket and a slot of the
+// bound on concurrent operations (the caller releases the slot), or
+// errSkipped.
+func (c *Cache) begin() (resilience.Ticket, error) {
+	g := c.guard
+	t, ok := g.breaker.Allow()
+	if !ok {
+		g.skipped.Add(1)
+		return t, errSkipped
+	}
+	if !g.ops.TryAcquire() {
+		g.breaker.Release(t)
+		return t, errSkipped
+	}
+	return t, nil
+}
+
+// finish tells the breaker what an operation's outcome says about the
+// backend, and counts and logs a failure. parent is the caller's context,
+// opCtx the operation's (with its timeout).
+func (c *Cache) finish(t resilience.Ticket, p *policy, op, key string, parent, opCtx context.Context, capped bool, err error) error {
+	g := c.guard
+	switch {
+	case err == nil:
+		g.breaker.Success(t)
+		return nil
+	case parent.Err() != nil:
+		// The caller gave up (or its own deadline passed): nothing learnt
+		// about the backend.
+		g.breaker.Release(t)
+	case opCtx.Err() != nil && capped:
+		g.budgetTimeouts.Add(1)
+		g.breaker.Release(t)
+	case errors.Is(err, backend.ErrPermanent):
+		// The backend answered (value too large, wrong type): it is up.
+		g.breaker.Success(t)
+	default:
+		if opCtx.Err() != nil {
+			g.budgetTimeouts.Add(1)
+		}
+		g.breaker.Failure(t)
+	}
+	p.stats.add(backendErrors)
+	g.flog.Failed(op, key, err)
+	return err
+}
+
+// read is the backend read of the read path: the value, and its remaining
+// lifetime when L1 needs it (known false when it was not asked or cannot be
+// told), in one round trip when the backend implements backend.TTLGetter.
+// The whole read gets at most timeout (none: 0).
+func (c *Cache) read(ctx context.Context, p *policy, key string, timeout time.Duration, capped bool) (data []byte, rem time.Duration, known, found bool, err error) {
+	type answer struct {
+		data         []byte
+		rem          time.Duration
+		known, found bool
+	}
+	g := c.guard
+	// The lifetime is needed to fill L1 and to see when an entry is stale;
+	// otherwise a plain Get is one command.
+	needTTL := p.useL1 || (p.swr > 0 && p.ttl > 0)
+	get := func(ctx context.Context) (a answer, err error) {
+		switch {
+		case !needTTL:
+			a.data, a.found, err = c.be.Get(ctx, key)
+		case g.ttlGetter != nil:
+			a.data, a.rem, a.found, err = g.ttlGetter.GetWithTTL(ctx, key)
+			a.known = true
+		default:
+			a.data, a.found, err = c.be.Get(ctx, key)
+			if err != nil || !a.found || g.inspector == nil {
+				return a, err
+			}
+			var ttlFound bool
+			a.rem, ttlFound, err = g.inspector.TTL(ctx, key)
+			if err == nil && !ttlFound {
+				a.found = false // vanished in between: a miss
+			}
+			a.known = err == nil
+			if err != nil {
+				// The value is good; only its lifetime is unknown.
+				g.flog.Failed("ttl", key, err)
+				p.stats.add(backendErrors)
+				err = nil
+			}
+		}
+		return a, err
+	}
+	var a answer
+	if timeout > 0 {
+		a, err = within(c, ctx, p, "get", key, timeout, capped, get)
+	} else {
+		err = c.do(ctx, p, "get", key, 0, false, func(ctx context.Context) error {
+			var err error
+			a, err = get(ctx)
+			return err
+		})
+	}
+	return a.data, a.rem, a.known, a.found, err
+}
+
+// enqueueWrite hands a backend write to the write-behind queue, or drops
+// it (counted) when the breaker is open or the queue is full. done, if not
+// nil, runs after the write or the drop.
+func (c *Cache) enqueueWrite(key string, job func(), done func()) {
+	g := c.guard
+	if g.breaker.State() == resilience.Open {
+		g.queue.Drop(done)
+		return
+	}
+	g.writesQueued.Add(1)
+	g.queue.Submit(key, func() {
+		job()
+		if done != nil {
+			done()
+		}
+	}, done)
+}
+
+// Flush waits until every backend write queued so far has been made (or
+// dropped), or ctx ends. Writes of wrappers and Load go to the backend in
+// the background (see docs/reliability.md); Flush is for code that must
+// know they landed, such as a test or a job about to exit (Close drains the
+// queue too).
+func (c *Cache) Flush(ctx context.Context) error {
+	if c.guard == nil {
+		return nil
+	}
+	return c.guard.queue.Wait(ctx)
+}
+
+// ResilienceInfo describes how the cache has been protecting its callers
+// from the backend (whole cache; also in a wrapper's Info).
+type ResilienceInfo struct {
+	// Breaker is the circuit breaker's state: "closed", "open",
+	// "half-open", or "" without a backend.
+	Breaker string
+	// BreakerTransitions counts state changes, BreakerOpens the openings.
+	BreakerTransitions, BreakerOpens uint64
+	// BreakerSkips counts backend operations skipped because the breaker
+	// was open.
+	BreakerSkips uint64
+	// BudgetTimeouts counts backend reads that ran out of their read budget
+	// (the function ran instead) and operations that ran out of their
+	// timeout.
+	BudgetTimeouts uint64
+	// WritesQueued counts backend writes handed to the write-behind queue;
+	// WritesDropped those dropped (queue full, breaker open, Close's
+	// deadline).
+	WritesQueued, WritesDropped uint64
+	// BackpressureSkips counts backend operations skipped because
+	// MaxBackendOps were in flight, and loads run by their caller because
+	// MaxDetachedLoads were running.
+	BackpressureSkips uint64
+	// LockAcquired counts misses that took the cross-process stampede lock;
+	// LockWaits those answered by another process's result after waiting;
+	// LockFallbacks those that ran the function without the lock (lock
+	// error, or the wait ran out).
+	LockAcquired, LockWaits, LockFallbacks uint64
+}
+
+func (g *guard) info() ResilienceInfo {
+	return ResilienceInfo{
+		Breaker:            g.breaker.State().String(),
+		BreakerTransitions: g.breaker.Transitions(),
+		BreakerOpens:       g.breaker.Opens(),
+		BreakerSkips:       g.skipped.Load(),
+		BudgetTimeouts:     g.budgetTimeouts.Load(),
+		WritesQueued:       g.writesQueued.Load(),
+		WritesDropped:      g.queue.Dropped(),
+		BackpressureSkips:  g.ops.Refused() + g.loads.Refused(),
+		LockAcquired:       g.lockAcquired.Load(),
+		LockWaits:          g.lockWaits.Load(),
+		LockFallbacks:      g.lockFallbacks.Load(),
+	}
+}

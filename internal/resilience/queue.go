@@ -1,0 +1,164 @@
+package resilience
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Queue runs jobs (backend writes) in the background on a fixed set of
+// workers. A job is assigned to a worker by its key, so the jobs of one key
+// run in the order they were submitted (a later write is never overtaken by
+// an earlier one). Submit never blocks: when the key's worker is full the
+// job is dropped and counted. It is safe for concurrent use.
+type Queue struct {
+	lanes   []chan job
+	seed    maphash.Seed
+	mu      sync.Mutex
+	pending int
+	idle    chan struct{} // closed while pending == 0
+	closed  bool
+	done    sync.WaitGroup
+	dropped atomic.Uint64
+	ran     atomic.Uint64
+}
+
+type job struct {
+	fn   func()
+	drop func()
+}
+
+// NewQueue starts workers goroutines, each with a buffer of size/workers
+// jobs (at least 1).
+func NewQueue(size, workers int) *Queue {
+	workers = max(workers, 1)
+	per := max(size/workers, 1)
+	q := &Queue{lanes: make([]chan job, workers), seed: maphash.MakeSeed(), idle: make(chan struct{})}
+	close(q.idle)
+	for i := range q.lanes {
+		q.lanes[i] = make(chan job, per)
+		q.done.Add(1)
+		go q.work(q.lanes[i])
+	}
+	return q
+}
+
+func (q *Queue) work(lane chan job) {
+	defer q.done.Done()
+	for j := range lane {
+		j.fn()
+		q.ran.Add(1)
+		q.finish()
+	}
+}
+
+// Submit queues fn on key's worker. It reports false, counting a drop and
+// running onDrop (if not nil) inline, when the worker's buffer is full or
+// the queue is closed. onDrop must be quick.
+func (q *Queue) Submit(key string, fn, onDrop func()) bool {
+	lane := q.lanes[maphash.String(q.seed, key)%uint64(len(q.lanes))]
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		q.Drop(onDrop)
+		return false
+	}
+	select {
+	case lane <- job{fn: fn, drop: onDrop}:
+		if q.pending == 0 {
+			q.idle = make(chan struct{})
+		}
+		q.pending++
+		q.mu.Unlock()
+		return true
+	default:
+		q.mu.Unlock()
+		q.Drop(onDrop)
+		return false
+	}
+}
+
+// Drop counts a job that was not submitted (for example because the
+// breaker is open) and runs onDrop.
+func (q *Queue) Drop(onDrop func()) {
+	q.dropped.Add(1)
+	if onDrop != nil {
+		onDrop()
+	}
+}
+
+func (q *Queue) finish() {
+	q.mu.Lock()
+	q.pending--
+	if q.pending == 0 {
+		close(q.idle)
+	}
+	q.mu.Unlock()
+}
+
+// Wait returns when every job submitted so far has run, or ctx.Err().
+func (q *Queue) Wait(ctx context.Context) error {
+	for {
+		q.mu.Lock()
+		idle, pending := q.idle, q.pending
+		q.mu.Unlock()
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close refuses new jobs and waits up to timeout for the queued ones to
+// run. Jobs still queued then are dropped (counted); a job already running
+// is left to finish on its own. It reports whether everything ran.
+func (q *Queue) Close(timeout time.Duration) bool {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return true
+	}
+	q.closed = true
+	for _, l := range q.lanes {
+		close(l)
+	}
+	q.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if q.Wait(ctx) == nil {
+		q.done.Wait()
+		return true
+	}
+	// Out of time: empty the lanes (the workers stop after their current
+	// job, finding the remaining ones already taken).
+	for _, l := range q.lanes {
+		for {
+			j, ok := <-l
+			if !ok {
+				break
+			}
+			q.Drop(j.drop)
+			q.finish()
+		}
+	}
+	return false
+}
+
+// Dropped returns how many jobs were dropped.
+func (q *Queue) Dropped() uint64 { return q.dropped.Load() }
+
+// Ran returns how many jobs ran.
+func (q *Queue) Ran() uint64 { return q.ran.Load() }
+
+// Pending returns the number of queued or running jobs.
+func (q *Queue) Pending() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pending
+}

@@ -1,0 +1,315 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cachekit-go/cachekit/internal/clock"
+)
+
+type transition struct {
+	from, to State
+	n        int
+}
+
+func newTestBreaker(clk *clock.Fake, cfg BreakerConfig) (*Breaker, *[]transition) {
+	var mu sync.Mutex
+	var ts []transition
+	cfg.Now = clk.Now
+	cfg.OnTransition = func(from, to State, n int) {
+		mu.Lock()
+		ts = append(ts, transition{from, to, n})
+		mu.Unlock()
+	}
+	return NewBreaker(cfg), &ts
+}
+
+func allow(t *testing.T, b *Breaker) Ticket {
+	t.Helper()
+	tk, ok := b.Allow()
+	if !ok {
+		t.Fatalf("Allow refused in state %v", b.State())
+	}
+	return tk
+}
+
+func TestBreakerOpensOnConsecutiveFailuresOnly(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1000, 0))
+	b, ts := newTestBreaker(clk, BreakerConfig{Threshold: 3, OpenFor: time.Second})
+	// Two failures, a success (a miss counts as one), two failures: never
+	// three in a row.
+	for _, fail := range []bool{true, true, false, true, true} {
+		tk := allow(t, b)
+		if fail {
+			b.Failure(tk)
+		} else {
+			b.Success(tk)
+		}
+	}
+	if b.State() != Closed {
+		t.Fatalf("state %v after non-consecutive failures", b.State())
+	}
+	b.Failure(allow(t, b))
+	if b.State() != Open || b.Opens() != 1 {
+		t.Fatalf("state %v, opens %d", b.State(), b.Opens())
+	}
+	if len(*ts) != 1 || (*ts)[0] != (transition{Closed, Open, 3}) {
+		t.Fatalf("transitions %v", *ts)
+	}
+	if _, ok := b.Allow(); ok {
+		t.Fatal("open breaker allowed an operation")
+	}
+}
+
+func TestBreakerHalfOpenProbesThenCloses(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1000, 0))
+	b, ts := newTestBreaker(clk, BreakerConfig{Threshold: 1, OpenFor: time.Second, Probes: 2})
+	b.Failure(allow(t, b))
+	clk.Advance(999 * time.Millisecond)
+	if _, ok := b.Allow(); ok {
+		t.Fatal("allowed before the open interval passed")
+	}
+	clk.Advance(time.Millisecond)
+	p1 := allow(t, b)
+	p2 := allow(t, b)
+	if _, ok := b.Allow(); ok {
+		t.Fatal("a third probe went through with Probes: 2")
+	}
+	if b.State() != HalfOpen {
+		t.Fatalf("state %v", b.State())
+	}
+	b.Release(p1) // the caller gave up: the slot is free again
+	p3 := allow(t, b)
+	b.Success(p2)
+	if b.State() != Closed {
+		t.Fatalf("state %v after a successful probe", b.State())
+	}
+	b.Failure(p3) // an outcome from the half-open generation is ignored once closed
+	if b.State() != Closed {
+		t.Fatal("stale probe failure reopened a closed breaker")
+	}
+	want := []transition{{Closed, Open, 1}, {Open, HalfOpen, 0}, {HalfOpen, Closed, 0}}
+	if len(*ts) != len(want) {
+		t.Fatalf("transitions %v", *ts)
+	}
+	for i := range want {
+		if (*ts)[i] != want[i] {
+			t.Fatalf("transitions %v, want %v", *ts, want)
+		}
+	}
+	if b.Transitions() != 3 {
+		t.Fatalf("Transitions() = %d", b.Transitions())
+	}
+}
+
+func TestBreakerProbeFailureReopens(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1000, 0))
+	b, _ := newTestBreaker(clk, BreakerConfig{Threshold: 1, OpenFor: time.Second})
+	b.Failure(allow(t, b))
+	clk.Advance(time.Second)
+	b.Failure(allow(t, b))
+	if b.State() != Open || b.Opens() != 2 {
+		t.Fatalf("state %v, opens %d", b.State(), b.Opens())
+	}
+	clk.Advance(500 * time.Millisecond)
+	if _, ok := b.Allow(); ok {
+		t.Fatal("reopened breaker allowed an operation before a new open interval passed")
+	}
+}
+
+func TestBreakerTripAndStaleOutcomes(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1000, 0))
+	b, ts := newTestBreaker(clk, BreakerConfig{Threshold: 2})
+	old := allow(t, b)
+	b.Trip()
+	if b.State() != Open || len(*ts) != 1 {
+		t.Fatalf("state %v, transitions %v", b.State(), *ts)
+	}
+	b.Trip()
+	if len(*ts) != 1 {
+		t.Fatal("Trip on an open breaker made a transition")
+	}
+	b.Success(old) // began before the trip: tells nothing now
+	if b.State() != Open {
+		t.Fatal("an outcome from before the trip closed the breaker")
+	}
+}
+
+func TestBreakerConcurrent(t *testing.T) {
+	b := NewBreaker(BreakerConfig{Threshold: 10, OpenFor: time.Millisecond, Probes: 3})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				if tk, ok := b.Allow(); ok {
+					if (i+g)%3 == 0 {
+						b.Failure(tk)
+					} else {
+						b.Success(tk)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if s := b.State(); s != Closed && s != Open && s != HalfOpen {
+		t.Fatalf("state %v", s)
+	}
+}
+
+func TestBound(t *testing.T) {
+	b := NewBound(2)
+	for range 2 {
+		if !b.TryAcquire() {
+			t.Fatal("refused under the bound")
+		}
+	}
+	if b.TryAcquire() {
+		t.Fatal("allowed over the bound")
+	}
+	if b.Refused() != 1 || b.InUse() != 2 {
+		t.Fatalf("refused %d, in use %d", b.Refused(), b.InUse())
+	}
+	b.Release()
+	if !b.TryAcquire() {
+		t.Fatal("a released slot was not reusable")
+	}
+	if u := NewBound(0); !u.TryAcquire() || u.Refused() != 0 {
+		t.Fatal("an unbounded Bound refused")
+	}
+}
+
+func TestQueueOrderPerKeyAndWait(t *testing.T) {
+	q := NewQueue(256, 4) // 64 per worker: room for all 30 jobs even if the keys share one
+	defer q.Close(time.Second)
+	var mu sync.Mutex
+	got := map[string][]int{}
+	for i := range 10 {
+		for _, k := range []string{"a", "b", "c"} {
+			if !q.Submit(k, func() { mu.Lock(); got[k] = append(got[k], i); mu.Unlock() }, nil) {
+				t.Fatal("dropped with room left")
+			}
+		}
+	}
+	if err := q.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		for i, v := range got[k] {
+			if v != i {
+				t.Fatalf("key %s ran out of order: %v", k, got[k])
+			}
+		}
+		if len(got[k]) != 10 {
+			t.Fatalf("key %s ran %d jobs", k, len(got[k]))
+		}
+	}
+	if q.Ran() != 30 || q.Dropped() != 0 || q.Pending() != 0 {
+		t.Fatalf("ran %d dropped %d pending %d", q.Ran(), q.Dropped(), q.Pending())
+	}
+}
+
+func TestQueueDropsWhenFullAndCloseDrainsWithDeadline(t *testing.T) {
+	q := NewQueue(2, 1)
+	block := make(chan struct{})
+	var dropped atomic.Int32
+	onDrop := func() { dropped.Add(1) }
+	started := make(chan struct{})
+	q.Submit("k", func() { close(started); <-block }, onDrop)
+	<-started // the worker holds the first job; the buffer has 2 slots
+	q.Submit("k", func() {}, onDrop)
+	q.Submit("k", func() {}, onDrop)
+	if q.Submit("k", func() {}, onDrop) {
+		t.Fatal("a full queue accepted a job")
+	}
+	if q.Dropped() != 1 || dropped.Load() != 1 {
+		t.Fatalf("dropped %d, onDrop ran %d times", q.Dropped(), dropped.Load())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := q.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait on a busy queue with a cancelled context: %v", err)
+	}
+	if q.Close(10 * time.Millisecond) {
+		t.Fatal("Close reported a full drain while a job was stuck")
+	}
+	if q.Dropped() != 3 || dropped.Load() != 3 {
+		t.Fatalf("after Close: dropped %d, onDrop %d", q.Dropped(), dropped.Load())
+	}
+	if q.Submit("k", func() {}, onDrop) {
+		t.Fatal("a closed queue accepted a job")
+	}
+	close(block)
+}
+
+func TestQueueCloseRunsQueuedJobs(t *testing.T) {
+	q := NewQueue(64, 2)
+	var n atomic.Int32
+	for i := range 10 {
+		if !q.Submit(string(rune('a'+i)), func() { n.Add(1) }, nil) {
+			t.Fatal("dropped with room left")
+		}
+	}
+	if !q.Close(5 * time.Second) {
+		t.Fatal("Close did not drain")
+	}
+	if n.Load() != 10 {
+		t.Fatalf("%d of 10 jobs ran", n.Load())
+	}
+}
+
+type lines struct {
+	mu  sync.Mutex
+	buf []string
+}
+
+func (l *lines) Enabled(context.Context, slog.Level) bool { return true }
+func (l *lines) Handle(_ context.Context, r slog.Record) error {
+	s := r.Message
+	r.Attrs(func(a slog.Attr) bool { s += " " + a.String(); return true })
+	l.mu.Lock()
+	l.buf = append(l.buf, s)
+	l.mu.Unlock()
+	return nil
+}
+func (l *lines) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *lines) WithGroup(string) slog.Handler      { return l }
+
+func TestFailureLogSummarizes(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1000, 0))
+	h := &lines{}
+	f := NewFailureLog(slog.New(h), 10*time.Second, clk.Now)
+	boom := errors.New("boom")
+	for range 1000 {
+		f.Failed("get", "k", boom)
+	}
+	if len(h.buf) != 1 {
+		t.Fatalf("%d lines for 1000 failures in one interval: %v", len(h.buf), h.buf)
+	}
+	clk.Advance(10 * time.Second)
+	f.Failed("set", "k2", boom)
+	if len(h.buf) != 2 || !strings.Contains(h.buf[1], "failures=1000") || !strings.Contains(h.buf[1], "last_op=set") {
+		t.Fatalf("summary: %v", h.buf)
+	}
+	f.Failed("get", "k", boom)
+	f.Flush()
+	if len(h.buf) != 3 || !strings.Contains(h.buf[2], "failures=1") {
+		t.Fatalf("flush: %v", h.buf)
+	}
+	f.Flush()
+	if len(h.buf) != 3 {
+		t.Fatal("an empty Flush logged")
+	}
+	f.Failed("get", "k", boom) // after a Flush the next failure is logged at once
+	if len(h.buf) != 4 {
+		t.Fatalf("after flush: %v", h.buf)
+	}
+}

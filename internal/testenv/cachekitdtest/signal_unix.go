@@ -1,0 +1,27 @@
+//go:build unix
+
+package cachekitdtest
+
+import "syscall"
+
+// Pause freezes the process with SIGSTOP: its sockets stay open and nothing
+// answers, as a hung server would. Resume thaws it.
+func (d *Daemon) Pause() { d.signal(syscall.SIGSTOP) }
+
+// Resume thaws a paused process with SIGCONT.
+func (d *Daemon) Resume() { d.signal(syscall.SIGCONT) }
+
+func (d *Daemon) signal(sig syscall.Signal) {
+	d.t.Helper()
+	if d.cmd == nil || d.cmd.Process == nil {
+		d.t.Fatalf("cachekitd: %v before Start", sig)
+	}
+	select {
+	case <-d.done:
+		d.t.Fatalf("cachekitd: %v to a process that exited", sig)
+	default:
+	}
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		d.t.Fatalf("cachekitd: %v: %v", sig, err)
+	}
+}

@@ -1,0 +1,68 @@
+package cachekit
+
+import (
+	"context"
+	"hash/maphash"
+)
+
+func (c *Cache) stripeOf(key string) *stripe {
+	return &c.stripes[maphash.String(c.seed, key)%numStripes]
+}
+
+func (c *Cache) generation(key string) generation {
+	return generation{c.stripeOf(key).gen.Load(), c.epoch.Load()}
+}
+
+// current reports whether g is still the generation of s; callers hold s.mu
+// (read).
+func (c *Cache) current(s *stripe, g generation) bool {
+	return s.gen.Load() == g.stripe && c.epoch.Load() == g.epoch
+}
+
+// invalidate removes key from both tiers. It first bumps the key's stripe
+// generation under the stripe's write lock: a store that started before holds
+// the read lock, so it either finished (and its entry is deleted below) or
+// will see the new generation and drop its result. Within one process an
+// invalidation is therefore never undone by a load or refresh that was
+// running, and callers arriving after it do not join such a load (it is
+// forgotten by the flight group): they start a new one. Another process may
+// still write an older result after our delete; that residual race needs
+// backend-side versioning and is not covered.
+func (c *Cache) invalidate(ctx context.Context, p *policy, key string) (bool, error) {
+	s := c.stripeOf(key)
+	s.mu.Lock()
+	s.gen.Add(1)
+	s.mu.Unlock()
+	c.flights.Forget(key)
+	deleted := false
+	if c.l1 != nil {
+		deleted = c.l1.Delete(key)
+	}
+	if c.be == nil {
+		return deleted, nil
+	}
+	var ok bool
+	err := c.do(ctx, p, "delete", key, c.guard.opTimeout, false, func(ctx context.Context) error {
+		var err error
+		ok, err = c.be.Delete(ctx, key)
+		return err
+	})
+	if err != nil {
+		return deleted, err
+	}
+	return deleted || ok, nil
+}
+
+// bumpEpoch invalidates every in-flight load and refresh of the cache (used by
+// Clear), waiting for stores that are already writing; later callers start
+// new loads instead of joining those.
+func (c *Cache) bumpEpoch() {
+	for i := range c.stripes {
+		c.stripes[i].mu.Lock()
+	}
+	c.epoch.Add(1)
+	for i := range c.stripes {
+		c.stripes[i].mu.Unlock()
+	}
+	c.flights.ForgetAll()
+}

@@ -1,0 +1,408 @@
+package cachekit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/cachekit-go/cachekit/internal/secure"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// hitKind is the outcome of an L1 lookup.
+type hitKind uint8
+
+const (
+	miss hitKind = iota
+	fresh
+	stale
+)
+
+// lookup answers from L1 when it can. It does not allocate for the default
+// (decoded-value) L1.
+func lookup[R any](c *Cache, p *policy, key string) (R, hitKind) {
+	var zero R
+	e, ok := c.lookupL1(p, key)
+	if !ok {
+		return zero, miss
+	}
+	var r R
+	if c.cfg.l1Bytes {
+		r, ok = decodeDoc[R](p, e.doc)
+	} else {
+		r, ok = asR[R](e.val)
+	}
+	if !ok {
+		return zero, miss
+	}
+	p.stats.l1Hit()
+	if e.refreshAt != 0 && c.nowNano() >= e.refreshAt {
+		return r, stale
+	}
+	return r, fresh
+}
+
+// decodeDoc decodes an L1 byte-mode entry (kept out of lookup so that the
+// decoded-value path does not heap-allocate its result).
+func decodeDoc[R any](p *policy, doc []byte) (R, bool) {
+	var r R
+	if err := p.pipe.Unmarshal(doc, &r); err != nil {
+		var zero R
+		return zero, false
+	}
+	return r, true
+}
+
+func asR[R any](x any) (R, bool) {
+	if x == nil {
+		var zero R
+		return zero, true
+	}
+	r, ok := x.(R)
+	return r, ok
+}
+
+func anyLoader[R any](fn func(context.Context) (R, error)) func(context.Context) (any, error) {
+	return func(ctx context.Context) (any, error) {
+		r, err := fn(ctx)
+		return r, err
+	}
+}
+
+// decoder returns the decoding of a MessagePack document into R, boxed.
+func decoder[R any](p *policy) func([]byte) (any, error) {
+	return func(doc []byte) (any, error) {
+		var r R
+		err := p.pipe.Unmarshal(doc, &r)
+		return r, err
+	}
+}
+
+// fetch is the path after an L1 miss: one shared, detached load per key
+// (backend read, else the function), whose result every waiter receives.
+// Over MaxDetachedLoads the caller runs the load itself, on its own
+// context, so that loads whose callers gave up cannot pile up.
+func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
+	var zero R
+	key := s.key
+	load := anyLoader(fn)
+	decode := decoder[R](p)
+	hitL1 := func(e l1Entry) (any, bool) {
+		if c.cfg.l1Bytes {
+			return decodeDoc[R](p, e.doc)
+		}
+		return asR[R](e.val)
+	}
+	rb := c.missBudget(ctx)
+	var (
+		res loaded
+		err error
+	)
+	if slot, ok := c.detachedSlot(key); !ok {
+		res, err = c.fill(ctx, p, s, hitL1, load, decode, rb)
+	} else {
+		var shared bool
+		res, shared, err = c.flights.Do(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
+			if slot {
+				defer c.guard.loads.Release()
+			}
+			if !c.track() { // closed meanwhile: run uncached
+				v, err := load(ctx)
+				return loaded{val: v}, err
+			}
+			defer c.wg.Done()
+			return c.fill(ctx, p, s, hitL1, load, decode, rb)
+		})
+		if slot && shared { // joined another caller's load: ours never ran
+			c.guard.loads.Release()
+		}
+	}
+	if err != nil {
+		p.stats.add(misses)
+		return zero, err
+	}
+	r, ok := asR[R](res.val)
+	if !ok {
+		p.stats.add(misses)
+		return zero, fmt.Errorf("%w: key %q holds %T, want %T", ErrTypeMismatch, key, res.val, zero)
+	}
+	switch {
+	case res.fromL1:
+		p.stats.l1Hit()
+	case res.fromL2:
+		p.stats.l2Hit()
+	default:
+		p.stats.add(misses)
+	}
+	if res.stale {
+		c.refresh(ctx, p, s, load)
+	}
+	return r, nil
+}
+
+// detachedSlot decides whether a miss of key may run as a shared detached
+// load: ok is false when it must run in the caller (MaxDetachedLoads are
+// running and none for key is); slot reports that a slot of the bound was
+// taken (the load that runs releases it).
+func (c *Cache) detachedSlot(key string) (slot, ok bool) {
+	if c.guard == nil || c.flights.InFlight(key) {
+		return false, true
+	}
+	if !c.guard.loads.TryAcquire() {
+		return false, false
+	}
+	return true, true
+}
+
+// get is the whole read-through path for one entry.
+func get[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
+	if r, h := lookup[R](c, p, s.key); h != miss {
+		if h == stale {
+			c.refresh(ctx, p, s, anyLoader(fn))
+		}
+		return r, nil
+	}
+	return fetch(ctx, c, p, s, fn)
+}
+
+// lookupL1 returns the L1 entry for key if the policy uses L1.
+func (c *Cache) lookupL1(p *policy, key string) (l1Entry, bool) {
+	if !p.useL1 {
+		return l1Entry{}, false
+	}
+	return c.l1.Get(key)
+}
+
+// fill is the body of a shared load: read the backend, else run the function
+// and store its result. It runs detached from the callers (flight.Group), or
+// in the caller over MaxDetachedLoads. hitL1 converts an L1 entry into the
+// caller's type (false: unusable).
+func (c *Cache) fill(ctx context.Context, p *policy, s slot, hitL1 func(l1Entry) (any, bool),
+	load func(context.Context) (any, error), decode func([]byte) (any, error), rb readBudget) (loaded, error) {
+	key := s.key
+	gen := c.generation(key)
+	// A caller that missed L1 just before the previous shared load of key
+	// stored its result and left the flight group starts a new shared load:
+	// answer it from L1 rather than read the backend or run the function a
+	// second time.
+	if e, ok := c.lookupL1(p, key); ok {
+		if v, ok := hitL1(e); ok {
+			return loaded{val: v, fromL1: true, stale: e.refreshAt != 0 && c.nowNano() >= e.refreshAt}, nil
+		}
+	}
+	if c.be == nil {
+		return c.compute(ctx, p, s, gen, load, "")
+	}
+	res, found, bad, err := c.fromL2(ctx, p, s, gen, decode, rb)
+	if found || err != nil {
+		return res, err
+	}
+	if c.guard.locker == nil || res.failed || !p.worthLocking() {
+		// No lock; or the backend just failed us (or was skipped), and
+		// asking it for a lock would only add another budget to the call;
+		// or the function is cheaper than the lock's round trips.
+		return c.compute(ctx, p, s, gen, load, "")
+	}
+	// An undecodable entry is not read again under the lock: it is
+	// about to be overwritten, and counting it twice would mislead.
+	return c.fillLocked(ctx, p, s, gen, load, decode, rb, !bad)
+}
+
+// fromL2 is readL2 for the miss path: backend errors (res.failed) and
+// undecodable entries (bad) are misses (the function runs); only a
+// fail-closed rejection is an error.
+func (c *Cache) fromL2(ctx context.Context, p *policy, s slot, gen generation, decode func([]byte) (any, error), rb readBudget) (res loaded, found, bad bool, err error) {
+	v, stale, found, err := c.readL2(ctx, p, s, gen, decode, rb)
+	switch {
+	case found:
+		return loaded{val: v, fromL2: true, stale: stale}, true, false, nil
+	case errors.Is(err, errFailClosed):
+		return loaded{}, false, false, err
+	case errors.Is(err, errUndecodable):
+		c.log.Warn("cachekit: stored entry cannot be decoded; recomputing it", "key", s.key, "err", err)
+		return loaded{}, false, true, nil
+	case err != nil:
+		return loaded{failed: true}, false, false, nil
+	}
+	return loaded{}, false, false, nil
+}
+
+// compute runs the function and stores its result: L1 at once, the backend
+// through the write-behind queue, after which the stampede lock lockID (if
+// any) is released. The caller gets the result without waiting for the
+// backend.
+func (c *Cache) compute(ctx context.Context, p *policy, s slot, gen generation, load func(context.Context) (any, error), lockID string) (loaded, error) {
+	stored := false
+	if lockID != "" {
+		defer func() {
+			if !stored { // the function failed or panicked: let others try
+				c.unlockLater(ctx, p, s.key, lockID)
+			}
+		}()
+	}
+	start := time.Now()
+	v, err := load(ctx)
+	if err != nil {
+		return loaded{}, err
+	}
+	p.observeLoad(time.Since(start))
+	stored = true
+	_ = c.store(ctx, p, s, v, gen, false, lockID)
+	return loaded{val: v}, nil
+}
+
+// errFailClosed marks an entry that failed decryption under a fail-closed
+// policy; errUndecodable an entry that cannot be decoded (corrupt, foreign
+// serializer, wrong type). readL2 wraps its errors with them.
+var (
+	errFailClosed  = errors.New("fail closed")
+	errUndecodable = errors.New("undecodable")
+)
+
+// readError is an error of readL2 with its kind (errFailClosed or
+// errUndecodable); it reads as the underlying error.
+type readError struct{ err, kind error }
+
+func (e *readError) Error() string   { return e.err.Error() }
+func (e *readError) Unwrap() []error { return []error{e.err, e.kind} }
+
+// readL2 is the one backend read of the read path (the shared load and Get):
+// read key, open and decode the entry, and fill L1 with it unless the
+// generation moved since gen. found is false for a missing entry, and for an
+// entry that failed decryption and was evicted. err is a backend error
+// (already counted and logged), an undecodable entry (errUndecodable, not
+// logged) or a rejection under a fail-closed policy (errFailClosed).
+func (c *Cache) readL2(ctx context.Context, p *policy, s slot, gen generation, decode func([]byte) (any, error), rb readBudget) (v any, stale, found bool, err error) {
+	key := s.key
+	data, rem, known, found, err := c.read(ctx, p, key, rb.timeout, rb.capped)
+	if err != nil || !found {
+		return nil, false, false, err
+	}
+	doc, err := p.pipeFor(s).Open(s.logical, data)
+	decoded := err == nil
+	if decoded {
+		v, err = decode(doc)
+	}
+	if err != nil {
+		p.stats.add(decodeErrors)
+		if rej := c.rejected(err, decoded); rej != nil {
+			if err := c.reject(ctx, p, key, rej); err != nil {
+				return nil, false, false, &readError{err, errFailClosed}
+			}
+			return nil, false, false, nil
+		}
+		return nil, false, false, &readError{err, errUndecodable}
+	}
+	exp, refreshAt := c.l2Expiry(p, rem, known)
+	if p.useL1 {
+		c.putL1(p, key, v, doc, exp, refreshAt, gen)
+	}
+	return v, refreshAt != 0 && c.nowNano() >= refreshAt, true, nil
+}
+
+// reject applies the failure policy to an entry that failed decryption: fail
+// closed returns the error and leaves the entry as evidence; the default
+// evicts it (the caller then recomputes) and returns nil.
+func (c *Cache) reject(ctx context.Context, p *policy, key string, rej error) error {
+	reason, _ := secure.ReasonOf(rej)
+	if c.enc.FailClosed() {
+		c.log.Warn("cachekit: stored entry failed decryption; failing closed and keeping the entry", "key", key, "reason", reason.String())
+		return fmt.Errorf("cachekit: entry %q: %w", key, rej)
+	}
+	c.log.Warn("cachekit: stored entry failed decryption; evicting and recomputing it", "key", key, "reason", reason.String())
+	_ = c.do(ctx, p, "delete", key, c.guard.opTimeout, false, func(ctx context.Context) error {
+		_, err := c.be.Delete(ctx, key)
+		return err
+	})
+	return nil
+}
+
+// l2Expiry decides how long an entry just read from the backend may live in
+// L1 and when it becomes stale. When the backend told its remaining
+// lifetime rem (known), the L1 copy expires with the backend entry and the
+// refresh point follows the entry's age; otherwise the copy lives min(ttl,
+// L1 max TTL) and the entry is taken as fresh.
+func (c *Cache) l2Expiry(p *policy, rem time.Duration, known bool) (exp, refreshAt int64) {
+	now := c.nowNano()
+	switch {
+	case !known:
+		life := c.cfg.l1MaxTTL
+		if p.ttl > 0 {
+			life = min(life, p.ttl)
+		}
+		return after(now, life), c.refreshPoint(p, now)
+	case rem <= 0:
+		// The backend entry never expires (someone wrote it without a TTL):
+		// keep the L1 copy for the function's TTL, as if this process had
+		// written it, so that a delete by another process is seen within
+		// one TTL (never, for NoExpiry functions).
+		if p.ttl > 0 {
+			exp = after(now, p.ttl)
+		}
+		return exp, c.refreshPoint(p, now)
+	}
+	exp = after(now, rem)
+	if p.swr > 0 && p.ttl > 0 {
+		age := max(p.ttl-rem, 0)
+		if d := c.jittered(p) - age; d > 0 {
+			refreshAt = after(now, d)
+		} else {
+			refreshAt = now - 1 // already due
+		}
+	}
+	return exp, refreshAt
+}
+
+// after returns now + d in Unix nanoseconds for d > 0, or 0 ("never", for
+// expiries and refresh points) when the sum does not fit in an int64
+// (beyond the year 2262: a TTL of centuries means no expiry).
+func after(now int64, d time.Duration) int64 {
+	if int64(d) > math.MaxInt64-now {
+		return 0
+	}
+	return now + int64(d)
+}
+
+// jittered returns the age at which an entry of p becomes stale: ttl*ratio
+// +/- the refresh jitter, at least 1ns, and never more than halfway from the
+// unjittered point to the expiry, so that jitter cannot push the refresh
+// point past the TTL (with a ratio near 1 it otherwise would, and such an
+// entry would expire instead of being refreshed).
+func (c *Cache) jittered(p *policy) time.Duration {
+	base := float64(p.ttl) * p.swr
+	d := base
+	if j := c.cfg.jitter; j > 0 {
+		d *= 1 + j*(2*rand.Float64()-1)
+	}
+	d = min(d, base+(float64(p.ttl)-base)/2)
+	if d >= math.MaxInt64 { // float64(MaxInt64) is 2^63, which does not convert
+		return math.MaxInt64
+	}
+	return time.Duration(max(d, 1))
+}
+
+func (c *Cache) refreshPoint(p *policy, now int64) int64 {
+	if p.swr <= 0 || p.ttl <= 0 {
+		return 0
+	}
+	return after(now, c.jittered(p))
+}
+
+func (c *Cache) l1Value(p *policy, v any, doc []byte, refreshAt int64) l1Entry {
+	if c.cfg.l1Bytes {
+		return l1Entry{doc: doc, refreshAt: refreshAt, owner: p.owner}
+	}
+	return l1Entry{val: v, refreshAt: refreshAt, owner: p.owner}
+}
+
+func (c *Cache) putL1(p *policy, key string, v any, doc []byte, exp, refreshAt int64, gen generation) {
+	s := c.stripeOf(key)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !c.current(s, gen) {
+		p.stats.add(discarded)
+		return
+	}
+	c.l1.Set(key, c.l1Value(p, v, doc, refreshAt), int64(len(doc)), exp)
+}

@@ -1,0 +1,135 @@
+package cachekit
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// store serializes v and writes it to L1 and the backend, unless the entry's
+// generation moved since gen was taken (an invalidation or Clear happened
+// while v was computed: storing it would undo that). L1 is written at once.
+// The backend write is made now when sync (the direct API, which reports
+// its errors), otherwise handed to the write-behind queue, which checks the
+// generation again when it writes. The stampede lock lockID (if any) is
+// released after that write, or at once on every other path. Failures are
+// counted and logged; the error is returned for the direct API.
+func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generation, sync bool, lockID string) error {
+	key := s.key
+	handedOff := false
+	if lockID != "" {
+		defer func() {
+			if !handedOff {
+				c.unlockLater(ctx, p, key, lockID)
+			}
+		}()
+	}
+	doc, err := p.pipe.Marshal(v)
+	if err != nil {
+		p.stats.add(encodeErrors)
+		p.warn.value.Do(func() {
+			c.log.Warn("cachekit: result cannot be serialized; it is returned but not cached (logged once per function)",
+				"func", p.name, "key", key, "type", fmt.Sprintf("%T", v), "err", err)
+		})
+		return err
+	}
+	if err := c.checkSize(p, key, len(doc)); err != nil {
+		return err
+	}
+	var stored []byte
+	if c.be != nil {
+		if stored, err = p.pipeFor(s).Wrap(s.logical, doc); err != nil {
+			p.stats.add(encodeErrors)
+			c.log.Warn("cachekit: cannot frame the value; not cached", "key", key, "err", err)
+			return err
+		}
+		// The limit applies to what the backend would store too (frame,
+		// envelope and encryption add a few dozen bytes; LZ4 may save
+		// more), so a limit set to a backend's maximum keeps every write
+		// within it.
+		if err := c.checkSize(p, key, len(stored)); err != nil {
+			return err
+		}
+	}
+	st := c.stripeOf(key)
+	st.mu.RLock()
+	if !c.current(st, gen) {
+		st.mu.RUnlock()
+		p.stats.add(discarded)
+		return nil
+	}
+	now := c.nowNano()
+	if p.useL1 {
+		var exp int64
+		if p.ttl > 0 {
+			exp = after(now, p.ttl)
+		}
+		c.l1.Set(key, c.l1Value(p, v, doc, c.refreshPoint(p, now)), int64(len(doc)), exp)
+	}
+	if c.be == nil {
+		st.mu.RUnlock()
+		return nil
+	}
+	ttl := p.ttl
+	if ttl > 0 && after(now, ttl) == 0 {
+		ttl = 0 // ends after 2262: no expiry, as in L1 (backends may refuse such TTLs)
+	}
+	if sync {
+		defer st.mu.RUnlock()
+		return c.do(ctx, p, "set", key, c.guard.opTimeout, false, func(ctx context.Context) error {
+			return c.be.Set(ctx, key, stored, ttl)
+		})
+	}
+	st.mu.RUnlock()
+	handedOff = true
+	c.writeBehind(ctx, p, key, stored, ttl, now, gen, lockID)
+	return nil
+}
+
+// writeBehind queues the backend write of a stored entry. The job holds the
+// key's stripe lock (read) while it writes and skips the write when the
+// generation moved since gen, so an invalidation made after the value was
+// computed is never undone by its late write. It then releases the
+// stampede lock lockID, if any. The entry's lifetime counts from when it
+// was stored (now, Unix nanoseconds), not from when the write is made: a
+// write that waited in the queue gets what is left of ttl, and none at all
+// once it has run out.
+func (c *Cache) writeBehind(ctx context.Context, p *policy, key string, stored []byte, ttl time.Duration, now int64, gen generation, lockID string) {
+	ctx = context.WithoutCancel(ctx)
+	st := c.stripeOf(key)
+	var done func()
+	if lockID != "" {
+		done = func() { c.unlock(ctx, p, key, lockID) }
+	}
+	c.enqueueWrite(key, func() {
+		st.mu.RLock()
+		defer st.mu.RUnlock()
+		if !c.current(st, gen) {
+			p.stats.add(discarded)
+			return
+		}
+		ttl := ttl
+		if ttl > 0 {
+			if ttl -= time.Duration(c.nowNano() - now); ttl <= 0 {
+				return // expired while queued
+			}
+		}
+		_ = c.do(ctx, p, "set", key, c.guard.writeTimeout, false, func(ctx context.Context) error {
+			return c.be.Set(ctx, key, stored, ttl)
+		})
+	}, done)
+}
+
+// checkSize enforces the maximum value size on a serialized value (size
+// bytes), counting and warning (once per function) when it is exceeded.
+func (c *Cache) checkSize(p *policy, key string, size int) error {
+	if int64(size) <= c.cfg.maxValueSize {
+		return nil
+	}
+	p.stats.add(tooLarge)
+	p.warn.size.Do(func() {
+		c.log.Warn("cachekit: result exceeds the maximum value size; it is returned but not cached (logged once per function)",
+			"func", p.name, "key", key, "size", size, "max", c.cfg.maxValueSize)
+	})
+	return fmt.Errorf("%w: %d bytes, limit %d", ErrValueTooLarge, size, c.cfg.maxValueSize)
+}
