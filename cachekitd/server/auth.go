@@ -11,11 +11,21 @@ import (
 	"time"
 )
 
-// API key prefixes. A key is one of these followed by at least
-// MinAPIKeySecretLen characters of [A-Za-z0-9_-].
+// API keys. A key is a secret and its prefix only a convention: any string of
+// MinAPIKeyLen..MaxAPIKeyLen characters of the RFC 6750 bearer-token charset
+// ([A-Za-z0-9._~+/-], then any '=' padding) is accepted, so keys of the
+// managed service's other families (ck_sdk_..., and whatever comes next)
+// work. Keys not starting with CommonKeyPrefix deserve a warning
+// (UsualAPIKey), nothing more.
 const (
-	LiveKeyPrefix      = "ck_live_"
-	TestKeyPrefix      = "ck_test_"
+	LiveKeyPrefix = "ck_live_"
+	TestKeyPrefix = "ck_test_"
+	// CommonKeyPrefix starts every key the managed service issues.
+	CommonKeyPrefix = "ck_"
+	// MinAPIKeyLen is the shortest key: shorter ones are too easy to guess.
+	MinAPIKeyLen = 20
+	// MinAPIKeySecretLen is the random part gen-key and --dev put after a
+	// prefix.
 	MinAPIKeySecretLen = 16
 	MaxAPIKeyLen       = 256
 	// MaxTenantIDLen bounds tenant ids, which are [A-Za-z0-9_-].
@@ -56,29 +66,30 @@ func HashKey(apiKey string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// ValidAPIKey reports whether s has the API key shape: ck_live_ or ck_test_
-// and a secret of at least MinAPIKeySecretLen [A-Za-z0-9_-] characters.
+// ValidAPIKey reports whether s can be an API key: MinAPIKeyLen to
+// MaxAPIKeyLen characters of the bearer-token charset [A-Za-z0-9._~+/-]
+// followed by any number of '='.
 func ValidAPIKey(s string) bool {
-	var rest string
-	switch {
-	case strings.HasPrefix(s, LiveKeyPrefix):
-		rest = s[len(LiveKeyPrefix):]
-	case strings.HasPrefix(s, TestKeyPrefix):
-		rest = s[len(TestKeyPrefix):]
-	default:
+	if len(s) < MinAPIKeyLen || len(s) > MaxAPIKeyLen {
 		return false
 	}
-	if len(rest) < MinAPIKeySecretLen || len(s) > MaxAPIKeyLen {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
 		return false
 	}
-	for i := 0; i < len(rest); i++ {
-		c := rest[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
 			return false
 		}
 	}
 	return true
 }
+
+// UsualAPIKey reports whether a valid key has the managed service's ck_
+// prefix; servers warn about others (a typo, a key meant for another system)
+// but accept them.
+func UsualAPIKey(s string) bool { return strings.HasPrefix(s, CommonKeyPrefix) }
 
 // ValidTenantID reports whether id is 1..MaxTenantIDLen of [A-Za-z0-9_-].
 func ValidTenantID(id string) bool {
@@ -115,7 +126,7 @@ func (k *Keyring) tenant(id string, defaultTTL time.Duration) (*Tenant, error) {
 // Add registers an API key (hashed at once) for tenant.
 func (k *Keyring) Add(tenant, apiKey string, defaultTTL time.Duration) error {
 	if !ValidAPIKey(apiKey) {
-		return fmt.Errorf("%w: an API key for tenant %s does not look like ck_live_... or ck_test_... (at least %d secret characters)", ErrBadKeyring, tenant, MinAPIKeySecretLen)
+		return fmt.Errorf("%w: an API key for tenant %s is not %d..%d characters of [A-Za-z0-9._~+/-] (then optional '=')", ErrBadKeyring, tenant, MinAPIKeyLen, MaxAPIKeyLen)
 	}
 	return k.AddHash(tenant, HashKey(apiKey), defaultTTL)
 }
@@ -146,12 +157,15 @@ func (k *Keyring) AddHash(tenant, hexDigest string, defaultTTL time.Duration) er
 // Len returns the number of registered API keys.
 func (k *Keyring) Len() int { return len(k.byHash) }
 
+// Tenants returns the number of tenants the keyring's keys belong to.
+func (k *Keyring) Tenants() int { return len(k.tenants) }
+
 // Lookup returns the tenant an API key belongs to. The key is hashed and the
 // digest looked up in a map: what the lookup's timing could reveal is a
 // prefix of a SHA-256 digest, which says nothing usable about any key, so no
 // comparison of secret bytes ever depends on the input.
 func (k *Keyring) Lookup(apiKey string) (*Tenant, bool) {
-	if len(apiKey) > MaxAPIKeyLen || !(strings.HasPrefix(apiKey, LiveKeyPrefix) || strings.HasPrefix(apiKey, TestKeyPrefix)) {
+	if len(apiKey) < MinAPIKeyLen || len(apiKey) > MaxAPIKeyLen {
 		return nil, false
 	}
 	d := sha256.Sum256([]byte(apiKey))
@@ -208,8 +222,9 @@ func (k *Keyring) LoadKeysFile(r io.Reader) error {
 
 // LoadKeysList adds keys from a list "tenant=ck_test_...,tenant2=ck_live_..."
 // (the CACHEKITD_API_KEYS form). Keys are hashed at once; error messages name
-// tenants, never keys.
-func (k *Keyring) LoadKeysList(list string) error {
+// tenants, never keys. It returns the tenants whose keys lack the usual ck_
+// prefix, for a warning.
+func (k *Keyring) LoadKeysList(list string) (unusual []string, err error) {
 	for item := range strings.SplitSeq(list, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
@@ -217,11 +232,15 @@ func (k *Keyring) LoadKeysList(list string) error {
 		}
 		tenant, key, ok := strings.Cut(item, "=")
 		if !ok {
-			return fmt.Errorf("%w: API keys list: want tenant=ck_..., comma separated", ErrBadKeyring)
+			return nil, fmt.Errorf("%w: API keys list: want tenant=ck_..., comma separated", ErrBadKeyring)
 		}
-		if err := k.Add(strings.TrimSpace(tenant), strings.TrimSpace(key), 0); err != nil {
-			return err
+		tenant, key = strings.TrimSpace(tenant), strings.TrimSpace(key)
+		if err := k.Add(tenant, key, 0); err != nil {
+			return nil, err
+		}
+		if !UsualAPIKey(key) {
+			unusual = append(unusual, tenant)
 		}
 	}
-	return nil
+	return unusual, nil
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -154,7 +155,7 @@ func conformanceSteps(l *lockState) []step {
 		}},
 		{name: "get miss", method: "GET", path: "/v1/cache/user:1", want: 404},
 		{name: "head miss", method: "HEAD", path: "/v1/cache/user:1", want: 404},
-		{name: "put creates", method: "PUT", path: "/v1/cache/user:1", body: binaryValue, hdr: []string{"X-CacheKit-TTL", "60"}, want: 201},
+		{name: "put creates", method: "PUT", path: "/v1/cache/user:1", body: binaryValue, hdr: []string{"X-CacheKit-TTL", "60"}, want: 200},
 		{name: "put replaces", method: "PUT", path: "/v1/cache/user:1", body: binaryValue, hdr: []string{"X-CacheKit-TTL", "60"}, want: 200},
 		{name: "get raw colon (Python style)", method: "GET", path: "/v1/cache/user:1", want: 200, check: both(bodyIs(binaryValue), headerAbsent("X-CacheKit-Freshness"), freshForIn(58, 60))},
 		{name: "get percent-encoded (Rust style)", method: "GET", path: "/v1/cache/user%3A1", want: 200, check: bodyIs(binaryValue)},
@@ -192,7 +193,7 @@ func conformanceSteps(l *lockState) []step {
 		bad("put stale ttl text", "PUT", "/v1/cache/t", []byte("v"), "X-CacheKit-Stale-TTL", "x"),
 		bad("put stale ttl too large", "PUT", "/v1/cache/t", []byte("v"), "X-CacheKit-Stale-TTL", "2592001"),
 		{name: "get after rejected puts", method: "GET", path: "/v1/cache/t", want: 404},
-		{name: "put max ttl", method: "PUT", path: "/v1/cache/t", body: []byte("v"), hdr: []string{"X-CacheKit-TTL", "2592000"}, want: 201},
+		{name: "put max ttl", method: "PUT", path: "/v1/cache/t", body: []byte("v"), hdr: []string{"X-CacheKit-TTL", "2592000"}, want: 200},
 		{name: "ttl max", method: "GET", path: "/v1/cache/t/ttl", want: 200, check: ttlIn(2591998, 2592000)},
 		{name: "fresh-for at max ttl", method: "GET", path: "/v1/cache/t", want: 200, check: freshForIn(2591998, 2592000)},
 		{name: "put deprecated X-TTL only (Rust)", method: "PUT", path: "/v1/cache/t", body: []byte("v"), hdr: []string{"X-TTL", "30"}, want: 200},
@@ -201,7 +202,7 @@ func conformanceSteps(l *lockState) []step {
 		{name: "X-CacheKit-TTL preferred", method: "GET", path: "/v1/cache/t/ttl", want: 200, check: ttlIn(98, 100)},
 		{name: "put without ttl", method: "PUT", path: "/v1/cache/t", body: []byte("v"), want: 200},
 		{name: "tenant default ttl", method: "GET", path: "/v1/cache/t/ttl", want: 200, check: ttlIn(3598, 3600)},
-		{name: "put empty value", method: "PUT", path: "/v1/cache/empty", body: []byte{}, want: 201},
+		{name: "put empty value", method: "PUT", path: "/v1/cache/empty", body: []byte{}, want: 200},
 		{name: "get empty value", method: "GET", path: "/v1/cache/empty", want: 200, check: bodyIs([]byte{})},
 
 		{name: "delete", method: "DELETE", path: "/v1/cache/user:1", want: 204},
@@ -231,6 +232,14 @@ func conformanceSteps(l *lockState) []step {
 		bad("lock not an object", "POST", "/v1/cache/job:9/lock", []byte(`"x"`)),
 		{name: "lock body too large", method: "POST", path: "/v1/cache/job:9/lock", body: bytes.Repeat([]byte(" "), 4096), want: 413, check: isError},
 
+		bad("query on get (an unencoded '?' in a key)", "GET", "/v1/cache/ns?f1:args", nil),
+		bad("query on put", "PUT", "/v1/cache/ns?f2:args", []byte("v")),
+		bad("empty query", "GET", "/v1/cache/ns?", nil),
+		bad("query on ttl", "GET", "/v1/cache/ns/ttl?x=1", nil),
+		bad("query on lock", "POST", "/v1/cache/ns/lock?lock_id=x", nil),
+		bad("other query on lock release", "DELETE", "/v1/cache/ns/lock?id=x", nil),
+		bad("extra query on lock release", "DELETE", "/v1/cache/ns/lock?lock_id=x&y=1", nil),
+		{name: "the ? key was not stored under its prefix", method: "GET", path: "/v1/cache/ns", want: 404},
 		bad("key with ..", "GET", "/v1/cache/a..b", nil),
 		bad("key with space", "GET", "/v1/cache/a%20b", nil),
 		bad("key with encoded slash", "GET", "/v1/cache/a%2Fb", nil),
@@ -241,8 +250,8 @@ func conformanceSteps(l *lockState) []step {
 		bad("lock on bad key", "POST", "/v1/cache/a..b/lock", nil),
 		{name: "reserved key health", method: "PUT", path: "/v1/cache/health", body: []byte("v"), want: 405, check: both(isError, headerIs("Allow", "GET, HEAD"))},
 		{name: "lock on key health is fine", method: "POST", path: "/v1/cache/health/lock", want: 200},
-		{name: "key of max length", method: "PUT", path: "/v1/cache/" + long, body: []byte("v"), want: 201},
-		{name: "key charset", method: "PUT", path: "/v1/cache/Az09_.:-x", body: []byte("v"), want: 201},
+		{name: "key of max length", method: "PUT", path: "/v1/cache/" + long, body: []byte("v"), want: 200},
+		{name: "key charset", method: "PUT", path: "/v1/cache/Az09_.:-x", body: []byte("v"), want: 200},
 
 		{name: "method not allowed on entry", method: "POST", path: "/v1/cache/k", want: 405, check: headerIs("Allow", "GET, HEAD, PUT, DELETE")},
 		{name: "method not allowed on lock", method: "PUT", path: "/v1/cache/k/lock", want: 405, check: headerIs("Allow", "POST, DELETE")},
@@ -261,16 +270,17 @@ func conformanceSteps(l *lockState) []step {
 
 		{name: "no API key", apiKey: "-", method: "GET", path: "/v1/cache/t", want: 401, check: both(isError, headerIs("WWW-Authenticate", `Bearer realm="cachekitd"`))},
 		{name: "unknown API key", apiKey: "ck_test_unknown0123456789abcd", method: "GET", path: "/v1/cache/t", want: 401, check: isError},
-		{name: "API key without prefix", apiKey: "sk_acme0123456789abcdef0000", method: "GET", path: "/v1/cache/t", want: 401, check: isError},
+		{name: "unknown API key without prefix", apiKey: "sk_acme0123456789abcdef0000", method: "GET", path: "/v1/cache/t", want: 401, check: isError},
+		{name: "a ck_sdk_ key of another tenant", apiKey: keySDK, method: "GET", path: "/v1/cache/t", want: 404},
 		{name: "Basic scheme", apiKey: "-", method: "GET", path: "/v1/cache/t", hdr: []string{"Authorization", "Basic " + keyAcme}, want: 401, check: isError},
 		{name: "lowercase bearer", apiKey: "-", method: "GET", path: "/v1/cache/t", hdr: []string{"Authorization", "bearer " + keyAcme}, want: 200},
 		{name: "auth before key validation", apiKey: "-", method: "GET", path: "/v1/cache/a..b", want: 401},
 
 		{name: "value too large (declared length)", method: "PUT", path: "/v1/cache/big", body: make([]byte, 4097), want: 413, check: isError},
-		{name: "value at the limit", method: "PUT", path: "/v1/cache/big", body: make([]byte, 4096), want: 201},
+		{name: "value at the limit", method: "PUT", path: "/v1/cache/big", body: make([]byte, 4096), want: 200},
 
-		{name: "put with stale window", method: "PUT", path: "/v1/cache/s", body: []byte("old"), hdr: []string{"X-CacheKit-TTL", "1", "X-CacheKit-Stale-TTL", "60"}, want: 201},
-		{name: "put without stale window", method: "PUT", path: "/v1/cache/n", body: []byte("gone"), hdr: []string{"X-CacheKit-TTL", "1"}, want: 201},
+		{name: "put with stale window", method: "PUT", path: "/v1/cache/s", body: []byte("old"), hdr: []string{"X-CacheKit-TTL", "1", "X-CacheKit-Stale-TTL", "60"}, want: 200},
+		{name: "put without stale window", method: "PUT", path: "/v1/cache/n", body: []byte("gone"), hdr: []string{"X-CacheKit-TTL", "1"}, want: 200},
 		{name: "fresh", method: "GET", path: "/v1/cache/s", want: 200, check: both(bodyIs([]byte("old")), headerIs("X-CacheKit-Freshness", "fresh"), freshForIn(0, 1))},
 		{name: "stale after ttl", method: "GET", path: "/v1/cache/s", want: 200, sleep: 1100 * time.Millisecond, check: both(bodyIs([]byte("old")), headerIs("X-CacheKit-Freshness", "stale"), freshForIn(0, 0))},
 		{name: "head stale", method: "HEAD", path: "/v1/cache/s", want: 200, check: both(headerIs("X-CacheKit-Freshness", "stale"), freshForIn(0, 0))},
@@ -279,8 +289,11 @@ func conformanceSteps(l *lockState) []step {
 		{name: "refresh stale entry", method: "PATCH", path: "/v1/cache/s/ttl", body: []byte(`{"ttl":30}`), want: 204},
 		{name: "fresh again", method: "GET", path: "/v1/cache/s", want: 200, check: both(headerIs("X-CacheKit-Freshness", "fresh"), freshForIn(28, 30))},
 		{name: "health under /health", apiKey: "-", method: "GET", path: "/health", want: 200},
+		{name: "health checks a presented key", method: "GET", path: "/v1/cache/health", want: 200},
+		{name: "health refuses an unknown key", apiKey: "ck_test_unknown0123456789abcd", method: "GET", path: "/v1/cache/health", want: 401, check: isError},
+		{name: "health refuses an unknown key on every path", apiKey: "ck_test_unknown0123456789abcd", method: "GET", path: "/health", want: 401, check: isError},
 		{name: "metrics", apiKey: "-", method: "GET", path: "/metrics", want: 200, check: func(t *testing.T, r reply) {
-			for _, s := range []string{`cachekitd_requests_total{op="get",code="200"}`, `cachekitd_requests_total{op="put",code="400"}`, "cachekitd_auth_failures_total 5", "cachekitd_request_duration_seconds_bucket"} {
+			for _, s := range []string{`cachekitd_requests_total{op="get",code="200"}`, `cachekitd_requests_total{op="put",code="400"}`, "cachekitd_auth_failures_total 7", "cachekitd_request_duration_seconds_bucket"} {
 				if !bytes.Contains(r.body, []byte(s)) {
 					t.Errorf("metrics lack %s", s)
 				}
@@ -328,6 +341,29 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// TestCreatedStatusOption: by default a PUT answers 200 whether it creates or
+// replaces (the managed service's answer); CreatedStatus 201 keeps the other
+// form the API text allows.
+func TestCreatedStatusOption(t *testing.T) {
+	t.Parallel()
+	st := stores()[0].open(t, storeLimitsNone)
+	for _, tc := range []struct {
+		status, create int
+	}{{0, 200}, {201, 201}} {
+		ts := newServer(t, st, func(c *server.Config) { c.CreatedStatus = tc.status })
+		key := "/v1/cache/created" + strconv.Itoa(tc.status)
+		if r := call(t, ts, keyAcme, "PUT", key, []byte("v")); r.status != tc.create {
+			t.Errorf("CreatedStatus %d: creating PUT = %d, want %d", tc.status, r.status, tc.create)
+		}
+		if r := call(t, ts, keyAcme, "PUT", key, []byte("v")); r.status != 200 {
+			t.Errorf("CreatedStatus %d: replacing PUT = %d, want 200", tc.status, r.status)
+		}
+	}
+	if _, err := server.New(server.Config{Store: st, Keys: server.NewKeyring(), CreatedStatus: 204}); !errors.Is(err, server.ErrConfig) {
+		t.Errorf("CreatedStatus 204 = %v, want ErrConfig", err)
+	}
+}
+
 // TestChunkedValueTooLarge sends a value without Content-Length: the limit must
 // hold while reading.
 func TestChunkedValueTooLarge(t *testing.T) {
@@ -336,7 +372,7 @@ func TestChunkedValueTooLarge(t *testing.T) {
 	for _, tc := range []struct {
 		size int
 		want int
-	}{{1024, 201}, {1025, 413}, {1 << 20, 413}} {
+	}{{1024, 200}, {1025, 413}, {1 << 20, 413}} {
 		req, _ := http.NewRequest("PUT", ts.URL+"/v1/cache/chunk"+strconv.Itoa(tc.size), struct{ *bytes.Reader }{bytes.NewReader(make([]byte, tc.size))})
 		req.ContentLength = -1
 		req.Header.Set("Authorization", "Bearer "+keyAcme)

@@ -3,6 +3,7 @@ package server_test
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -47,7 +48,7 @@ func Example() {
 	resp.Body.Close()
 	fmt.Println("GET", resp.StatusCode, string(body))
 	// Output:
-	// PUT 201
+	// PUT 200
 	// GET 200 cached bytes
 }
 
@@ -63,4 +64,36 @@ func ExampleKeyring_LoadKeysFile() {
 	t, ok := keys.Lookup("ck_live_acme0123456789abcdef")
 	fmt.Println(ok, t.ID, t.DefaultTTL)
 	// Output: true acme 10m0s
+}
+
+// ExampleGuardListener serves the handler the way cachekitd does: the
+// http.Server of NewHTTPServer on a GuardListener, which caps connections and
+// refuses smuggled requests on cleartext HTTP/1.1.
+func ExampleGuardListener() {
+	st := store.NewMemory(store.MemoryOptions{})
+	defer st.Close()
+	keys := server.NewKeyring()
+	if err := keys.Add("acme", "ck_test_example0123456789abcd", 0); err != nil {
+		panic(err)
+	}
+	h, err := server.New(server.Config{Store: st, Keys: keys})
+	if err != nil {
+		panic(err)
+	}
+	opts := server.HTTPOptions{MaxConns: 1024}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	srv := server.NewHTTPServer(h, opts)
+	go func() { _ = srv.Serve(server.GuardListener(ln, opts)) }()
+	defer srv.Close()
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/health")
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	fmt.Println("health", resp.StatusCode)
+	// Output: health 200
 }

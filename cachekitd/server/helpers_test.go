@@ -20,6 +20,8 @@ import (
 const (
 	keyAcme   = "ck_test_acme0123456789abcdef"
 	keyGlobex = "ck_live_globex0123456789abcdef"
+	// keySDK is a key of the managed service's ck_sdk_ family (tenant initech).
+	keySDK = "ck_sdk_initech0123456789abcdef"
 )
 
 type storeCase struct {
@@ -65,6 +67,9 @@ func newServer(t *testing.T, st store.Store, mod func(*server.Config)) *httptest
 		t.Fatal(err)
 	}
 	if err := keys.Add("globex", keyGlobex, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.Add("initech", keySDK, 0); err != nil {
 		t.Fatal(err)
 	}
 	cfg := server.Config{Store: st, Keys: keys, ServeMetrics: true, Logger: slog.New(slog.DiscardHandler)}

@@ -18,12 +18,14 @@ import (
 
 // Defaults of the HTTP listener. They are chosen so a slow or stalled client
 // cannot hold a connection: headers must arrive within ReadHeaderTimeout and
-// the whole request within ReadTimeout.
+// the whole request within ReadTimeout; a keep-alive connection, or an
+// HTTP/2 connection without streams, closes after IdleTimeout (an idle HTTP/2
+// connection holds two goroutines, so they must not linger for minutes).
 const (
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 30 * time.Second
 	DefaultWriteTimeout      = 30 * time.Second
-	DefaultIdleTimeout       = 120 * time.Second
+	DefaultIdleTimeout       = 30 * time.Second
 	DefaultMaxHeaderBytes    = 16 << 10
 	// DefaultMaxConcurrentStreams bounds HTTP/2 streams per connection.
 	DefaultMaxConcurrentStreams = 250
@@ -46,12 +48,17 @@ type HTTPOptions struct {
 	H2C bool
 	// Logger receives the server's own errors (TLS handshakes, panics).
 	Logger *slog.Logger
+	// MaxConns caps open connections on a GuardListener (DefaultMaxConns
+	// when 0): at the cap a new connection replaces an idle one, or is
+	// closed when none is idle.
+	MaxConns int
 }
 
 // NewHTTPServer wraps h in an http.Server with the timeouts, header limit and
-// protocols of o. Serve it with ListenAndServe, or Serve/ServeTLS on a
-// listener; when o.TLS is set its certificates are already in TLSConfig, so
-// ServeTLS(l, "", "") is enough.
+// protocols of o. Serve it with Serve/ServeTLS on GuardListener(l, o) (plain
+// listeners work, without the connection cap and with only part of the
+// smuggling defence; see GuardListener); when o.TLS is set its certificates
+// are already in TLSConfig, so ServeTLS(l, "", "") is enough.
 func NewHTTPServer(h http.Handler, o HTTPOptions) *http.Server {
 	def := func(d, v time.Duration) time.Duration {
 		if d == 0 {
@@ -60,13 +67,18 @@ func NewHTTPServer(h http.Handler, o HTTPOptions) *http.Server {
 		return d
 	}
 	srv := &http.Server{
-		Addr:              o.Addr,
-		Handler:           h,
-		ReadHeaderTimeout: def(o.ReadHeaderTimeout, DefaultReadHeaderTimeout),
-		ReadTimeout:       def(o.ReadTimeout, DefaultReadTimeout),
-		WriteTimeout:      def(o.WriteTimeout, DefaultWriteTimeout),
-		IdleTimeout:       def(o.IdleTimeout, DefaultIdleTimeout),
-		MaxHeaderBytes:    o.MaxHeaderBytes,
+		Addr:        o.Addr,
+		Handler:     guardRequests(h),
+		ConnContext: connContext,
+		ConnState:   connState,
+		// OPTIONS * must reach the handler like every other request, so the
+		// smuggling check counts requests on a connection in step.
+		DisableGeneralOptionsHandler: true,
+		ReadHeaderTimeout:            def(o.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:                  def(o.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:                 def(o.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:                  def(o.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:               o.MaxHeaderBytes,
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: DefaultMaxConcurrentStreams,
 			MaxReadFrameSize:     1 << 20,
@@ -97,6 +109,11 @@ func TLSConfig(cert tls.Certificate) *tls.Config {
 // SelfSignedCertificate makes a development certificate for hosts (DNS names
 // or IP addresses), valid for validity, PEM encoded. It is its own CA, so a
 // client can trust exactly this certificate (curl --cacert, SSL_CERT_FILE).
+// Because it is a CA, it carries critical name constraints permitting only
+// hosts (a DNS name and its subdomains; each address exactly, all of
+// 127.0.0.0/8 for an IPv4 loopback address): whoever gets hold of its key can
+// mint certificates, but none for another name that a client trusting this
+// one would accept.
 func SelfSignedCertificate(hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -117,12 +134,30 @@ func SelfSignedCertificate(hosts []string, validity time.Duration) (certPEM, key
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
+	tmpl.PermittedDNSDomainsCritical = true
 	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
+		ip := net.ParseIP(h)
+		if ip == nil {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
+			tmpl.PermittedDNSDomains = append(tmpl.PermittedDNSDomains, h)
+			continue
 		}
+		tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		r := &net.IPNet{IP: ip, Mask: net.CIDRMask(8*len(ip), 8*len(ip))}
+		if v4 := ip.To4(); v4 != nil {
+			r = &net.IPNet{IP: v4, Mask: net.CIDRMask(32, 32)}
+			if v4.IsLoopback() {
+				r = &net.IPNet{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)}
+			}
+		}
+		tmpl.PermittedIPRanges = append(tmpl.PermittedIPRanges, r)
+	}
+	// An empty permitted list means "anything": exclude the whole kind.
+	if len(tmpl.PermittedDNSDomains) == 0 {
+		tmpl.ExcludedDNSDomains = []string{""}
+	}
+	if len(tmpl.PermittedIPRanges) == 0 {
+		tmpl.ExcludedIPRanges = []*net.IPNet{{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, {IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
 	if err != nil {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -18,7 +19,8 @@ func TestTenantIsolation(t *testing.T) {
 	for _, sc := range stores() {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
-			ts := newServer(t, sc.open(t, storeLimitsNone), nil)
+			// 201 for a created entry tells "new in this tenant" from "replaced".
+			ts := newServer(t, sc.open(t, storeLimitsNone), func(c *server.Config) { c.CreatedStatus = http.StatusCreated })
 			const p = "/v1/cache/shared:key"
 			mustStatus := func(r reply, want int, what string) {
 				t.Helper()
@@ -74,17 +76,17 @@ func TestTenantLimitsEvictOwnEntries(t *testing.T) {
 			l    store.Limits
 		}{
 			{"entries", store.Limits{MaxEntries: 3}},
-			{"bytes", store.Limits{MaxBytes: 3 * (store.EntryOverhead + 100 + 2)}},
+			{"bytes", store.Limits{MaxBytes: 3 * store.EntrySize(2, 100)}},
 		} {
 			t.Run(sc.name+"/"+lim.name, func(t *testing.T) {
 				t.Parallel()
 				ts := newServer(t, sc.open(t, lim.l), nil)
 				value := make([]byte, 100)
-				if r := call(t, ts, keyGlobex, "PUT", "/v1/cache/k0", value); r.status != 201 {
+				if r := call(t, ts, keyGlobex, "PUT", "/v1/cache/k0", value); r.status != 200 {
 					t.Fatalf("globex PUT = %d", r.status)
 				}
 				for i := range 5 {
-					if r := call(t, ts, keyAcme, "PUT", "/v1/cache/k"+strconv.Itoa(i), value); r.status != 201 {
+					if r := call(t, ts, keyAcme, "PUT", "/v1/cache/k"+strconv.Itoa(i), value); r.status != 200 {
 						t.Fatalf("acme PUT k%d = %d %s", i, r.status, r.body)
 					}
 				}
@@ -101,7 +103,7 @@ func TestTenantLimitsEvictOwnEntries(t *testing.T) {
 					t.Errorf("globex's entry was evicted by acme's writes: %d", r.status)
 				}
 				if lim.l.MaxBytes > 0 {
-					if r := call(t, ts, keyAcme, "PUT", "/v1/cache/huge", make([]byte, 600)); r.status != 413 {
+					if r := call(t, ts, keyAcme, "PUT", "/v1/cache/huge", make([]byte, 1000)); r.status != 413 {
 						t.Errorf("value over the tenant byte limit = %d, want 413", r.status)
 					}
 				}

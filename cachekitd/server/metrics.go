@@ -33,7 +33,7 @@ var opNames = [numOps]string{"get", "put", "delete", "head", "lock_acquire", "lo
 
 // codes is the closed set of status codes the server answers with; anything
 // else is counted as "other".
-var codes = [...]int{200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503}
+var codes = [...]int{200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 429, 499, 500, 503}
 
 const numCodes = len(codes) + 1
 
@@ -76,6 +76,7 @@ type Metrics struct {
 	authFailures atomic.Uint64
 	rateLimited  atomic.Uint64
 	storeErrors  atomic.Uint64
+	cancelled    atomic.Uint64
 	bytesIn      atomic.Uint64
 	bytesOut     atomic.Uint64
 	start        time.Time
@@ -141,6 +142,7 @@ func (m *Metrics) write(w *bufio.Writer) {
 	p("# HELP cachekitd_auth_failures_total Requests refused with 401.\n# TYPE cachekitd_auth_failures_total counter\ncachekitd_auth_failures_total %d\n", m.authFailures.Load())
 	p("# HELP cachekitd_rate_limited_total Requests refused with 429 by the per-key rate limit.\n# TYPE cachekitd_rate_limited_total counter\ncachekitd_rate_limited_total %d\n", m.rateLimited.Load())
 	p("# HELP cachekitd_store_errors_total Store operations that failed (answered 5xx).\n# TYPE cachekitd_store_errors_total counter\ncachekitd_store_errors_total %d\n", m.storeErrors.Load())
+	p("# HELP cachekitd_client_cancellations_total Requests their client cancelled or abandoned before the answer (recorded as code 499; not store errors).\n# TYPE cachekitd_client_cancellations_total counter\ncachekitd_client_cancellations_total %d\n", m.cancelled.Load())
 	p("# HELP cachekitd_value_bytes_received_total Value bytes accepted by PUT.\n# TYPE cachekitd_value_bytes_received_total counter\ncachekitd_value_bytes_received_total %d\n", m.bytesIn.Load())
 	p("# HELP cachekitd_value_bytes_sent_total Value bytes served by GET.\n# TYPE cachekitd_value_bytes_sent_total counter\ncachekitd_value_bytes_sent_total %d\n", m.bytesOut.Load())
 	if m.store != nil {
@@ -150,7 +152,7 @@ func (m *Metrics) write(w *bufio.Writer) {
 			p("# HELP cachekitd_store_entries Live entries in the store.\n# TYPE cachekitd_store_entries gauge\ncachekitd_store_entries{store=%q} %d\n", name, st.Entries)
 		}
 		if st.Bytes >= 0 {
-			p("# HELP cachekitd_store_bytes Bytes accounted in the store (keys, values, overhead).\n# TYPE cachekitd_store_bytes gauge\ncachekitd_store_bytes{store=%q} %d\n", name, st.Bytes)
+			p("# HELP cachekitd_store_bytes Bytes accounted in the store (entries and locks, with their overhead).\n# TYPE cachekitd_store_bytes gauge\ncachekitd_store_bytes{store=%q} %d\n", name, st.Bytes)
 		}
 		if st.Evictions >= 0 {
 			p("# HELP cachekitd_store_evictions_total Entries evicted to respect limits.\n# TYPE cachekitd_store_evictions_total counter\ncachekitd_store_evictions_total{store=%q} %d\n", name, st.Evictions)

@@ -23,7 +23,7 @@ func TestNoExpiryDefault(t *testing.T) {
 			t.Parallel()
 			ts := newServer(t, sc.open(t, storeLimitsNone), func(c *server.Config) { c.DefaultTTL = server.NoExpiry })
 			steps := []step{
-				{name: "put without ttl", method: "PUT", path: "/v1/cache/forever", body: []byte("v"), want: 201},
+				{name: "put without ttl", method: "PUT", path: "/v1/cache/forever", body: []byte("v"), want: 200},
 				{name: "ttl is null", method: "GET", path: "/v1/cache/forever/ttl", want: 200, check: bodyText(`{"ttl":null}`)},
 				{name: "get has no freshness", method: "GET", path: "/v1/cache/forever", want: 200, check: both(bodyIs([]byte("v")), headerAbsent("X-CacheKit-Freshness"), headerAbsent("X-CacheKit-Fresh-For"))},
 				{name: "head hit", method: "HEAD", path: "/v1/cache/forever", want: 200, check: both(headerAbsent("X-CacheKit-Freshness"), headerAbsent("X-CacheKit-Fresh-For"))},
@@ -34,7 +34,7 @@ func TestNoExpiryDefault(t *testing.T) {
 				{name: "ttl null again", method: "GET", path: "/v1/cache/forever/ttl", want: 200, check: bodyText(`{"ttl":null}`)},
 				{name: "refresh gives an expiry", method: "PATCH", path: "/v1/cache/forever/ttl", body: []byte(`{"ttl":90}`), want: 204},
 				{name: "ttl after refresh", method: "GET", path: "/v1/cache/forever/ttl", want: 200, check: ttlIn(88, 90)},
-				{name: "stale ttl without ttl is moot", method: "PUT", path: "/v1/cache/nostale", body: []byte("v"), hdr: []string{"X-CacheKit-Stale-TTL", "30"}, want: 201},
+				{name: "stale ttl without ttl is moot", method: "PUT", path: "/v1/cache/nostale", body: []byte("v"), hdr: []string{"X-CacheKit-Stale-TTL", "30"}, want: 200},
 				{name: "never stale", method: "GET", path: "/v1/cache/nostale/ttl", want: 200, check: both(bodyText(`{"ttl":null}`), headerIs("X-CacheKit-Freshness", ""))},
 				{name: "ttl header 0 is still a 400", method: "PUT", path: "/v1/cache/zero", body: []byte("v"), hdr: []string{"X-CacheKit-TTL", "0"}, want: 400, check: isError},
 				{name: "X-TTL 0 is still a 400", method: "PUT", path: "/v1/cache/zero", body: []byte("v"), hdr: []string{"X-TTL", "0"}, want: 400, check: isError},
@@ -74,7 +74,7 @@ func TestNoExpiryTenantDefault(t *testing.T) {
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	for _, k := range []string{keyAcme, keyGlobex} {
-		if r := call(t, ts, k, "PUT", "/v1/cache/k", []byte("v")); r.status != 201 {
+		if r := call(t, ts, k, "PUT", "/v1/cache/k", []byte("v")); r.status != 200 {
 			t.Fatalf("PUT = %d %s", r.status, r.body)
 		}
 	}
@@ -94,7 +94,7 @@ func TestLimitsCountNoExpiryAndRefreshedEntries(t *testing.T) {
 			ts := newServer(t, sc.open(t, store.Limits{MaxEntries: 2}), func(c *server.Config) { c.DefaultTTL = server.NoExpiry })
 			put := func(key string, hdr ...string) {
 				t.Helper()
-				if r := call(t, ts, keyAcme, "PUT", "/v1/cache/"+key, []byte("v"), hdr...); r.status != 201 {
+				if r := call(t, ts, keyAcme, "PUT", "/v1/cache/"+key, []byte("v"), hdr...); r.status != 200 {
 					t.Fatalf("PUT %s = %d %s", key, r.status, r.body)
 				}
 			}

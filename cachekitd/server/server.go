@@ -1,21 +1,25 @@
 // Package server is the engine of cachekitd, a self-hosted server for the
 // CacheKit HTTP API (the API cachekit.io serves; PROTOCOL.md section 7): the
-// HTTP handler with its routing, authentication, validation, per-key rate
-// limit and metrics, plus helpers to run it (an http.Server with safe
+// HTTP handler (a Go 1.22 http.ServeMux with method and wildcard patterns,
+// and middleware stages for metrics, authentication, key validation and the
+// per-key rate limit; see routes.go), plus helpers to run it (an http.Server with safe
 // timeouts, TLS with HTTP/2 or cleartext h2c, a development certificate).
 // Storage lives behind store.Store.
 //
 // Decisions, and why:
 //
-//   - Keys in paths are read from the escaped path and unescaped per segment,
-//     so raw `:` (the Python SDK) and `%3A` (the Rust SDK) name the same
-//     entry, and an encoded `/` can never split a key. Keys must match
-//     [A-Za-z0-9_.:-]{1,400} without `..`; anything else is a 400.
-//   - Authentication is a Bearer API key (ck_live_... or ck_test_...) mapped to
-//     a tenant through a Keyring that holds only SHA-256 digests. The tenant,
+//   - Keys in paths are read from the escaped path and unescaped per segment
+//     (the mux's {key} wildcard), so raw `:` (the Python SDK) and `%3A` (the
+//     Rust SDK) name the same entry, and an encoded `/` can never split a
+//     key. Keys must match [A-Za-z0-9_.:-]{1,400} without `..` and must not be
+//     `.`; anything else is a 400.
+//   - Authentication is a Bearer API key (any 20..256 bearer-token
+//     characters; ck_live_, ck_test_, ck_sdk_... by convention) mapped to a
+//     tenant through a Keyring that holds only SHA-256 digests. The tenant,
 //     never the client, picks the store namespace, so no request can reach
 //     another tenant's entries, locks or TTLs. Health answers without a key
-//     (load balancers probe it); everything under /v1/cache/{key} needs one.
+//     (load balancers probe it) but checks a key that is presented (401 for
+//     an unknown one); everything under /v1/cache/{key} needs one.
 //   - TTL headers follow the API text: X-CacheKit-TTL wins over the
 //     deprecated X-TTL; 0, negative, non-integer or > 2592000 is a 400; no
 //     header means the tenant's default. X-CacheKit-Stale-TTL (0..2592000)
@@ -32,6 +36,17 @@
 //     fill the store forever unless the operator chose that.
 //   - A contested lock answers 200 {"lock_id": null} (the current text), and
 //     releases take the id from X-CacheKit-Lock-Id or the older ?lock_id=.
+//   - A query string on a key route is a 400 (except ?lock_id= on a lock
+//     release): a client that sends keys unencoded would otherwise cut a key
+//     at its '?' and make two keys share an entry.
+//   - Defaults follow the managed service where its SDK suites pin them: a
+//     creating PUT answers 200 (Config.CreatedStatus for 201), values up to
+//     25 MiB. An oversized value is answered so that HTTP/1.1 clients which
+//     send the whole body first can read the 413 (Config.MaxDiscardBytes).
+//   - A request whose client went away is a cancellation (code 499 in the
+//     metrics, a debug log), never a 503 store error that pages someone.
+//   - Transport guards live below the handler (GuardListener, NewHTTPServer):
+//     request smuggling refused, connections capped with idle ones evicted.
 //   - Errors are JSON {"error": "..."} with fixed messages that never echo a
 //     value, a key or a credential.
 //   - JSON bodies (lock timeouts, TTL refresh) are small and strict: at most
@@ -42,7 +57,8 @@
 //     process. Behind a load balancer each replica limits its own share; a
 //     shared limiter would cost a store round trip on every request.
 //   - Metrics are a small hand-written Prometheus text exposition (see
-//     Metrics) rather than prometheus/client_golang: the series are few and
+//     Metrics; checked with Prometheus's own parser in the tests), off the
+//     API listener by default, rather than prometheus/client_golang: the series are few and
 //     fixed, atomics keep the hot path allocation-free, and the module keeps
 //     a single dependency (the Redis client).
 //   - Access logs are structured (log/slog), at debug level, so the hot path
@@ -57,6 +73,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -79,12 +96,18 @@ const (
 	NoExpiry time.Duration = -1
 	// MaxKeyLen is the longest cache key, in bytes.
 	MaxKeyLen = 400
-	// DefaultMaxValueBytes bounds a PUT body (413 beyond).
-	DefaultMaxValueBytes = 5 << 20
+	// DefaultMaxValueBytes bounds a PUT body (413 beyond): 25 MiB, what the
+	// managed service accepts.
+	DefaultMaxValueBytes = 25 << 20
 	// DefaultLockTimeout is the lease of a lock request without timeout_ms.
 	DefaultLockTimeout = 30 * time.Second
 	// DefaultMaxLockTimeout is the longest lease a client may ask for.
 	DefaultMaxLockTimeout = time.Hour
+	// DefaultMaxDiscardBytes is how much of an oversized HTTP/1.1 body the
+	// server reads and throws away before answering 413 (see Config).
+	DefaultMaxDiscardBytes = 64 << 20
+	// DiscardTimeout bounds the time spent discarding an oversized body.
+	DiscardTimeout = 10 * time.Second
 	// MaxJSONBody bounds the JSON bodies of lock and TTL requests.
 	MaxJSONBody = 1024
 	// MaxLockIDLen bounds the lock id a release may present.
@@ -105,6 +128,20 @@ type Config struct {
 	DefaultTTL time.Duration
 	// MaxValueBytes bounds a value (DefaultMaxValueBytes when 0).
 	MaxValueBytes int64
+	// MaxDiscardBytes: an HTTP/1.1 client that sends its whole body before
+	// reading (Python's requests does) cannot see a 413 sent while it is
+	// still uploading, because the connection is closed under it. So for an
+	// oversized value without Expect: 100-continue the server first reads
+	// and discards the rest of the body, up to MaxDiscardBytes
+	// (DefaultMaxDiscardBytes when 0; negative: never) and for at most
+	// DiscardTimeout, then answers 413 and closes the connection. A client
+	// that sent Expect: 100-continue gets the 413 before sending its body.
+	MaxDiscardBytes int64
+	// CreatedStatus answers a PUT that creates an entry: 200 when 0, as the
+	// managed service does (and its SDK suites assert), or 201
+	// (http.StatusCreated), which the API text also allows. A PUT that
+	// replaces an entry always answers 200.
+	CreatedStatus int
 	// DefaultLockTimeout is the lease when a lock request names none
 	// (DefaultLockTimeout when 0).
 	DefaultLockTimeout time.Duration
@@ -115,8 +152,9 @@ type Config struct {
 	RateLimit float64
 	// RateBurst is the bucket size (ceil(RateLimit), at least 1, when 0).
 	RateBurst int
-	// ServeMetrics also answers GET /metrics on this handler (unauthenticated;
-	// use a separate listener with Metrics.Handler to keep it private).
+	// ServeMetrics also answers GET /metrics on this handler, unauthenticated.
+	// Off by default: serve Metrics.Handler on a separate, private listener
+	// instead (cachekitd --metrics-addr).
 	ServeMetrics bool
 	// Metrics receives the counters (a new set when nil; see Server.Metrics).
 	Metrics *Metrics
@@ -133,6 +171,8 @@ var ErrConfig = errors.New("cachekitd: invalid configuration")
 
 // Server is the CacheKit HTTP API as an http.Handler.
 type Server struct {
+	mux     *http.ServeMux
+	unclean http.Handler
 	cfg     Config
 	log     *slog.Logger
 	metrics *Metrics
@@ -154,6 +194,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxValueBytes == 0 {
 		cfg.MaxValueBytes = DefaultMaxValueBytes
 	}
+	if cfg.MaxDiscardBytes == 0 {
+		cfg.MaxDiscardBytes = DefaultMaxDiscardBytes
+	}
 	if cfg.DefaultLockTimeout == 0 {
 		cfg.DefaultLockTimeout = DefaultLockTimeout
 	}
@@ -165,6 +208,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Version == "" {
 		cfg.Version = APIVersion
+	}
+	switch cfg.CreatedStatus {
+	case 0:
+		cfg.CreatedStatus = http.StatusOK
+	case http.StatusOK, http.StatusCreated:
+	default:
+		return nil, errors.Join(ErrConfig, errors.New("CreatedStatus must be 200 or 201"))
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now}
 	if s.log == nil {
@@ -181,6 +231,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RateLimit > 0 {
 		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst)
 	}
+	s.mux = s.routes()
+	s.unclean = s.uncleanHandler()
 	return s, nil
 }
 
@@ -206,175 +258,11 @@ const (
 	hLockID    = "X-Cachekit-Lock-Id"
 )
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	s.metrics.inflight.Add(1)
-	o, code, tenant := s.route(w, r)
-	d := time.Since(start)
-	s.metrics.inflight.Add(-1)
-	s.metrics.record(o, code, d)
-	if s.log.Enabled(r.Context(), slog.LevelDebug) {
-		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
-			slog.String("op", opNames[o]), slog.String("method", r.Method), slog.String("tenant", tenant),
-			slog.Int("status", code), slog.Duration("duration", d), slog.String("remote", r.RemoteAddr), slog.String("proto", r.Proto))
-	}
-}
-
-func (s *Server) route(w http.ResponseWriter, r *http.Request) (op, int, string) {
-	switch r.URL.Path {
-	case "/v1/cache/health", "/v1/health", "/health":
-		return opHealth, s.health(w, r), ""
-	case "/metrics":
-		if s.cfg.ServeMetrics {
-			s.metrics.Handler().ServeHTTP(w, r)
-			return opOther, http.StatusOK, ""
-		}
-	}
-	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), CachePrefix)
-	if !ok {
-		return opOther, writeError(w, http.StatusNotFound, "no such route"), ""
-	}
-	rawKey, sub, slash := strings.Cut(rest, "/")
-	o := opFor(sub, r.Method)
-	if slash && sub != "lock" && sub != "ttl" {
-		// Includes a trailing slash: "k/" is not another name for "k" (nor
-		// a way to store the reserved key "health").
-		return opOther, writeError(w, http.StatusNotFound, "no such route"), ""
-	}
-	t, code := s.authenticate(w, r)
-	if t == nil {
-		return o, code, ""
-	}
-	key, ok := parseKey(rawKey)
-	if !ok {
-		return o, writeError(w, http.StatusBadRequest, "invalid key: want 1..400 characters of [A-Za-z0-9_.:-] without '..'"), t.ID
-	}
-	if o == opOther {
-		allow := "GET, HEAD, PUT, DELETE"
-		switch sub {
-		case "lock":
-			allow = "POST, DELETE"
-		case "ttl":
-			allow = "GET, PATCH"
-		}
-		w.Header().Set("Allow", allow)
-		return o, writeError(w, http.StatusMethodNotAllowed, "method not allowed"), t.ID
-	}
-	if s.limiter != nil {
-		if ok, wait := s.limiter.allow(t.ID, key, s.now()); !ok {
-			s.metrics.rateLimited.Add(1)
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait, time.Second).Seconds()))))
-			return o, writeError(w, http.StatusTooManyRequests, "rate limit exceeded for this key"), t.ID
-		}
-	}
-	var c int
-	switch o {
-	case opGet:
-		c = s.get(w, r, t, key)
-	case opHead:
-		c = s.head(w, r, t, key)
-	case opPut:
-		c = s.put(w, r, t, key)
-	case opDelete:
-		c = s.delete(w, r, t, key)
-	case opLock:
-		c = s.lock(w, r, t, key)
-	case opUnlock:
-		c = s.unlock(w, r, t, key)
-	case opTTLGet:
-		c = s.ttlGet(w, r, t, key)
-	case opTTLRefresh:
-		c = s.ttlRefresh(w, r, t, key)
-	}
-	return o, c, t.ID
-}
-
-func opFor(sub, method string) op {
-	switch sub {
-	case "":
-		switch method {
-		case http.MethodGet:
-			return opGet
-		case http.MethodHead:
-			return opHead
-		case http.MethodPut:
-			return opPut
-		case http.MethodDelete:
-			return opDelete
-		}
-	case "lock":
-		switch method {
-		case http.MethodPost:
-			return opLock
-		case http.MethodDelete:
-			return opUnlock
-		}
-	case "ttl":
-		switch method {
-		case http.MethodGet:
-			return opTTLGet
-		case http.MethodPatch:
-			return opTTLRefresh
-		}
-	}
-	return opOther
-}
-
-// parseKey unescapes one path segment and validates it as a cache key.
-func parseKey(raw string) (string, bool) {
-	key := raw
-	if strings.IndexByte(raw, '%') >= 0 {
-		k, err := unescapeSegment(raw)
-		if err != nil {
-			return "", false
-		}
-		key = k
-	}
-	return key, ValidKey(key)
-}
-
-// unescapeSegment decodes %XX escapes (and nothing else: '+' stays '+', which
-// then fails validation).
-func unescapeSegment(s string) (string, error) {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			b = append(b, s[i])
-			continue
-		}
-		if i+2 >= len(s) {
-			return "", errBadEscape
-		}
-		hi, ok1 := unhex(s[i+1])
-		lo, ok2 := unhex(s[i+2])
-		if !ok1 || !ok2 {
-			return "", errBadEscape
-		}
-		b = append(b, hi<<4|lo)
-		i += 2
-	}
-	return string(b), nil
-}
-
-var errBadEscape = errors.New("bad percent escape")
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
-
 // ValidKey reports whether key is a cache key the server accepts:
-// 1..MaxKeyLen characters of [A-Za-z0-9_.:-] and no "..".
+// 1..MaxKeyLen characters of [A-Za-z0-9_.:-], no "..", and not "." (a path
+// segment of its own that URL handling removes).
 func ValidKey(key string) bool {
-	if key == "" || len(key) > MaxKeyLen || strings.Contains(key, "..") {
+	if key == "" || key == "." || len(key) > MaxKeyLen || strings.Contains(key, "..") {
 		return false
 	}
 	for i := 0; i < len(key); i++ {
@@ -425,9 +313,37 @@ func writeJSON(w http.ResponseWriter, code int, v any) int {
 	return writeJSONBytes(w, code, b)
 }
 
+// StatusClientClosedRequest is what the metrics and logs record for a request
+// its client cancelled (or whose connection went away) before the answer:
+// the convention nginx started. Nobody reads the answer itself.
+const StatusClientClosedRequest = 499
+
+// clientGone reports whether the request's client went away, and if so
+// counts and logs it as a cancellation (at debug level: it pages nobody).
+func (s *Server) clientGone(r *http.Request, o op, t *Tenant) bool {
+	if r.Context().Err() == nil {
+		return false
+	}
+	s.metrics.cancelled.Add(1)
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		tenant := ""
+		if t != nil {
+			tenant = t.ID
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request cancelled by the client",
+			slog.String("op", opNames[o]), slog.String("tenant", tenant))
+	}
+	return true
+}
+
 // storeFailed answers a store error: 413 for a value that can never fit, 429
-// for too many locks, 503 otherwise (transient for clients).
+// for too many locks, 499 (recorded, not sent) when the client went away,
+// 503 otherwise (transient for clients).
 func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, o op, t *Tenant, err error) int {
+	if s.clientGone(r, o, t) {
+		w.WriteHeader(StatusClientClosedRequest)
+		return StatusClientClosedRequest
+	}
 	switch {
 	case errors.Is(err, store.ErrTooLarge):
 		return writeError(w, http.StatusRequestEntityTooLarge, "value too large for the storage limits")
@@ -436,10 +352,8 @@ func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, o op, t *Te
 		return writeError(w, http.StatusTooManyRequests, "too many live locks for this tenant")
 	}
 	s.metrics.storeErrors.Add(1)
-	if r.Context().Err() == nil {
-		s.log.LogAttrs(r.Context(), slog.LevelWarn, "store operation failed",
-			slog.String("op", opNames[o]), slog.String("tenant", t.ID), slog.String("store", s.cfg.Store.Name()), slog.String("error", err.Error()))
-	}
+	s.log.LogAttrs(r.Context(), slog.LevelWarn, "store operation failed",
+		slog.String("op", opNames[o]), slog.String("tenant", t.ID), slog.String("store", s.cfg.Store.Name()), slog.String("error", err.Error()))
 	return writeError(w, http.StatusServiceUnavailable, "store unavailable")
 }
 
@@ -467,10 +381,20 @@ func setFreshness(h http.Header, in store.Info) {
 	}
 }
 
-func (s *Server) health(w http.ResponseWriter, r *http.Request) int {
+// health answers liveness without a key (load balancers probe it) and checks
+// a key when one is presented, so an SDK's health check with a wrong key
+// fails (401) instead of reporting a healthy server it cannot use.
+func (s *Server) health(w http.ResponseWriter, r *http.Request, q *request) int {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		return writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+	}
+	if _, presented := r.Header["Authorization"]; presented {
+		t, code := s.authenticate(w, r)
+		if t == nil {
+			return code
+		}
+		q.tenant = t
 	}
 	type health struct {
 		Version string `json:"version"`
@@ -563,13 +487,21 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, t *Tenant, key stri
 		ttl, stale = 0, 0 // the store's "no expiry"; such an entry is never stale
 	}
 	if r.ContentLength > s.cfg.MaxValueBytes {
-		return writeError(w, http.StatusRequestEntityTooLarge, "value too large")
+		return s.valueTooLarge(w, r, r.ContentLength)
 	}
 	value, err := readBody(w, r, s.cfg.MaxValueBytes)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return writeError(w, http.StatusRequestEntityTooLarge, "value too large")
+			return s.valueTooLarge(w, r, -1)
+		}
+		// A body that stopped arriving (the read timeout) is the client's
+		// fault and gets its 400; a connection that went away is a
+		// cancellation. net/http cancels the context on both.
+		var ne net.Error
+		if !(errors.As(err, &ne) && ne.Timeout()) && s.clientGone(r, opPut, t) {
+			w.WriteHeader(StatusClientClosedRequest)
+			return StatusClientClosedRequest
 		}
 		return writeError(w, http.StatusBadRequest, "could not read the request body")
 	}
@@ -580,11 +512,32 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, t *Tenant, key stri
 	s.metrics.bytesIn.Add(uint64(len(value)))
 	code := http.StatusOK
 	if created {
-		code = http.StatusCreated
+		code = s.cfg.CreatedStatus
 	}
 	w.Header()["Content-Length"] = []string{"0"}
 	w.WriteHeader(code)
 	return code
+}
+
+// valueTooLarge answers 413 to an oversized value so that HTTP/1.1 clients
+// which send the whole body before reading can read it: without Expect:
+// 100-continue, it first discards what is left of the body (declared bytes
+// remaining; -1 when unknown), within MaxDiscardBytes and DiscardTimeout,
+// and closes the connection after the answer. A body larger than the bound
+// is not read at all: that client sees the connection close.
+func (s *Server) valueTooLarge(w http.ResponseWriter, r *http.Request, remaining int64) int {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+		limit := s.cfg.MaxDiscardBytes
+		// Expect: 100-continue with nothing read yet: no 100 was sent, so the
+		// client waits for this answer without sending its body.
+		waiting := remaining >= 0 && strings.EqualFold(r.Header.Get("Expect"), "100-continue")
+		if limit > 0 && remaining <= limit && !waiting {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(DiscardTimeout))
+			_, _ = io.CopyN(io.Discard, r.Body, limit)
+		}
+	}
+	return writeError(w, http.StatusRequestEntityTooLarge, "value too large")
 }
 
 // readBody reads the whole body, at most limit bytes (a *http.MaxBytesError

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"container/heap"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -20,9 +21,42 @@ const (
 	// sampled and removed in the background.
 	DefaultSweepInterval = time.Second
 	// EntryOverhead is the bookkeeping cost charged per entry on top of its
-	// key and value length, so that many tiny entries still count.
-	EntryOverhead = 96
+	// key and value (see EntrySize): the memory store's entry struct, its
+	// map slot with the map's growth slack, measured on Go 1.25/1.26 amd64.
+	EntryOverhead = 144
+	// LockOverhead is what a live lock costs the memory store besides its
+	// key: the lock record, its id, its map slot and its place in the expiry
+	// heap. Locks count against the byte bounds like entries.
+	LockOverhead = 160
 )
+
+// EntrySize is what the memory store charges for an entry against its byte
+// bounds: key and value rounded up the way the Go allocator rounds them, plus
+// EntryOverhead. Charging what an entry really costs keeps the heap near
+// MaxBytes even when entries are tiny, where bookkeeping dominates.
+func EntrySize(keyLen, valueLen int) int64 {
+	return allocSize(keyLen) + allocSize(valueLen) + EntryOverhead
+}
+
+// allocSize approximates, from above, the heap block the allocator uses for n
+// bytes (its size classes waste at most 12.5 % up to 32 KiB; larger objects
+// take whole 8 KiB pages).
+func allocSize(n int) int64 {
+	x := int64(n)
+	switch {
+	case x == 0:
+		return 0
+	case x <= 8:
+		return 8
+	case x <= 256:
+		return (x + 15) &^ 15
+	case x <= 1024:
+		return (x + 63) &^ 63
+	case x <= 32<<10:
+		return (x + x/8 + 127) &^ 127
+	}
+	return (x + 8191) &^ 8191
+}
 
 // MemoryOptions configure NewMemory. The zero value is usable.
 type MemoryOptions struct {
@@ -54,17 +88,23 @@ type memEntry struct {
 }
 
 type memLock struct {
+	key   string
 	id    string
 	until int64
+	size  int64
+	idx   int // position in the partition's expiry heap
 }
 
 // partition is one tenant's data: a map, an LRU list and its locks.
 type partition struct {
-	mu      sync.Mutex
-	entries map[string]*memEntry
-	lru     memEntry // sentinel: lru.next is the most recently used
-	locks   map[string]memLock
-	bytes   atomic.Int64
+	mu        sync.Mutex
+	entries   map[string]*memEntry
+	lru       memEntry // sentinel: lru.next is the most recently used
+	locks     map[string]*memLock
+	expiry    lockHeap     // expired locks are found in O(log n)
+	lockBytes int64        // charged for the locks
+	bytes     atomic.Int64 // entries and locks
+	entryN    atomic.Int64 // live entries
 }
 
 // Memory is the embedded store: byte-bounded, per-tenant LRU with TTLs, stale
@@ -124,11 +164,34 @@ func (m *Memory) part(tenant string, create bool) *partition {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if p = m.tenants[tenant]; p == nil {
-		p = &partition{entries: map[string]*memEntry{}, locks: map[string]memLock{}}
+		p = &partition{entries: map[string]*memEntry{}, locks: map[string]*memLock{}}
 		p.lru.next, p.lru.prev = &p.lru, &p.lru
 		m.tenants[tenant] = p
 	}
 	return p
+}
+
+// lockHeap orders a tenant's locks by expiry (container/heap); each lock
+// knows its index, so a release removes it in O(log n).
+type lockHeap []*memLock
+
+func (h lockHeap) Len() int           { return len(h) }
+func (h lockHeap) Less(i, j int) bool { return h[i].until < h[j].until }
+func (h lockHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx, h[j].idx = i, j
+}
+func (h *lockHeap) Push(x any) {
+	l := x.(*memLock)
+	l.idx = len(*h)
+	*h = append(*h, l)
+}
+func (h *lockHeap) Pop() any {
+	old := *h
+	l := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return l
 }
 
 func (p *partition) unlink(e *memEntry) {
@@ -147,6 +210,7 @@ func (m *Memory) remove(p *partition, e *memEntry) {
 	p.unlink(e)
 	delete(p.entries, e.key)
 	p.bytes.Add(-e.size)
+	p.entryN.Add(-1)
 	m.total.Add(-e.size)
 	m.entries.Add(-1)
 }
@@ -225,7 +289,7 @@ func (m *Memory) Set(ctx context.Context, tenant, key string, value []byte, ttl,
 	if err := m.check(ctx); err != nil {
 		return false, err
 	}
-	size := int64(len(key)+len(value)) + EntryOverhead
+	size := EntrySize(len(key), len(value))
 	if size > m.opts.MaxBytes || (m.opts.Tenant.MaxBytes > 0 && size > m.opts.Tenant.MaxBytes) {
 		return false, ErrTooLarge
 	}
@@ -246,22 +310,29 @@ func (m *Memory) Set(ctx context.Context, tenant, key string, value []byte, ttl,
 	p.entries[key] = ne
 	p.pushFront(ne)
 	p.bytes.Add(size)
+	p.entryN.Add(1)
 	m.total.Add(size)
 	m.entries.Add(1)
-	lim := m.opts.Tenant
-	for (lim.MaxEntries > 0 && int64(len(p.entries)) > lim.MaxEntries) || (lim.MaxBytes > 0 && p.bytes.Load() > lim.MaxBytes) {
-		victim := p.lru.prev
-		if victim == ne {
-			break
-		}
-		m.remove(p, victim)
-		m.evicted.Add(1)
-	}
+	m.fitTenant(p, ne)
 	p.mu.Unlock()
 	if m.total.Load() > m.opts.MaxBytes {
 		m.evictGlobal()
 	}
 	return old == nil, nil
+}
+
+// fitTenant evicts the tenant's least recently used entries (never keep)
+// until it is within its limits; p.mu must be held.
+func (m *Memory) fitTenant(p *partition, keep *memEntry) {
+	lim := m.opts.Tenant
+	for (lim.MaxEntries > 0 && int64(len(p.entries)) > lim.MaxEntries) || (lim.MaxBytes > 0 && p.bytes.Load() > lim.MaxBytes) {
+		victim := p.lru.prev
+		if victim == keep || victim == &p.lru {
+			break
+		}
+		m.remove(p, victim)
+		m.evicted.Add(1)
+	}
 }
 
 // evictGlobal brings the total under MaxBytes by taking least recently used
@@ -273,7 +344,8 @@ func (m *Memory) evictGlobal() {
 		var big *partition
 		m.mu.RLock()
 		for _, p := range m.tenants {
-			if big == nil || p.bytes.Load() > big.bytes.Load() {
+			// Locks cannot be evicted: only a tenant with entries can give.
+			if p.entryN.Load() > 0 && (big == nil || p.bytes.Load() > big.bytes.Load()) {
 				big = p
 			}
 		}
@@ -335,7 +407,12 @@ func (m *Memory) RefreshTTL(ctx context.Context, tenant, key string, ttl time.Du
 	return true, nil
 }
 
-// AcquireLock implements Store.
+// AcquireLock implements Store. A lock costs its key and LockOverhead
+// against the tenant's and the store's byte bounds, like an entry: taking one
+// may evict entries, and a tenant's locks alone may not outgrow its byte limit
+// (or the store's), nor MaxLocksPerTenant. Expired locks are found through a
+// heap ordered by expiry, so the check at the limit costs O(log n), not a
+// scan of the tenant's locks.
 func (m *Memory) AcquireLock(ctx context.Context, tenant, key string, hold time.Duration) (string, bool, error) {
 	if err := m.check(ctx); err != nil {
 		return "", false, err
@@ -343,23 +420,52 @@ func (m *Memory) AcquireLock(ctx context.Context, tenant, key string, hold time.
 	p := m.part(tenant, true)
 	now := m.now().UnixNano()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if l, ok := p.locks[key]; ok && l.until > now {
+		p.mu.Unlock()
 		return "", false, nil
 	}
-	if len(p.locks) >= m.opts.MaxLocksPerTenant {
-		for k, l := range p.locks {
-			if l.until <= now {
-				delete(p.locks, k)
-			}
-		}
-		if len(p.locks) >= m.opts.MaxLocksPerTenant {
-			return "", false, ErrTooManyLocks
-		}
+	m.expireLocks(p, now, -1)
+	size := allocSize(len(key)) + LockOverhead
+	limit := m.opts.MaxBytes
+	if t := m.opts.Tenant.MaxBytes; t > 0 && t < limit {
+		limit = t
 	}
-	id := rand.Text()
-	p.locks[key] = memLock{id: id, until: now + int64(hold)}
-	return id, true, nil
+	if len(p.locks) >= m.opts.MaxLocksPerTenant || p.lockBytes+size > limit {
+		p.mu.Unlock()
+		return "", false, ErrTooManyLocks
+	}
+	l := &memLock{key: key, id: rand.Text(), until: now + int64(hold), size: size}
+	p.locks[key] = l
+	heap.Push(&p.expiry, l)
+	p.lockBytes += size
+	p.bytes.Add(size)
+	m.total.Add(size)
+	m.fitTenant(p, nil)
+	p.mu.Unlock()
+	if m.total.Load() > m.opts.MaxBytes {
+		m.evictGlobal()
+	}
+	return l.id, true, nil
+}
+
+// dropLock removes l; p.mu held.
+func (m *Memory) dropLock(p *partition, l *memLock) {
+	heap.Remove(&p.expiry, l.idx)
+	delete(p.locks, l.key)
+	p.lockBytes -= l.size
+	p.bytes.Add(-l.size)
+	m.total.Add(-l.size)
+}
+
+// expireLocks drops up to max (all when negative) expired locks, soonest
+// first; p.mu held. It reports how many it dropped.
+func (m *Memory) expireLocks(p *partition, now int64, max int) int {
+	n := 0
+	for len(p.expiry) > 0 && p.expiry[0].until <= now && n != max {
+		m.dropLock(p, p.expiry[0])
+		n++
+	}
+	return n
 }
 
 // ReleaseLock implements Store.
@@ -379,13 +485,13 @@ func (m *Memory) ReleaseLock(ctx context.Context, tenant, key, lockID string) (b
 		return false, nil
 	}
 	if l.until <= now {
-		delete(p.locks, key)
+		m.dropLock(p, l)
 		return false, nil
 	}
 	if subtle.ConstantTimeCompare([]byte(l.id), []byte(lockID)) != 1 {
 		return false, nil
 	}
-	delete(p.locks, key)
+	m.dropLock(p, l)
 	return true, nil
 }
 
@@ -450,19 +556,9 @@ func (m *Memory) Sweep() {
 					gone++
 				}
 			}
-			seenLocks := 0
-			for k, l := range p.locks {
-				if seenLocks == sweepSample {
-					break
-				}
-				seenLocks++
-				if l.until <= now {
-					delete(p.locks, k)
-					gone++
-				}
-			}
+			locksGone := m.expireLocks(p, now, sweepSample)
 			p.mu.Unlock()
-			if gone*4 <= seen+seenLocks {
+			if gone*4 <= seen && locksGone < sweepSample {
 				break
 			}
 		}

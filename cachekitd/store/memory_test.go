@@ -66,7 +66,7 @@ func TestMemoryLRUEvictionPerTenant(t *testing.T) {
 
 func TestMemoryGlobalBoundEvictsLargestTenant(t *testing.T) {
 	t.Parallel()
-	per := int64(EntryOverhead + 2 + 1000)
+	per := EntrySize(2, 1000)
 	m, _ := newMem(t, MemoryOptions{MaxBytes: 4 * per})
 	for i := range 3 {
 		mustSet(t, m, "big", "k"+strconv.Itoa(i), 1000, time.Hour, 0)
@@ -132,7 +132,7 @@ func TestMemorySweepReclaimsUntouchedEntries(t *testing.T) {
 		m.Sweep()
 	}
 	s := m.Stats()
-	if s.Entries != 1 || s.Expired != 200 || s.Bytes != int64(EntryOverhead+len("keep")+10) {
+	if s.Entries != 1 || s.Expired != 200 || s.Bytes != EntrySize(len("keep"), 10) {
 		t.Fatalf("after sweeping: %+v", s)
 	}
 	p := m.part("a", false)
@@ -235,5 +235,64 @@ func TestMemoryConcurrentAccounting(t *testing.T) {
 	}
 	if s := m.Stats(); s.Entries != 0 || s.Bytes != 0 {
 		t.Fatalf("accounting drifted: %+v", s)
+	}
+}
+
+// TestMemoryLockFloodIsBounded: locks count against the byte bounds like
+// entries. A tenant flooding locks is refused once its locks alone would
+// outgrow its byte limit, evicts only its own entries on the way, and every
+// byte comes back when the locks are released or expire.
+func TestMemoryLockFloodIsBounded(t *testing.T) {
+	t.Parallel()
+	const limit = 64 << 10
+	m, clk := newMem(t, MemoryOptions{MaxBytes: 4 * limit, Tenant: Limits{MaxBytes: limit}})
+	mustSet(t, m, "flood", "mine", 1000, time.Hour, 0)
+	mustSet(t, m, "other", "theirs", 1000, time.Hour, 0)
+	ids := map[string]string{}
+	for i := 0; ; i++ {
+		k := "lock:" + strconv.Itoa(i)
+		id, ok, err := m.AcquireLock(bg, "flood", k, time.Hour)
+		if errors.Is(err, ErrTooManyLocks) {
+			break
+		}
+		if err != nil || !ok {
+			t.Fatalf("lock %d: %v %v", i, ok, err)
+		}
+		ids[k] = id
+		if i > limit {
+			t.Fatal("locks are not bounded by the tenant's bytes")
+		}
+	}
+	n := int64(len(ids))
+	if n < limit/(LockOverhead+16)-2 || n > limit/LockOverhead {
+		t.Fatalf("%d locks fit in %d bytes, want about %d", n, limit, limit/(LockOverhead+16))
+	}
+	if s := m.Stats(); s.Bytes > 2*limit {
+		t.Fatalf("store bytes %d: locks are not charged (or over the bound)", s.Bytes)
+	}
+	if has(m, "flood", "mine") {
+		t.Error("the flooding tenant's own entry survived its locks outgrowing its limit")
+	}
+	if !has(m, "other", "theirs") {
+		t.Error("another tenant lost an entry to the lock flood")
+	}
+	half := 0
+	for k, id := range ids {
+		if half++; half > len(ids)/2 {
+			break
+		}
+		if ok, _ := m.ReleaseLock(bg, "flood", k, id); !ok {
+			t.Fatalf("release %s failed", k)
+		}
+	}
+	if _, ok, err := m.AcquireLock(bg, "flood", "after-release", time.Hour); !ok || err != nil {
+		t.Fatalf("released locks did not make room: %v %v", ok, err)
+	}
+	clk.add(2 * time.Hour) // the rest expire; the next acquire drops them
+	if _, ok, err := m.AcquireLock(bg, "flood", "after-expiry", time.Second); !ok || err != nil {
+		t.Fatalf("after expiry: %v %v", ok, err)
+	}
+	if s := m.Stats(); s.Bytes != EntrySize(len("theirs"), 1000)+allocSize(len("after-expiry"))+LockOverhead {
+		t.Fatalf("bytes %d after expiry: the accounting drifted", s.Bytes)
 	}
 }

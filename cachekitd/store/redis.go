@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -16,9 +17,12 @@ import (
 // DefaultRedisPrefix starts every Redis key the store writes.
 const DefaultRedisPrefix = "ckd"
 
-// DefaultRedisTimeout bounds each Redis round trip when the caller's context
-// has no earlier deadline.
-const DefaultRedisTimeout = 5 * time.Second
+// DefaultRedisTimeout bounds each store operation (its Redis round trips
+// together) when the caller's context has no earlier deadline. It is well
+// below the SDKs' default request timeout (5 s), so that when Redis stalls a
+// client gets cachekitd's 503 (and retries or falls back) instead of timing
+// out itself at the moment cachekitd would have answered.
+const DefaultRedisTimeout = time.Second
 
 // RedisOptions configure NewRedis.
 //
@@ -54,7 +58,7 @@ type RedisOptions struct {
 	Prefix string
 	// Tenant limits, enforced approximately (see above).
 	Tenant Limits
-	// Timeout bounds each round trip (DefaultRedisTimeout when 0).
+	// Timeout bounds each operation (DefaultRedisTimeout when 0).
 	Timeout time.Duration
 }
 
@@ -91,6 +95,9 @@ func NewRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 		SelectDB:     o.DB,
 		TLSConfig:    o.TLS,
 		DisableCache: true,
+		// Connecting (dial and handshake) gets the same bound as an
+		// operation, so a stalled Redis fails the start just as fast.
+		Dialer: net.Dialer{Timeout: o.Timeout, KeepAlive: rueidis.DefaultTCPKeepAlive},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: connect: %w", ErrRedis, err)
@@ -263,7 +270,7 @@ func (r *Redis) limited() bool { return r.lim.MaxEntries > 0 || r.lim.MaxBytes >
 
 // Set implements Store.
 func (r *Redis) Set(ctx context.Context, tenant, key string, value []byte, ttl, staleTTL time.Duration) (bool, error) {
-	size := int64(len(key)+len(value)) + EntryOverhead
+	size := EntrySize(len(key), len(value))
 	if r.lim.MaxBytes > 0 && size > r.lim.MaxBytes {
 		return false, ErrTooLarge
 	}

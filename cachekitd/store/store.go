@@ -74,7 +74,7 @@ type Limits struct {
 	// more evicts the tenant's least recently used (memory) or soonest to
 	// expire (Redis) entry.
 	MaxEntries int64
-	// MaxBytes bounds the bytes (keys, values and bookkeeping) per tenant,
+	// MaxBytes bounds the bytes (keys, values, locks and bookkeeping) per tenant,
 	// with the same eviction.
 	MaxBytes int64
 }
@@ -82,7 +82,7 @@ type Limits struct {
 // Stats is a snapshot of a store's counters, for metrics.
 type Stats struct {
 	Entries   int64 // live entries (the memory store; -1 when unknown)
-	Bytes     int64 // accounted bytes (the memory store; -1 when unknown)
+	Bytes     int64 // accounted bytes, entries and locks (the memory store; -1 when unknown)
 	Evictions int64 // entries removed to respect limits
 	Expired   int64 // entries removed because their lifetime ended
 }

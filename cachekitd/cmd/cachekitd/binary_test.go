@@ -7,10 +7,12 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -188,8 +190,8 @@ func TestTLSServesHTTP2(t *testing.T) {
 	p := start(t, []string{"CACHEKITD_API_KEYS=acme=" + testKey}, "--tls-cert", certFile, "--tls-key", keyFile)
 	c := h2Client(pool)
 	base := "https://" + p.addr + "/v1/cache/"
-	if r := do(t, c, "PUT", base+"user:1", testKey, []byte("hello"), "X-CacheKit-TTL", "60"); r.status != 201 || r.proto != 2 {
-		t.Fatalf("PUT = %d over HTTP/%d, want 201 over HTTP/2", r.status, r.proto)
+	if r := do(t, c, "PUT", base+"user:1", testKey, []byte("hello"), "X-CacheKit-TTL", "60"); r.status != 200 || r.proto != 2 {
+		t.Fatalf("PUT = %d over HTTP/%d, want 200 over HTTP/2", r.status, r.proto)
 	}
 	r := do(t, c, "GET", base+"user%3A1", testKey, nil)
 	if r.status != 200 || r.proto != 2 || string(r.body) != "hello" {
@@ -239,8 +241,51 @@ func TestDevMode(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 	c := h2Client(pool)
-	if r := do(t, c, "PUT", "https://"+p.addr+"/v1/cache/k", key, []byte("v")); r.status != 201 || r.proto != 2 {
+	if r := do(t, c, "PUT", "https://"+p.addr+"/v1/cache/k", key, []byte("v")); r.status != 200 || r.proto != 2 {
 		t.Fatalf("dev PUT = %d over HTTP/%d", r.status, r.proto)
+	}
+
+	// The printed settings, as pasted: the Go SDK's line names the loopback
+	// URL with private networks allowed and the CA file; the Python SDK's
+	// line names the dev hostname, which the certificate covers.
+	certFile := filepath.Join(dir, "dev-cert.pem")
+	_, port, _ := net.SplitHostPort(p.addr)
+	goLine := "export CACHEKIT_API_KEY=" + key + " CACHEKIT_API_URL=https://127.0.0.1:" + port + " CACHEKIT_ALLOW_CUSTOM_HOST=true CACHEKIT_ALLOW_PRIVATE_NETWORKS=true CACHEKIT_CA_FILE=" + certFile
+	pyLine := "export CACHEKIT_API_KEY=" + key + " CACHEKIT_API_URL=https://cachekitd.test:" + port + " CACHEKIT_ALLOW_CUSTOM_HOST=true SSL_CERT_FILE=" + certFile + " REQUESTS_CA_BUNDLE=" + certFile
+	for _, line := range []string{goLine, pyLine} {
+		if !strings.Contains(out, line) {
+			t.Errorf("--dev does not print\n  %s\nin:\n%s", line, out)
+		}
+	}
+	// A client that resolves cachekitd.test to this machine (the hosts line
+	// the printout gives) and trusts only the dev certificate gets through.
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, p.addr)
+		},
+	}
+	named := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	if r := do(t, named, "GET", "https://cachekitd.test:"+port+"/v1/cache/k", key, nil); r.status != 200 || string(r.body) != "v" {
+		t.Fatalf("GET by the dev hostname = %d %q", r.status, r.body)
+	}
+}
+
+// TestDevCertDirMustBePrivate: --dev refuses a certificate directory that
+// others can write (they could plant a key pair) instead of using it.
+func TestDevCertDirMustBePrivate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary(t), "--dev", "--dev-cert-dir", dir, "--addr", "127.0.0.1:0")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "writable by others") {
+		t.Fatalf("--dev with a world-writable directory: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dev-key.pem")); err == nil {
+		t.Fatal("a key was written into the world-writable directory")
 	}
 }
 
@@ -254,7 +299,7 @@ func TestKeysFileAndTenantDefaultTTL(t *testing.T) {
 	p := start(t, nil, "--api-keys-file", file)
 	c := &http.Client{Timeout: 10 * time.Second}
 	base := "http://" + p.addr + "/v1/cache/"
-	if r := do(t, c, "PUT", base+"k", testKey, []byte("v")); r.status != 201 {
+	if r := do(t, c, "PUT", base+"k", testKey, []byte("v")); r.status != 200 {
 		t.Fatalf("PUT = %d", r.status)
 	}
 	if r := do(t, c, "GET", base+"k/ttl", testKey, nil); r.status != 200 || !bytes.Contains([]byte("{\"ttl\":60}{\"ttl\":59}"), r.body) {
@@ -313,8 +358,8 @@ func TestGracefulShutdownDrains(t *testing.T) {
 	}
 	pw.Close()
 	r := <-res
-	if r.err != nil || r.status != 201 {
-		t.Fatalf("in-flight PUT during shutdown = %d, %v; want 201", r.status, r.err)
+	if r.err != nil || r.status != 200 {
+		t.Fatalf("in-flight PUT during shutdown = %d, %v; want 200", r.status, r.err)
 	}
 	select {
 	case err := <-p.done:
@@ -338,5 +383,112 @@ func waitFor(t *testing.T, p *proc, s string) {
 			t.Fatalf("log never said %q:\n%s", s, p.stderr.String())
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// TestMetricsListener: /metrics is not on the API listener by default, is on
+// --metrics-addr when given (and only there), and on the API listener with
+// --metrics-addr api.
+func TestMetricsListener(t *testing.T) {
+	t.Parallel()
+	c := &http.Client{Timeout: 10 * time.Second}
+	env := []string{"CACHEKITD_API_KEYS=acme=" + testKey}
+	p := start(t, env)
+	if r := do(t, c, "GET", "http://"+p.addr+"/metrics", "", nil); r.status != 404 {
+		t.Errorf("default: /metrics on the API port = %d, want 404", r.status)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	maddr := ln.Addr().String()
+	ln.Close()
+	p = start(t, env, "--metrics-addr", maddr)
+	waitFor(t, p, "metrics listening")
+	if r := do(t, c, "GET", "http://"+maddr+"/metrics", "", nil); r.status != 200 || !bytes.Contains(r.body, []byte("cachekitd_requests_total")) {
+		t.Errorf("--metrics-addr: /metrics = %d", r.status)
+	}
+	if r := do(t, c, "GET", "http://"+p.addr+"/metrics", "", nil); r.status != 404 {
+		t.Errorf("--metrics-addr: /metrics also on the API port (%d)", r.status)
+	}
+
+	p = start(t, env, "--metrics-addr", "api")
+	if r := do(t, c, "GET", "http://"+p.addr+"/metrics", "", nil); r.status != 200 {
+		t.Errorf("--metrics-addr api: /metrics = %d, want 200", r.status)
+	}
+}
+
+// TestFairShareByDefault: with two tenants and no --tenant-max-bytes, each
+// gets half the memory store. A tenant that wrote more than its half lost
+// its own oldest entries at once; after that, another tenant filling the
+// store with junk evicts none of the entries it still has (without the fair
+// share it would take it down to half by evicting the largest tenant first).
+func TestFairShareByDefault(t *testing.T) {
+	t.Parallel()
+	const other = "ck_live_globex0123456789abcdef"
+	p := start(t, []string{"CACHEKITD_API_KEYS=acme=" + testKey + ",globex=" + other}, "--memory-max-bytes", "256KiB")
+	c := &http.Client{Timeout: 10 * time.Second}
+	base := "http://" + p.addr + "/v1/cache/"
+	value := make([]byte, 1000)
+	const n = 180 // ~210 KiB: more than globex's 128 KiB share
+	for i := range n {
+		if r := do(t, c, "PUT", base+"keep"+strconv.Itoa(i), other, value); r.status != 200 {
+			t.Fatalf("globex PUT = %d", r.status)
+		}
+	}
+	kept := func() map[int]bool {
+		m := map[int]bool{}
+		for i := range n {
+			if r := do(t, c, "HEAD", base+"keep"+strconv.Itoa(i), other, nil); r.status == 200 {
+				m[i] = true
+			}
+		}
+		return m
+	}
+	before := kept()
+	if len(before) == n || len(before) < n/2 {
+		t.Fatalf("globex kept %d of %d entries, want its half of the store", len(before), n)
+	}
+	for i := range 1000 { // ~1 MiB of junk, four times the whole store
+		if r := do(t, c, "PUT", base+"junk"+strconv.Itoa(i), testKey, value); r.status != 200 {
+			t.Fatalf("acme PUT = %d", r.status)
+		}
+	}
+	if after := kept(); len(after) != len(before) {
+		t.Fatalf("another tenant's junk evicted %d of globex's %d entries", len(before)-len(after), len(before))
+	}
+}
+
+// TestIdleConnectionsAreCapped: connections beyond --max-conns replace idle
+// ones (here: connections that never sent a request), so idle connections
+// cannot pile up, and a client with a request still gets served.
+func TestIdleConnectionsAreCapped(t *testing.T) {
+	t.Parallel()
+	p := start(t, []string{"CACHEKITD_API_KEYS=acme=" + testKey}, "--max-conns", "20")
+	var idle []net.Conn
+	for range 60 {
+		conn, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		idle = append(idle, conn)
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	if r := do(t, c, "GET", "http://"+p.addr+"/health", "", nil); r.status != 200 {
+		t.Fatalf("health with 60 idle connections open = %d", r.status)
+	}
+	open := 0
+	for _, conn := range idle {
+		_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, err := conn.Read(make([]byte, 1)); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				open++
+			}
+		}
+	}
+	if open > 20 {
+		t.Fatalf("%d idle connections still open, want at most 20", open)
 	}
 }

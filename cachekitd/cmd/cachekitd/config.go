@@ -27,6 +27,7 @@ type config struct {
 	dev            bool
 	devCertDir     string
 	devAPIKey      string
+	devHostname    string
 	tlsCert        string
 	tlsKey         string
 	h2c            bool
@@ -42,11 +43,13 @@ type config struct {
 	redisDB        int
 	redisTLS       bool
 	redisPrefix    string
+	redisTimeout   time.Duration
 
 	defaultTTL         time.Duration
 	maxValueBytes      byteSize
+	createdStatus      int
 	tenantMaxEntries   int64
-	tenantMaxBytes     byteSize
+	tenantMaxBytes     tenantBytes
 	maxLocksPerTenant  int
 	lockDefaultTimeout time.Duration
 	lockMaxTimeout     time.Duration
@@ -58,6 +61,7 @@ type config struct {
 	writeTimeout      time.Duration
 	idleTimeout       time.Duration
 	maxHeaderBytes    byteSize
+	maxConns          int
 	shutdownTimeout   time.Duration
 
 	metricsAddr string
@@ -91,6 +95,32 @@ func (b *byteSize) Set(s string) error {
 	return nil
 }
 
+// tenantBytes is --tenant-max-bytes: a size, or "fair".
+type tenantBytes int64
+
+// fairShare is the "fair" value of --tenant-max-bytes.
+const fairShare tenantBytes = -1
+
+func (b *tenantBytes) String() string {
+	if *b == fairShare {
+		return "fair"
+	}
+	return strconv.FormatInt(int64(*b), 10)
+}
+
+func (b *tenantBytes) Set(s string) error {
+	if strings.TrimSpace(s) == "fair" {
+		*b = fairShare
+		return nil
+	}
+	var v byteSize
+	if err := v.Set(s); err != nil {
+		return errors.New(`want "fair" or a size such as 0 (unlimited), 512KiB, 256MiB or 2GiB`)
+	}
+	*b = tenantBytes(v)
+	return nil
+}
+
 // flags defines every option on fs and returns the config they fill.
 func flags(fs *flag.FlagSet) *config {
 	c := &config{}
@@ -99,6 +129,7 @@ func flags(fs *flag.FlagSet) *config {
 	fs.BoolVar(&c.dev, "dev", false, "development mode: memory store, a self-signed certificate unless --tls-cert is given, and a dev tenant with a printed ck_test_ key unless keys are configured")
 	fs.StringVar(&c.devCertDir, "dev-cert-dir", "", "`directory` for the --dev certificate (default: the user cache directory /cachekitd)")
 	fs.StringVar(&c.devAPIKey, "dev-api-key", "", "with --dev: use this ck_test_ `key` for the dev tenant instead of a random one")
+	fs.StringVar(&c.devHostname, "dev-hostname", "cachekitd.test", "with --dev: a DNS `name` for this machine, added to the dev certificate, for clients that refuse localhost and IP addresses (the Python SDK); empty: none")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate chain `file` (PEM); with --tls-key serves HTTPS with HTTP/2")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
 	fs.BoolVar(&c.h2c, "h2c", false, "without TLS, also accept cleartext HTTP/2 (prior knowledge), for a TLS-terminating proxy")
@@ -113,14 +144,17 @@ func flags(fs *flag.FlagSet) *config {
 	fs.StringVar(&c.redisUsername, "redis-username", "", "Redis ACL `user`")
 	fs.StringVar(&c.redisPassword, "redis-password", "", "Redis `password` (prefer the environment variable)")
 	fs.IntVar(&c.redisDB, "redis-db", 0, "Redis database `number` (standalone only)")
+	fs.DurationVar(&c.redisTimeout, "redis-timeout", store.DefaultRedisTimeout, "deadline of one store operation on Redis, and of connecting; 503 beyond (`duration`; keep it well below clients' request timeout, 5s in the SDKs)")
 	fs.BoolVar(&c.redisTLS, "redis-tls", false, "connect to Redis over TLS (system roots)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", store.DefaultRedisPrefix, "`prefix` of every Redis key cachekitd writes")
 
 	fs.DurationVar(&c.defaultTTL, "default-ttl", server.DefaultTTL, "TTL of PUTs without a TTL header, unless the tenant's keys-file line sets default_ttl (`duration`, whole seconds up to 720h; 0 = no expiry, what SDKs mean by ttl 0)")
 	c.maxValueBytes = server.DefaultMaxValueBytes
 	fs.Var(&c.maxValueBytes, "max-value-bytes", "largest value a PUT may store, 413 beyond (`size`)")
+	fs.IntVar(&c.createdStatus, "created-status", 200, "status of a PUT that creates an entry: 200 (the managed service's answer) or 201 (`code`; a replacing PUT always answers 200)")
 	fs.Int64Var(&c.tenantMaxEntries, "tenant-max-entries", 0, "entries per tenant before its own entries are evicted (`n`, 0 = unlimited)")
-	fs.Var(&c.tenantMaxBytes, "tenant-max-bytes", "bytes per tenant before its own entries are evicted (`size`, 0 = unlimited)")
+	c.tenantMaxBytes = fairShare
+	fs.Var(&c.tenantMaxBytes, "tenant-max-bytes", "bytes per tenant (entries and locks) before its own entries are evicted (`size`; \"fair\": the memory store's capacity divided by the number of tenants, so no tenant's writes evict another's entries; 0 = unlimited)")
 	fs.IntVar(&c.maxLocksPerTenant, "max-locks-per-tenant", store.DefaultMaxLocksPerTenant, "live locks per tenant in the memory store, 429 beyond (`n`)")
 	fs.DurationVar(&c.lockDefaultTimeout, "lock-default-timeout", server.DefaultLockTimeout, "lease of a lock request without timeout_ms (`duration`)")
 	fs.DurationVar(&c.lockMaxTimeout, "lock-max-timeout", server.DefaultMaxLockTimeout, "longest lease a lock request may ask for (`duration`)")
@@ -133,9 +167,10 @@ func flags(fs *flag.FlagSet) *config {
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long an idle keep-alive connection stays open (`duration`)")
 	c.maxHeaderBytes = server.DefaultMaxHeaderBytes
 	fs.Var(&c.maxHeaderBytes, "max-header-bytes", "largest request header block, 431 beyond (`size`)")
+	fs.IntVar(&c.maxConns, "max-conns", server.DefaultMaxConns, "open connections at most; at the cap a new connection replaces an idle one or is refused (`n`)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long in-flight requests may take to finish (`duration`)")
 
-	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics on this separate `host:port`; empty serves it on the main listener, \"off\" disables it")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics (unauthenticated) on this separate `host:port`, e.g. 127.0.0.1:9090; empty or \"off\": no metrics; \"api\": on the API listener (anyone who reaches the API port reads them)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug (adds one line per request), info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log `format`: json or text")
 	return c
@@ -226,7 +261,10 @@ func (c *config) check() error {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
 	if c.devAPIKey != "" && !server.ValidAPIKey(c.devAPIKey) {
-		return errors.New("--dev-api-key must look like ck_test_ followed by at least 16 characters of [A-Za-z0-9_-]")
+		return errors.New("--dev-api-key must be 20..256 characters of [A-Za-z0-9._~+/-] (ck_test_... by convention)")
+	}
+	if c.devHostname != "" && !validDevHostname(c.devHostname) {
+		return errors.New("--dev-hostname must be a DNS name (letters, digits, '-' and '.'), not an address")
 	}
 	switch c.logLevel {
 	case "debug", "info", "warn", "error":
@@ -241,6 +279,15 @@ func (c *config) check() error {
 	}
 	if c.maxHeaderBytes < 1024 || c.maxHeaderBytes > 1<<20 {
 		return errors.New("--max-header-bytes must be between 1KiB and 1MiB")
+	}
+	if c.redisTimeout <= 0 {
+		return errors.New("--redis-timeout must be positive")
+	}
+	if c.maxConns < 1 {
+		return errors.New("--max-conns must be positive")
+	}
+	if c.createdStatus != 200 && c.createdStatus != 201 {
+		return errors.New("--created-status must be 200 or 201")
 	}
 	if c.maxValueBytes < 1 {
 		return errors.New("--max-value-bytes must be positive")

@@ -30,8 +30,18 @@ func newLogger(c *config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, o))
 }
 
-func openStore(ctx context.Context, c *config) (store.Store, error) {
+// openStore opens the configured store. tenants is the number of tenants,
+// for the fair share of --tenant-max-bytes (the memory store's capacity
+// divided among them; the Redis store has no capacity of its own to divide,
+// so "fair" means unlimited there: bound Redis with maxmemory).
+func openStore(ctx context.Context, c *config, tenants int) (store.Store, error) {
 	lim := store.Limits{MaxEntries: c.tenantMaxEntries, MaxBytes: int64(c.tenantMaxBytes)}
+	if c.tenantMaxBytes == fairShare {
+		lim.MaxBytes = 0
+		if c.storeKind != "redis" && tenants > 1 {
+			lim.MaxBytes = int64(c.memoryMaxBytes) / int64(tenants)
+		}
+	}
 	if c.storeKind == "redis" {
 		o := store.RedisOptions{
 			Addrs:    strings.Split(c.redisAddrs, ","),
@@ -40,6 +50,7 @@ func openStore(ctx context.Context, c *config) (store.Store, error) {
 			DB:       c.redisDB,
 			Prefix:   c.redisPrefix,
 			Tenant:   lim,
+			Timeout:  c.redisTimeout,
 		}
 		if c.redisTLS {
 			o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
@@ -49,68 +60,168 @@ func openStore(ctx context.Context, c *config) (store.Store, error) {
 	return store.NewMemory(store.MemoryOptions{MaxBytes: int64(c.memoryMaxBytes), Tenant: lim, MaxLocksPerTenant: c.maxLocksPerTenant}), nil
 }
 
-func loadKeys(c *config, stderr io.Writer) (*server.Keyring, error) {
+// loadKeys builds the keyring; with --dev it also returns the dev tenant's
+// key (empty when keys are configured), for the printed settings.
+func loadKeys(c *config, stderr io.Writer) (*server.Keyring, string, error) {
 	k := server.NewKeyring()
 	if c.apiKeysFile != "" {
 		f, err := os.Open(c.apiKeysFile)
 		if err != nil {
-			return nil, fmt.Errorf("API keys file: %w", err)
+			return nil, "", fmt.Errorf("API keys file: %w", err)
 		}
 		err = k.LoadKeysFile(f)
 		f.Close()
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	if err := k.LoadKeysList(c.apiKeys); err != nil {
-		return nil, err
+	unusual, err := k.LoadKeysList(c.apiKeys)
+	if err != nil {
+		return nil, "", err
 	}
+	for _, t := range unusual {
+		fmt.Fprintf(stderr, "cachekitd: warning: an API key of tenant %q does not start with %s (accepted; check it is the key you meant)\n", t, server.CommonKeyPrefix)
+	}
+	devKey := ""
 	if c.dev && (k.Len() == 0 || c.devAPIKey != "") {
 		key := c.devAPIKey
 		if key == "" {
 			key = server.TestKeyPrefix + strings.ToLower(rand.Text())
 		}
 		if err := k.Add("dev", key, 0); err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		fmt.Fprintf(stderr, "cachekitd --dev: tenant \"dev\", API key %s\n  export CACHEKIT_API_KEY=%s\n", key, key)
+		devKey = key
+		fmt.Fprintf(stderr, "cachekitd --dev: tenant \"dev\", API key %s\n", key)
 	}
 	if k.Len() == 0 {
-		return nil, errors.New("no API keys configured: use --api-keys-file, CACHEKITD_API_KEYS or --dev")
+		return nil, "", errors.New("no API keys configured: use --api-keys-file, CACHEKITD_API_KEYS or --dev")
 	}
-	return k, nil
+	return k, devKey, nil
 }
 
-// devCertificate returns the --dev certificate, reusing the one in dir while it
-// is valid for another day.
-func devCertificate(dir string, stderr io.Writer) (tls.Certificate, string, error) {
+// devCertificate returns the --dev certificate for localhost, the loopback
+// addresses and hostname, reusing the one in dir while it is valid for
+// another day, names hostname and carries name constraints (older dev
+// certificates do not). The directory must be the user's own and not
+// writable by others: whoever can write the key pair there can serve as
+// these names to every client that trusts the certificate.
+func devCertificate(dir, hostname string, stderr io.Writer) (tls.Certificate, string, error) {
 	if dir == "" {
 		base, err := os.UserCacheDir()
 		if err != nil {
-			base = os.TempDir()
+			return tls.Certificate{}, "", fmt.Errorf("dev certificate: no user cache directory (%v): give --dev-cert-dir", err)
 		}
 		dir = filepath.Join(base, "cachekitd")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return tls.Certificate{}, "", fmt.Errorf("dev certificate directory: %w", err)
 	}
+	if err := privateDir(dir); err != nil {
+		return tls.Certificate{}, "", err
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if hostname != "" {
+		hosts = append(hosts, hostname)
+	}
 	certFile, keyFile := filepath.Join(dir, "dev-cert.pem"), filepath.Join(dir, "dev-key.pem")
-	if cert, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil && cert.Leaf != nil && time.Until(cert.Leaf.NotAfter) > 24*time.Hour {
+	if cert, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil && cert.Leaf != nil && time.Until(cert.Leaf.NotAfter) > 24*time.Hour &&
+		cert.Leaf.PermittedDNSDomainsCritical && (hostname == "" || cert.Leaf.VerifyHostname(hostname) == nil) && privateFile(keyFile) == nil {
 		return cert, certFile, nil
 	}
-	certPEM, keyPEM, err := server.SelfSignedCertificate([]string{"localhost", "127.0.0.1", "::1"}, 90*24*time.Hour)
+	certPEM, keyPEM, err := server.SelfSignedCertificate(hosts, 90*24*time.Hour)
 	if err != nil {
 		return tls.Certificate{}, "", err
 	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+	if err := writeNew(keyFile, keyPEM, 0o600); err != nil {
 		return tls.Certificate{}, "", fmt.Errorf("dev certificate: %w", err)
 	}
-	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+	if err := writeNew(certFile, certPEM, 0o644); err != nil {
 		return tls.Certificate{}, "", fmt.Errorf("dev certificate: %w", err)
 	}
-	fmt.Fprintf(stderr, "cachekitd --dev: made a self-signed certificate for localhost, 127.0.0.1 and ::1 (90 days)\n")
+	fmt.Fprintf(stderr, "cachekitd --dev: made a self-signed certificate for %s (90 days, name-constrained to these names)\n", strings.Join(hosts, ", "))
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	return cert, certFile, err
+}
+
+// writeNew replaces path with data through a fresh file of mode perm, so a
+// file planted there earlier (or a symlink) is never written through.
+func writeNew(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".new"
+	_ = os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// validDevHostname: a DNS name (not an address) for --dev-hostname.
+func validDevHostname(h string) bool {
+	if h == "" || len(h) > 253 || net.ParseIP(h) != nil || strings.HasPrefix(h, ".") || strings.HasSuffix(h, ".") || strings.Contains(h, "..") {
+		return false
+	}
+	for _, c := range h {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// printDev prints settings that work as pasted: for the Go SDK (loopback URL,
+// which it admits with CACHEKIT_ALLOW_PRIVATE_NETWORKS) and for the Python
+// SDK (which refuses localhost and addresses, so it gets the dev hostname).
+func printDev(w io.Writer, scheme, bound, certFile, hostname, apiKey string) {
+	_, port, _ := net.SplitHostPort(bound)
+	host, _, _ := net.SplitHostPort(bound)
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	loop := scheme + "://" + net.JoinHostPort(host, port)
+	fmt.Fprintf(w, "cachekitd --dev: serving %s (store: memory)\n", loop)
+	key := "$CACHEKIT_API_KEY"
+	if apiKey != "" {
+		key = apiKey
+	}
+	if certFile == "" {
+		fmt.Fprintf(w, "  export CACHEKIT_API_KEY=%s CACHEKIT_API_URL=%s CACHEKIT_ALLOW_CUSTOM_HOST=true CACHEKIT_ALLOW_PRIVATE_NETWORKS=true\n", key, loop)
+		return
+	}
+	fmt.Fprintf(w, "  try it:\n    curl --cacert %s -H \"Authorization: Bearer %s\" %s/v1/cache/health\n", certFile, key, loop)
+	fmt.Fprintf(w, "  Go SDK (cachekitio.NewFromEnv):\n    export CACHEKIT_API_KEY=%s CACHEKIT_API_URL=%s CACHEKIT_ALLOW_CUSTOM_HOST=true CACHEKIT_ALLOW_PRIVATE_NETWORKS=true CACHEKIT_CA_FILE=%s\n", key, loop, certFile)
+	if hostname == "" {
+		fmt.Fprintf(w, "  Python SDK: it refuses localhost and IP addresses; restart with --dev-hostname NAME\n")
+		return
+	}
+	fmt.Fprintf(w, "  Python SDK (needs a hostname, not localhost or an address):\n")
+	if !resolvesToLoopback(hostname) {
+		fmt.Fprintf(w, "    echo '127.0.0.1 %s' | sudo tee -a /etc/hosts   # once: %s does not resolve to this machine yet\n", hostname, hostname)
+	}
+	named := scheme + "://" + net.JoinHostPort(hostname, port)
+	fmt.Fprintf(w, "    export CACHEKIT_API_KEY=%s CACHEKIT_API_URL=%s CACHEKIT_ALLOW_CUSTOM_HOST=true SSL_CERT_FILE=%s REQUESTS_CA_BUNDLE=%s\n", key, named, certFile, certFile)
+}
+
+func resolvesToLoopback(host string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil || len(addrs) == 0 {
+		return false
+	}
+	for _, a := range addrs {
+		if ip := net.ParseIP(a); ip == nil || !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }
 
 func writeAddrFile(path, addr string) error {
@@ -126,7 +237,7 @@ func writeAddrFile(path, addr string) error {
 
 func serve(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 	log := newLogger(c, stderr)
-	keys, err := loadKeys(c, stderr)
+	keys, devKey, err := loadKeys(c, stderr)
 	if err != nil {
 		return err
 	}
@@ -141,7 +252,7 @@ func serve(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 		}
 		tlsConf = server.TLSConfig(cert)
 	case c.dev:
-		cert, file, err := devCertificate(c.devCertDir, stderr)
+		cert, file, err := devCertificate(c.devCertDir, c.devHostname, stderr)
 		if err != nil {
 			return err
 		}
@@ -155,7 +266,7 @@ func serve(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 		}
 	}
 
-	st, err := openStore(ctx, c)
+	st, err := openStore(ctx, c, keys.Tenants())
 	if err != nil {
 		return err
 	}
@@ -166,11 +277,12 @@ func serve(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 		Keys:               keys,
 		DefaultTTL:         c.serverDefaultTTL(),
 		MaxValueBytes:      int64(c.maxValueBytes),
+		CreatedStatus:      c.createdStatus,
 		DefaultLockTimeout: c.lockDefaultTimeout,
 		MaxLockTimeout:     c.lockMaxTimeout,
 		RateLimit:          c.rateLimit,
 		RateBurst:          c.rateBurst,
-		ServeMetrics:       c.metricsAddr == "",
+		ServeMetrics:       c.metricsAddr == "api",
 		Logger:             log,
 	}
 	h, err := server.New(srvCfg)
@@ -186,15 +298,17 @@ func serve(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 		TLS:               tlsConf,
 		H2C:               c.h2c,
 		Logger:            log,
+		MaxConns:          c.maxConns,
 	}
 	srv := server.NewHTTPServer(h, httpOpts)
 
-	ln, err := net.Listen("tcp", addr)
+	rawLn, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln := server.GuardListener(rawLn, httpOpts)
 	var metricsSrv *http.Server
-	if c.metricsAddr != "" && c.metricsAddr != "off" {
+	if c.metricsAddr != "" && c.metricsAddr != "off" && c.metricsAddr != "api" {
 		mln, err := net.Listen("tcp", c.metricsAddr)
 		if err != nil {
 			ln.Close()
@@ -219,13 +333,7 @@ func serve(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 	log.Info("listening", "addr", bound, "url", scheme+"://"+bound, "protocols", proto, "store", st.Name(), "tenants_keys", keys.Len(), "version", version)
 	if c.dev {
 		w := bufio.NewWriter(stderr)
-		fmt.Fprintf(w, "cachekitd --dev: serving %s://%s (store: memory)\n", scheme, bound)
-		if devCertFile != "" {
-			fmt.Fprintf(w, "  trust the dev certificate: %s\n", devCertFile)
-			fmt.Fprintf(w, "    curl --cacert %s -H \"Authorization: Bearer $CACHEKIT_API_KEY\" %s://%s/v1/cache/health\n", devCertFile, scheme, bound)
-			fmt.Fprintf(w, "    Go, Python requests, Node: SSL_CERT_FILE=%s / REQUESTS_CA_BUNDLE=%s / NODE_EXTRA_CA_CERTS=%s\n", devCertFile, devCertFile, devCertFile)
-		}
-		fmt.Fprintf(w, "  export CACHEKIT_API_URL=%s://%s CACHEKIT_ALLOW_CUSTOM_HOST=true\n", scheme, bound)
+		printDev(w, scheme, bound, devCertFile, c.devHostname, devKey)
 		_ = w.Flush()
 	}
 
@@ -282,8 +390,11 @@ func hashKey(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if !server.ValidAPIKey(key) {
-		fmt.Fprintln(stderr, "cachekitd hash-key: not an API key: want ck_live_ or ck_test_ and at least 16 characters of [A-Za-z0-9_-]")
+		fmt.Fprintf(stderr, "cachekitd hash-key: not an API key: want %d..%d characters of [A-Za-z0-9._~+/-] (then optional '=')\n", server.MinAPIKeyLen, server.MaxAPIKeyLen)
 		return 1
+	}
+	if !server.UsualAPIKey(key) {
+		fmt.Fprintf(stderr, "cachekitd hash-key: warning: the key does not start with %s (accepted)\n", server.CommonKeyPrefix)
 	}
 	fmt.Fprintln(stdout, server.HashKey(key))
 	return 0
