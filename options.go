@@ -90,7 +90,8 @@ type config struct {
 	enc              Encryption          // valid when encState == encOn
 	getenv           func(string) string // FromEnv: the environment (nil in New)
 	secureHook       func(*secure.Config)
-	pythonLayout     bool // WithPythonLayout
+	pythonLayout     bool            // WithPythonLayout
+	coh              coherenceConfig // coherence.go
 	errs             []error
 }
 

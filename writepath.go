@@ -59,11 +59,12 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 		return nil
 	}
 	now := c.nowNano()
-	if p.useL1 {
+	if p.useL1 && c.currentL1(st, gen) {
 		var exp int64
 		if p.ttl > 0 {
 			exp = after(now, p.ttl)
 		}
+		exp = c.l1Expiry(exp, now)
 		c.l1.Set(key, c.l1Value(p, v, doc, c.refreshPoint(p, now)), int64(len(doc)), exp)
 	}
 	if c.be == nil {
@@ -75,10 +76,14 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 		ttl = 0 // ends after 2262: no expiry, as in L1 (backends may refuse such TTLs)
 	}
 	if sync {
-		defer st.mu.RUnlock()
-		return c.do(ctx, p, "set", key, c.guard.opTimeout, false, func(ctx context.Context) error {
+		err := c.do(ctx, p, "set", key, c.guard.opTimeout, false, func(ctx context.Context) error {
 			return c.be.Set(ctx, key, stored, ttl)
 		})
+		st.mu.RUnlock()
+		if err == nil {
+			c.announce(ctx, "", key)
+		}
+		return err
 	}
 	st.mu.RUnlock()
 	handedOff = true
@@ -114,9 +119,11 @@ func (c *Cache) writeBehind(ctx context.Context, p *policy, key string, stored [
 				return // expired while queued
 			}
 		}
-		_ = c.do(ctx, p, "set", key, c.guard.writeTimeout, false, func(ctx context.Context) error {
+		if c.do(ctx, p, "set", key, c.guard.writeTimeout, false, func(ctx context.Context) error {
 			return c.be.Set(ctx, key, stored, ttl)
-		})
+		}) == nil {
+			c.announce(ctx, "", key)
+		}
 	}, done)
 }
 
