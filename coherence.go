@@ -129,7 +129,7 @@ func (c *Cache) startCoherence() {
 	c.coh = h
 	stop, err := inv.SubscribeInvalidations(c.onInvalidation, c.onLinkState)
 	if err != nil {
-		c.log.Warn("cachekit: the backend cannot stream invalidations; L1 entries are not invalidated across processes",
+		c.log.Info("cachekit: the backend cannot stream invalidations; L1 entries are not invalidated across processes (WithL1TTL bounds them)",
 			"err", err)
 		c.coh = nil
 		return
@@ -189,6 +189,15 @@ func (c *Cache) announce(ctx context.Context, prefix string, keys ...string) {
 		return
 	}
 	h.sent.Add(1)
+}
+
+// tagWrite names the cache as the sender of a write or delete (op) on ctx,
+// for backends whose server announces writes itself.
+func (c *Cache) tagWrite(ctx context.Context, op string) context.Context {
+	if c.coh == nil || (op != "set" && op != "delete" && op != "delete_prefix") {
+		return ctx
+	}
+	return backend.WithInvalidationSender(ctx, c.coh.id)
 }
 
 // onInvalidation applies a message from another cache: each key is dropped

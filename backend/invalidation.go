@@ -86,3 +86,20 @@ func (s LinkState) String() string {
 		return "down"
 	}
 }
+
+type senderKey struct{}
+
+// WithInvalidationSender returns ctx carrying the id of the cache on whose
+// behalf a write or delete is made. The cache sets it on the contexts of its
+// writes; a backend whose server announces writes by itself (cachekitd's
+// invalidation stream) passes it on, so that the server's message names the
+// writing cache and that cache can ignore it.
+func WithInvalidationSender(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, senderKey{}, id)
+}
+
+// InvalidationSender returns the id WithInvalidationSender put in ctx, or "".
+func InvalidationSender(ctx context.Context) string {
+	s, _ := ctx.Value(senderKey{}).(string)
+	return s
+}
