@@ -2,7 +2,6 @@ package cachekit
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -47,10 +46,10 @@ const (
 // unset. A backend FromEnv creates is owned by the Cache and closed by Close.
 //
 // A Redis or memcached server that cannot be reached when FromEnv runs does
-// not fail it: the cache starts serving in-process (the circuit breaker
-// open) and connects in the background, then uses the backend as soon as it
-// answers (docs/reliability.md). A bad URL, or credentials the server
-// refuses, are still errors.
+// not fail it: both connect lazily, their operations fail fast meanwhile,
+// the circuit breaker opens and the cache serves in-process, then uses the
+// backend as soon as it answers (docs/reliability.md). A bad URL, or
+// credentials a reachable server refuses, are still errors.
 //
 // Encryption: when CACHEKIT_MASTER_KEY is set, values are encrypted (logged
 // once, at Info level, when the cache is made) with that key and the
@@ -95,11 +94,7 @@ func fromEnv(lookup lookupFunc, opts ...Option) (*Cache, error) {
 	}
 	Options(opts...)(&cfg)
 	if !cfg.backendSet {
-		log := cfg.logger
-		if log == nil {
-			log = slog.Default()
-		}
-		b, err := backendFromEnv(get, log)
+		b, err := backendFromEnv(get)
 		if err != nil {
 			return nil, err
 		}
@@ -139,14 +134,11 @@ func parseSeconds(v string) (time.Duration, error) {
 type envBackend struct {
 	vars  []string // the variables; the first one set wins
 	build func(value string) (backend.Backend, error)
-	// deferrable: when build fails because the server is unreachable, the
-	// cache starts without it and connects in the background (named so).
-	deferrable string
 }
 
 var envBackends = []envBackend{
-	{[]string{EnvAPIKey}, func(string) (backend.Backend, error) { return newCachekitIO() }, ""},
-	{[]string{EnvRedisURL, EnvRedisURLFallback}, newRedisFromURL, "redis"},
+	{[]string{EnvAPIKey}, func(string) (backend.Backend, error) { return newCachekitIO() }},
+	{[]string{EnvRedisURL, EnvRedisURLFallback}, newRedisFromURL},
 	{[]string{EnvMemcachedServers}, func(v string) (backend.Backend, error) {
 		servers, err := memcached.ParseServers(v)
 		if err != nil {
@@ -157,11 +149,11 @@ var envBackends = []envBackend{
 			return nil, err
 		}
 		return b, nil
-	}, "memcached"},
-	{[]string{EnvFileCacheDir}, newFileBackend, ""},
+	}},
+	{[]string{EnvFileCacheDir}, newFileBackend},
 }
 
-func backendFromEnv(get func(string) string, log *slog.Logger) (backend.Backend, error) {
+func backendFromEnv(get func(string) string) (backend.Backend, error) {
 	type found struct {
 		name, value string
 		eb          envBackend
@@ -190,13 +182,7 @@ func backendFromEnv(get func(string) string, log *slog.Logger) (backend.Backend,
 			Err:    ErrConflictingBackends,
 		}
 	}
-	eb, value := set[0].eb, set[0].value
-	b, err := eb.build(value)
-	if err != nil && eb.deferrable != "" && unreachable(err) {
-		// A server that is down at start must not keep the service from
-		// starting: serve in-process and connect in the background.
-		return connectLater(eb.deferrable, func() (backend.Backend, error) { return eb.build(value) }, err, log), nil
-	}
+	b, err := set[0].eb.build(set[0].value)
 	if err != nil {
 		return nil, &ConfigError{Vars: []string{set[0].name}, Reason: "cannot create the backend", Err: err}
 	}

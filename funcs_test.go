@@ -139,6 +139,7 @@ func exerciseFunc(t *testing.T, wrap, mustWrap any, mkFn func(*recorder) any, ar
 	if !strings.HasPrefix(k, "func:"+name+":args:") {
 		t.Fatalf("Key = %q", k)
 	}
+	flushBackend(t, b) // the backend write is made in the background
 	if _, ok, err := b.Get(ctx, k); err != nil || !ok {
 		t.Fatalf("the backend has no entry under Key (%v, %v)", ok, err)
 	}

@@ -77,21 +77,22 @@ func newGuard(c *Cache, cfg *config) *guard {
 						"retry_after", cfg.recovery.String())
 					return
 				}
+				if from == resilience.HalfOpen {
+					// A failed probe: the outage goes on. Debug, so that
+					// an outage costs two lines, not two per probe.
+					c.log.Debug("cachekit: backend probe failed; circuit breaker open again", "retry_after", cfg.recovery.String())
+					return
+				}
 				c.log.Warn("cachekit: backend circuit breaker opened; serving from L1 and the function until the backend answers again",
 					"from", from.String(), "consecutive_failures", failures, "retry_after", cfg.recovery.String())
 			case resilience.HalfOpen:
-				c.log.Info("cachekit: backend circuit breaker half-open; probing the backend")
+				c.log.Debug("cachekit: backend circuit breaker half-open; probing the backend")
 			case resilience.Closed:
 				g.flog.Flush()
 				c.log.Info("cachekit: backend circuit breaker closed; the backend is in use again")
 			}
 		},
 	})
-	if d, ok := c.be.(*deferredBackend); ok && d.inner.Load() == nil {
-		// Not connected yet: skip it from the start (a probe after the
-		// recovery timeout finds it once it is connected).
-		g.breaker.Trip()
-	}
 	return g
 }
 
@@ -102,8 +103,6 @@ func defaultReadBudget(b backend.Backend) time.Duration {
 		return DefaultLocalReadBudget
 	case *cachekitio.Backend:
 		return DefaultHTTPReadBudget
-	case *deferredBackend:
-		return DefaultLocalReadBudget // Redis or memcached
 	}
 	return DefaultReadBudget
 }
@@ -323,11 +322,14 @@ func (c *Cache) read(ctx context.Context, p *policy, key string, timeout time.Du
 
 // enqueueWrite hands a backend write to the write-behind queue, or drops
 // it (counted) when the breaker is open or the queue is full. done, if not
-// nil, runs after the write or the drop.
+// nil, runs in the queue after the write; a dropped write does not run it
+// (a drop happens on the caller's path or in Close, where no backend
+// operation may wait: a stampede lock whose release is dropped expires on
+// its own).
 func (c *Cache) enqueueWrite(key string, job func(), done func()) {
 	g := c.guard
 	if g.breaker.State() == resilience.Open {
-		g.queue.Drop(done)
+		g.queue.Drop(nil)
 		return
 	}
 	g.writesQueued.Add(1)
@@ -336,7 +338,7 @@ func (c *Cache) enqueueWrite(key string, job func(), done func()) {
 		if done != nil {
 			done()
 		}
-	}, done)
+	}, nil)
 }
 
 // Flush waits until every backend write queued so far has been made (or

@@ -34,6 +34,13 @@ func (c *Cache) invalidate(ctx context.Context, p *policy, key string) (bool, er
 	if c.be == nil {
 		return deleted, nil
 	}
+	// Writes of key queued before the invalidation run first (the queue
+	// keeps one key's jobs in order), so none of them lands after the
+	// delete; results computed before the invalidation but not yet
+	// stored see the new generation in store and are dropped there.
+	if _, err := c.guard.queue.Barrier(ctx, key); err != nil {
+		return deleted, err
+	}
 	var ok bool
 	err := c.do(ctx, p, "delete", key, c.guard.opTimeout, false, func(ctx context.Context) error {
 		var err error

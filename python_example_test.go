@@ -28,6 +28,7 @@ func ExampleWithPythonLayout() {
 
 	_, _ = auto.Call(ctx, 42)
 	_, _ = iop.Call(ctx, 42)
+	_ = c.Flush(ctx) // backend writes are made in the background
 	for _, f := range []*cachekit.Func1[int, User]{auto, iop} {
 		k, _ := f.Key(42)
 		inPrefixed, _ := mem.Exists(ctx, cachekit.PythonKeyPrefix+k)

@@ -396,6 +396,7 @@ func TestPythonLayoutMultiTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	k, _ := f.Key(1)
+	flushBackend(t, mem)
 	if ok, _ := mem.Exists(ctx, "t:org%3A1:"+k); !ok {
 		t.Fatal("no entry under the tenant prefix")
 	}
@@ -423,6 +424,7 @@ func TestPythonLayoutKeyFuncInvalidate(t *testing.T) {
 		if on {
 			want = PythonKeyPrefix + want
 		}
+		flushBackend(t, mem)
 		if ok, _ := mem.Exists(ctx, want); !ok {
 			t.Fatalf("layout %v: no entry under %q", on, want)
 		}

@@ -27,7 +27,7 @@ const (
 	// DefaultRecoveryTimeout is how long the breaker stays open before it
 	// lets a probe through; a backend that is back is used again within
 	// about this long.
-	DefaultRecoveryTimeout = time.Second
+	DefaultRecoveryTimeout = 500 * time.Millisecond
 	// DefaultBreakerProbes is the number of operations let through at once
 	// while the breaker is half-open.
 	DefaultBreakerProbes = 1

@@ -376,3 +376,43 @@ func TestL2HitReadsTheLifetimeOnlyWhenNeeded(t *testing.T) {
 		}
 	}
 }
+
+// gatedSets is a memory backend whose writes wait for a gate.
+type gatedSets struct {
+	*memory.Backend
+	gate chan struct{}
+}
+
+func (b *gatedSets) Set(ctx context.Context, key string, v []byte, ttl time.Duration) error {
+	<-b.gate
+	return b.Backend.Set(ctx, key, v, ttl)
+}
+
+// An invalidation is never undone by a write queued before it, and does not
+// cost other keys their queued writes.
+func TestInvalidateAfterQueuedWrite(t *testing.T) {
+	t.Parallel()
+	b := &gatedSets{Backend: memory.New(memory.Options{}), gate: make(chan struct{})}
+	c := newTestCache(t, b, WithStampedeLock(false, 0, 0))
+	var cnt counter
+	f := wrapCounter(t, c, &cnt, Name(uniq(t)))
+	ctx := context.Background()
+	for n := range 3 {
+		if _, err := f.Call(ctx, n); err != nil { // writes queued, held by the gate
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Invalidate(ctx, 1) }()
+	close(b.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	flushBackend(t, b)
+	for n, want := range map[int]bool{0: true, 1: false, 2: true} {
+		k, _ := f.Key(n)
+		if ok, _ := b.Exists(ctx, k); ok != want {
+			t.Fatalf("key %d in the backend: %v, want %v", n, ok, want)
+		}
+	}
+}

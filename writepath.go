@@ -91,11 +91,12 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 	return nil
 }
 
-// writeBehind queues the backend write of a stored entry. The job holds the
-// key's stripe lock (read) while it writes and skips the write when the
-// generation moved since gen, so an invalidation made after the value was
-// computed is never undone by its late write. It then releases the
-// stampede lock lockID, if any. The entry's lifetime counts from when it
+// writeBehind queues the backend write of a stored entry. An invalidation
+// of key waits for the key's queued writes before it deletes (see
+// invalidate), so it is never undone by one of them; the job skips the
+// write when a Clear happened since gen (the cache's epoch moved), holding
+// the key's stripe lock (read) while it writes so that Clear waits for a
+// write in progress. It then releases the stampede lock lockID, if any. The entry's lifetime counts from when it
 // was stored (now, Unix nanoseconds), not from when the write is made: a
 // write that waited in the queue gets what is left of ttl, and none at all
 // once it has run out.
@@ -109,7 +110,7 @@ func (c *Cache) writeBehind(ctx context.Context, p *policy, key string, stored [
 	c.enqueueWrite(key, func() {
 		st.mu.RLock()
 		defer st.mu.RUnlock()
-		if !c.current(st, gen) {
+		if c.epoch.Load() != gen.epoch {
 			p.stats.add(discarded)
 			return
 		}

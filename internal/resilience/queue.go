@@ -58,25 +58,47 @@ func (q *Queue) work(lane chan job) {
 // running onDrop (if not nil) inline, when the worker's buffer is full or
 // the queue is closed. onDrop must be quick.
 func (q *Queue) Submit(key string, fn, onDrop func()) bool {
-	lane := q.lanes[maphash.String(q.seed, key)%uint64(len(q.lanes))]
-	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
+	if !q.submit(key, job{fn: fn, drop: onDrop}) {
 		q.Drop(onDrop)
 		return false
 	}
+	return true
+}
+
+// submit queues j on key's worker unless it is full or the queue closed.
+func (q *Queue) submit(key string, j job) bool {
+	lane := q.lanes[maphash.String(q.seed, key)%uint64(len(q.lanes))]
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
 	select {
-	case lane <- job{fn: fn, drop: onDrop}:
+	case lane <- j:
 		if q.pending == 0 {
 			q.idle = make(chan struct{})
 		}
 		q.pending++
-		q.mu.Unlock()
 		return true
 	default:
-		q.mu.Unlock()
-		q.Drop(onDrop)
 		return false
+	}
+}
+
+// Barrier returns when every job submitted for key before it has run (the
+// key's worker reaches it), or ctx.Err(). It reports false without waiting
+// when the key's worker is full or the queue closed. Jobs of other keys
+// are not waited for.
+func (q *Queue) Barrier(ctx context.Context, key string) (bool, error) {
+	reached := make(chan struct{})
+	if !q.submit(key, job{fn: func() { close(reached) }}) {
+		return false, nil
+	}
+	select {
+	case <-reached:
+		return true, nil
+	case <-ctx.Done():
+		return true, ctx.Err()
 	}
 }
 

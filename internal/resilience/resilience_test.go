@@ -313,3 +313,20 @@ func TestFailureLogSummarizes(t *testing.T) {
 		t.Fatalf("after flush: %v", h.buf)
 	}
 }
+
+func TestQueueBarrierWaitsForTheKeysEarlierJobs(t *testing.T) {
+	q := NewQueue(64, 1)
+	defer q.Close(time.Second)
+	gate := make(chan struct{})
+	var ran atomic.Bool
+	q.Submit("k", func() { <-gate; ran.Store(true) }, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if ok, err := q.Barrier(ctx, "k"); !ok || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Barrier behind a blocked job with a cancelled context: %v %v", ok, err)
+	}
+	close(gate)
+	if ok, err := q.Barrier(context.Background(), "k"); !ok || err != nil || !ran.Load() {
+		t.Fatalf("Barrier = %v %v; earlier job ran: %v", ok, err, ran.Load())
+	}
+}
