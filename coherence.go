@@ -257,6 +257,7 @@ func (c *Cache) onLinkState(s backend.LinkState) {
 	h := c.coh
 	switch s {
 	case backend.LinkDown:
+		h.once.Do(func() { close(h.first) }) // New need not wait for a channel that is down
 		if !h.up.Swap(false) {
 			return
 		}

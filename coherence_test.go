@@ -2,6 +2,7 @@ package cachekit
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -232,5 +233,41 @@ func TestWithL1TTLCapsEveryEntry(t *testing.T) {
 	}
 	if _, err := New(WithL1TTL(0)); err == nil {
 		t.Fatal("WithL1TTL(0) accepted")
+	}
+}
+
+// Over a Redis that is down at start, the cache starts with its channel
+// down, so L1 entries get the fallback TTL until the channel is up.
+func TestCoherenceStartsDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	ln.Close()
+	b, err := redis.New(redis.Options{Addrs: []string{down}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	clk := fakeClock()
+	c := newTestCache(t, b, withClock(clk), WithCoherenceFallbackTTL(time.Second))
+	if s := c.Info().Coherence.State; s != "down" {
+		t.Fatalf("state %q over an unreachable Redis", s)
+	}
+	f, err := Wrap1(c, func(context.Context, int) (string, error) { return "v", nil }, Name(uniq(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Call(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := f.Key(1)
+	if _, ok := c.l1.Get(k); !ok {
+		t.Fatal("no L1 entry while the backend is down")
+	}
+	clk.Advance(1100 * time.Millisecond)
+	if _, ok := c.l1.Get(k); ok {
+		t.Fatal("an L1 entry outlived the fallback TTL while the channel was down")
 	}
 }

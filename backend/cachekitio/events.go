@@ -32,7 +32,7 @@ const (
 	streamRetryMin = 50 * time.Millisecond
 	streamRetryMax = 2 * time.Second
 	streamIdle     = 45 * time.Second
-	streamOpenWait = 2 * time.Second
+	streamOpenWait = 500 * time.Millisecond
 	maxEventBytes  = 1 << 20
 )
 
@@ -46,8 +46,9 @@ func (b *Backend) PublishInvalidation(context.Context, backend.Invalidation) err
 // SubscribeInvalidations reads the tenant's invalidation stream (GET
 // EventsPath, over the backend's HTTP/2 connection) and delivers its events.
 // It implements backend.Invalidator. It fails with ErrNoStream when the
-// server answers the first request with 404, 405 or 501; when the server
-// cannot be reached it succeeds and keeps trying. A broken or silent
+// server answers the first request with anything but a stream, other than
+// 429 or a 5xx (404 and 405 from a server without the route, 501); when the
+// server cannot be reached within 500 ms it succeeds and keeps trying. A broken or silent
 // (45 s) stream is reported as LinkDown and reopened after 50 ms, doubling
 // up to 2 s.
 func (b *Backend) SubscribeInvalidations(onMessage func(backend.Invalidation), onState func(backend.LinkState)) (func(), error) {
@@ -103,12 +104,16 @@ func (s *stream) open(wait time.Duration) (io.ReadCloser, error) {
 		rcancel()
 		return nil, s.b.c.scrub(err)
 	}
+	ok := resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	switch {
-	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented:
+	case !ok && (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNotImplemented ||
+		resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests):
+		// A server that does not know the route (404, 405, or some other
+		// answer than a stream).
 		resp.Body.Close()
 		rcancel()
 		return nil, ErrNoStream
-	case resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream"):
+	case !ok:
 		resp.Body.Close()
 		rcancel()
 		return nil, fmt.Errorf("%w: invalidation stream answered %d %q", ErrProtocol, resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -131,6 +136,9 @@ func (b streamBody) Close() error {
 // run reads the stream, reopening it until stopped.
 func (s *stream) run(body io.ReadCloser) {
 	defer close(s.done)
+	if body == nil {
+		s.onState(backend.LinkDown) // not reachable yet: say so rather than keep the cache waiting
+	}
 	delay := streamRetryMin
 	for {
 		if body != nil {

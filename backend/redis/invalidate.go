@@ -61,7 +61,8 @@ func (b *Backend) PublishInvalidation(ctx context.Context, m backend.Invalidatio
 // SubscribeInvalidations subscribes to the key prefix's channel on a
 // dedicated connection (SSUBSCRIBE on a Cluster, on the node that owns the
 // channel's slot) and delivers its messages. It implements
-// backend.Invalidator: when the connection breaks, or the channel's slot
+// backend.Invalidator: it reports LinkDown at once while the backend has no
+// connection yet or the first subscription fails; when the connection breaks, or the channel's slot
 // moves to another node, it reports LinkDown and subscribes again after 50
 // ms, doubling up to once a second, reporting LinkReconnected once the new
 // subscription is confirmed. A message that cannot be read is reported as
@@ -91,10 +92,11 @@ type subscriber struct {
 	done      chan struct{}
 	once      sync.Once
 
-	mu      sync.Mutex
-	stopped bool
-	wasUp   bool // a subscription was confirmed before
-	up      bool // the current one is
+	mu       sync.Mutex
+	stopped  bool
+	reported bool // a state was reported
+	wasUp    bool // a subscription was confirmed before
+	up       bool // the current one is
 }
 
 func (s *subscriber) stop() {
@@ -109,9 +111,10 @@ func (s *subscriber) stop() {
 func (s *subscriber) state(up bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopped || s.up == up {
+	if s.stopped || (s.up == up && s.reported) {
 		return
 	}
+	s.reported = true
 	s.up = up
 	switch {
 	case !up:
@@ -143,6 +146,9 @@ func (s *subscriber) message(raw string) {
 // until stopped.
 func (s *subscriber) run() {
 	defer close(s.done)
+	if s.b.link.current() == nil {
+		s.state(false) // not connected yet: say so rather than keep the cache waiting
+	}
 	select {
 	case <-s.b.link.ready:
 	case <-s.quit:
