@@ -19,7 +19,11 @@ type recorder struct {
 	states []backend.LinkState
 }
 
-func (r *recorder) msg(m backend.Invalidation) { r.mu.Lock(); r.msgs = append(r.msgs, m); r.mu.Unlock() }
+func (r *recorder) msg(m backend.Invalidation) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+}
 func (r *recorder) state(s backend.LinkState) {
 	r.mu.Lock()
 	r.states = append(r.states, s)

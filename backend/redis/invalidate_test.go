@@ -16,7 +16,11 @@ type subRecorder struct {
 	states []backend.LinkState
 }
 
-func (r *subRecorder) msg(m backend.Invalidation) { r.mu.Lock(); r.msgs = append(r.msgs, m); r.mu.Unlock() }
+func (r *subRecorder) msg(m backend.Invalidation) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+}
 func (r *subRecorder) state(s backend.LinkState) {
 	r.mu.Lock()
 	r.states = append(r.states, s)
