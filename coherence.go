@@ -151,8 +151,7 @@ func (c *Cache) stopCoherence() {
 }
 
 // l1Expiry caps an L1 expiry (Unix nanoseconds, 0 = never) computed at now:
-// at WithL1TTL, and at the fallback TTL while the channel is down. It runs
-// under the key's stripe lock (read), which onLinkState's barrier relies on.
+// at WithL1TTL, and at the fallback TTL while the channel is down.
 func (c *Cache) l1Expiry(exp, now int64) int64 {
 	var d time.Duration
 	if h := c.coh; h != nil && !h.up.Load() {
@@ -249,10 +248,11 @@ func (h *coherence) fresh(sender string, seq uint64) bool {
 }
 
 // onLinkState follows the subscription. Down: the cut to the fallback TTL
-// applies to every store from now on, and, after a barrier through every
-// stripe (a store already past its check finishes first), to every entry L1
-// holds. Up again: messages may have been lost, so loads that started
-// before are not stored and L1 is flushed.
+// applies to every store from now on, and to every entry L1 holds (a store
+// that read the state before and stores after the cut sees the remote epoch
+// moved and deletes its entry: see setL1). Up again: messages may have been
+// lost, so loads that started before are not stored in L1 and L1 is
+// flushed.
 func (c *Cache) onLinkState(s backend.LinkState) {
 	h := c.coh
 	switch s {
@@ -303,32 +303,48 @@ func (c *Cache) dropKey(key string, gen func(*stripe) *atomic.Uint64) bool {
 	return false
 }
 
-// currentL1 reports whether no message from another cache touched the
-// stripe s since g was taken; callers hold s.mu (read).
+// currentL1 reports whether no message from another cache (and no change of
+// the channel's state) touched the stripe s since g was taken.
 func (c *Cache) currentL1(s *stripe, g generation) bool {
 	return s.rgen.Load()+c.repoch.Load() == g.remote
 }
 
-// dropRemote removes key from L1 for a message: the stripe's remote
-// generation moves first, under the stripe's write lock, so an L1 store of
-// the key that started before either finished (and its entry is deleted
-// below) or sees the new generation and skips L1. A shared load running
-// for key is forgotten: later callers start a new one rather than wait for
-// a result read before the message.
-func (c *Cache) dropRemote(key string) bool {
-	return c.dropKey(key, func(s *stripe) *atomic.Uint64 { return &s.rgen })
+// setL1 stores an entry of key (in stripe s, loaded under generation g) in
+// L1, its expiry exp (computed at now) capped by l1Expiry, unless a message
+// or a change of the channel's state came after g. Remote events take no
+// lock (a stripe lock would make a received message, or a channel that
+// breaks while the backend hangs, wait for backend writes that hold it):
+// an event moves the counters first and then drops entries, and setL1
+// checks the counters before and after it stores, deleting what it stored
+// when they moved. Either the event's drop comes after the store, or the
+// check after the store sees the event.
+func (c *Cache) setL1(s *stripe, key string, e l1Entry, cost, exp, now int64, g generation) {
+	if !c.currentL1(s, g) {
+		return
+	}
+	c.l1.Set(key, e, cost, c.l1Expiry(exp, now))
+	if c.coh != nil && !c.currentL1(s, g) {
+		c.l1.Delete(key)
+	}
 }
 
-// bumpRemoteEpoch is bumpEpoch for L1 only: L1 stores that started before
-// skip L1 (their backend writes go on).
+// dropRemote removes key from L1 for a message, after moving the stripe's
+// remote generation (see setL1). A shared load running for key is
+// forgotten: later callers start a new one rather than wait for a result
+// read before the message.
+func (c *Cache) dropRemote(key string) bool {
+	c.stripeOf(key).rgen.Add(1)
+	c.flights.Forget(key)
+	if c.l1 != nil {
+		return c.l1.Delete(key)
+	}
+	return false
+}
+
+// bumpRemoteEpoch makes every L1 store that started before skip L1 (their
+// backend writes go on) and forgets every shared load.
 func (c *Cache) bumpRemoteEpoch() {
-	for i := range c.stripes {
-		c.stripes[i].mu.Lock()
-	}
 	c.repoch.Add(1)
-	for i := range c.stripes {
-		c.stripes[i].mu.Unlock()
-	}
 	c.flights.ForgetAll()
 }
 

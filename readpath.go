@@ -404,9 +404,5 @@ func (c *Cache) putL1(p *policy, key string, v any, doc []byte, exp, refreshAt i
 		p.stats.add(discarded)
 		return
 	}
-	if !c.currentL1(s, gen) {
-		return
-	}
-	exp = c.l1Expiry(exp, c.nowNano())
-	c.l1.Set(key, c.l1Value(p, v, doc, refreshAt), int64(len(doc)), exp)
+	c.setL1(s, key, c.l1Value(p, v, doc, refreshAt), int64(len(doc)), exp, c.nowNano(), gen)
 }

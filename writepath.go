@@ -59,13 +59,12 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 		return nil
 	}
 	now := c.nowNano()
-	if p.useL1 && c.currentL1(st, gen) {
+	if p.useL1 {
 		var exp int64
 		if p.ttl > 0 {
 			exp = after(now, p.ttl)
 		}
-		exp = c.l1Expiry(exp, now)
-		c.l1.Set(key, c.l1Value(p, v, doc, c.refreshPoint(p, now)), int64(len(doc)), exp)
+		c.setL1(st, key, c.l1Value(p, v, doc, c.refreshPoint(p, now)), int64(len(doc)), exp, now, gen)
 	}
 	if c.be == nil {
 		st.mu.RUnlock()
