@@ -28,6 +28,7 @@ type Cache struct {
 	cfg   config
 	be    backend.Backend    // nil: in-process only; closed by Close when owned
 	guard *guard             // nil without a backend
+	coh   *coherence         // nil: no invalidation channel (coherence.go)
 	l1    *l1.Cache[l1Entry] // nil: disabled
 	ttl   time.Duration      // resolved default TTL (NoExpiry possible)
 	pipe  entry.Pipeline
@@ -46,6 +47,7 @@ type Cache struct {
 	seed                                   maphash.Seed
 	stripes                                [numStripes]stripe
 	epoch                                  atomic.Uint64
+	repoch                                 atomic.Uint64 // remote epoch: coherence.go
 	counters                               counters
 	def                                    *policy
 	nextID                                 atomic.Uint64
@@ -53,11 +55,15 @@ type Cache struct {
 }
 
 type stripe struct {
-	mu  sync.RWMutex
-	gen atomic.Uint64
+	mu   sync.RWMutex
+	gen  atomic.Uint64
+	rgen atomic.Uint64 // moved by invalidations from other caches (coherence.go)
 }
 
-type generation struct{ stripe, epoch uint64 }
+// generation is taken before a load; a store checks it to know whether an
+// invalidation happened meanwhile. remote covers only the L1 copy (see
+// Cache.currentL1).
+type generation struct{ stripe, epoch, remote uint64 }
 
 // l1Entry is what the in-process tier holds for a key: the decoded value (the
 // default) or the MessagePack document (WithL1Bytes), the stale-while-
@@ -195,6 +201,7 @@ func newCache(cfg config) (*Cache, error) {
 			EntryOverhead: l1BoxOverhead(cfg.l1Bytes)})
 	}
 	c.attachStats()
+	c.startCoherence()
 	// The pipeline's Sealer is set per call (policy.pipeFor): it is the
 	// call's tenant scope.
 	c.pipe = entry.Pipeline{Mode: entry.Framed, MaxSize: cfg.maxValueSize}
@@ -276,6 +283,7 @@ func (c *Cache) Close() error {
 		}
 		c.guard.flog.Flush()
 	}
+	c.stopCoherence()
 	if !c.cfg.ownsBackend {
 		return nil
 	}
@@ -348,6 +356,7 @@ func (c *Cache) sharedInfo(i *Info) {
 	if c.guard != nil {
 		i.Resilience = c.guard.info()
 	}
+	i.Coherence = c.coherenceInfo()
 }
 
 // DetailCircuitBreaker is the HealthCheck detail that carries the state of

@@ -158,10 +158,10 @@ func (c *Cache) do(ctx context.Context, p *policy, op, key string, timeout time.
 		return err
 	}
 	defer c.guard.ops.Release()
-	opCtx := ctx
+	opCtx := c.tagWrite(ctx, op)
 	if timeout > 0 {
 		var cancel context.CancelFunc
-		opCtx, cancel = context.WithTimeout(ctx, timeout)
+		opCtx, cancel = context.WithTimeout(opCtx, timeout)
 		defer cancel()
 	}
 	start := time.Now()

@@ -10,7 +10,8 @@ func (c *Cache) stripeOf(key string) *stripe {
 }
 
 func (c *Cache) generation(key string) generation {
-	return generation{c.stripeOf(key).gen.Load(), c.epoch.Load()}
+	s := c.stripeOf(key)
+	return generation{s.gen.Load(), c.epoch.Load(), s.rgen.Load() + c.repoch.Load()}
 }
 
 // current reports whether g is still the generation of s; callers hold s.mu
@@ -29,15 +30,7 @@ func (c *Cache) current(s *stripe, g generation) bool {
 // still write an older result after our delete; that residual race needs
 // backend-side versioning and is not covered.
 func (c *Cache) invalidate(ctx context.Context, p *policy, key string) (bool, error) {
-	s := c.stripeOf(key)
-	s.mu.Lock()
-	s.gen.Add(1)
-	s.mu.Unlock()
-	c.flights.Forget(key)
-	deleted := false
-	if c.l1 != nil {
-		deleted = c.l1.Delete(key)
-	}
+	deleted := c.dropLocal(key)
 	if c.be == nil {
 		return deleted, nil
 	}
@@ -57,6 +50,7 @@ func (c *Cache) invalidate(ctx context.Context, p *policy, key string) (bool, er
 	if err != nil {
 		return deleted, err
 	}
+	c.announce(ctx, "", key)
 	return deleted || ok, nil
 }
 

@@ -16,19 +16,20 @@ import (
 // an entry (its node, map slot, ghost and interface box) is charged by
 // internal/l1 on top.
 
-// setL1 keeps e in L1, or counts (and logs once per function) a value too
-// large for one L1 shard, which used to be dropped silently.
-func (c *Cache) setL1(p *policy, key string, e l1Entry, cost, exp int64) {
-	if !c.l1.Fits(key, cost) {
-		c.l1.Delete(key) // an older, smaller value must not keep answering
-		p.stats.add(l1TooLarge)
-		p.warn.l1Size.Do(func() {
-			c.log.Warn("cachekit: value larger than one L1 shard; it is not kept in process (logged once per function; raise WithL1Size)",
-				"func", p.name, "key", key, "bytes", cost)
-		})
-		return
+// admitL1 reports whether an entry of cost fits in one L1 shard; a value too
+// large is counted (and logged once per function), which used to be dropped
+// silently, and an older copy of key is dropped. setL1 (coherence.go) calls it.
+func (c *Cache) admitL1(p *policy, key string, cost int64) bool {
+	if c.l1.Fits(key, cost) {
+		return true
 	}
-	c.l1.Set(key, e, cost, exp)
+	c.l1.Delete(key) // an older, smaller value must not keep answering
+	p.stats.add(l1TooLarge)
+	p.warn.l1Size.Do(func() {
+		c.log.Warn("cachekit: value larger than one L1 shard; it is not kept in process (logged once per function; raise WithL1Size)",
+			"func", p.name, "key", key, "bytes", cost)
+	})
+	return false
 }
 
 // l1Cost returns what an L1 entry holding v (serialized as doc) is charged.

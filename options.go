@@ -90,8 +90,9 @@ type config struct {
 	enc              Encryption          // valid when encState == encOn
 	getenv           func(string) string // FromEnv: the environment (nil in New)
 	secureHook       func(*secure.Config)
-	pythonLayout     bool     // WithPythonLayout
-	observer         Observer // WithObserver
+	pythonLayout     bool            // WithPythonLayout
+	observer         Observer        // WithObserver
+	coh              coherenceConfig // coherence.go
 	errs             []error
 }
 

@@ -498,5 +498,5 @@ func (c *Cache) putL1(p *policy, key string, v any, doc []byte, exp, refreshAt i
 		p.stats.add(discarded)
 		return
 	}
-	c.setL1(p, key, c.l1Value(p, v, doc, refreshAt), c.l1Cost(v, doc), exp)
+	c.setL1(p, s, key, c.l1Value(p, v, doc, refreshAt), c.l1Cost(v, doc), exp, c.nowNano(), gen)
 }

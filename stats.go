@@ -66,6 +66,9 @@ type Info struct {
 	// (also in a wrapper's Info): breaker, budgets, write-behind queue,
 	// backpressure and stampede locks.
 	Resilience ResilienceInfo
+	// Coherence describes the L1 invalidation channel between the caches
+	// sharing the backend (whole cache; also in a wrapper's Info).
+	Coherence CoherenceInfo
 }
 
 // HitRate returns Hits / (Hits + Misses), or 0 before the first call.

@@ -83,9 +83,16 @@ func runCacheSuite(t *testing.T, newBackend func(t *testing.T) backend.Backend) 
 		if i := f2.Info(); i.L2Hits != 1 || i.Hits != 1 || i.AvgBackendLatency <= 0 {
 			t.Fatalf("info %+v", i)
 		}
-		call(t, f2, 7)
+		// Over a backend with an invalidation channel, f1's announcement of
+		// its store may reach f2 just after f2 read the entry: f2 then
+		// drops (or never keeps) that copy and reads the backend once more.
+		for range 3 {
+			if call(t, f2, 7); f2.Info().L1Hits >= 1 {
+				break
+			}
+		}
 		if i := f2.Info(); i.L1Hits != 1 {
-			t.Fatalf("second read not from L1: %+v", i)
+			t.Fatalf("later reads not from L1: %+v", i)
 		}
 	})
 

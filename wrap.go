@@ -405,10 +405,14 @@ func (w *Wrapper) Clear(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, &w.p, "delete_prefix", s.key, c.guard.opTimeout, false, func(ctx context.Context) error {
+	err = c.do(ctx, &w.p, "delete_prefix", s.key, c.guard.opTimeout, false, func(ctx context.Context) error {
 		_, err := pd.DeletePrefix(ctx, s.key)
 		return err
 	})
+	if err == nil {
+		c.announce(ctx, s.key)
+	}
+	return err
 }
 
 func must[T any](v T, err error) T {

@@ -65,7 +65,7 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 			exp = after(now, p.ttl)
 		}
 		nv := c.l1Normal(p, v, doc)
-		c.setL1(p, key, c.l1Value(p, nv, doc, c.refreshPoint(p, now)), c.l1Cost(nv, doc), exp)
+		c.setL1(p, st, key, c.l1Value(p, nv, doc, c.refreshPoint(p, now)), c.l1Cost(nv, doc), exp, now, gen)
 	}
 	if c.be == nil {
 		st.mu.RUnlock()
@@ -76,10 +76,14 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 		ttl = 0 // ends after 2262: no expiry, as in L1 (backends may refuse such TTLs)
 	}
 	if sync {
-		defer st.mu.RUnlock()
-		return c.do(ctx, p, "set", key, c.guard.opTimeout, false, func(ctx context.Context) error {
+		err := c.do(ctx, p, "set", key, c.guard.opTimeout, false, func(ctx context.Context) error {
 			return c.be.Set(ctx, key, stored, ttl)
 		})
+		st.mu.RUnlock()
+		if err == nil {
+			c.announce(ctx, "", key)
+		}
+		return err
 	}
 	st.mu.RUnlock()
 	handedOff = true
@@ -116,9 +120,11 @@ func (c *Cache) writeBehind(ctx context.Context, p *policy, key string, stored [
 				return // expired while queued
 			}
 		}
-		_ = c.do(ctx, p, "set", key, c.guard.writeTimeout, false, func(ctx context.Context) error {
+		if c.do(ctx, p, "set", key, c.guard.writeTimeout, false, func(ctx context.Context) error {
 			return c.be.Set(ctx, key, stored, ttl)
-		})
+		}) == nil {
+			c.announce(ctx, "", key)
+		}
 	}, done)
 }
 

@@ -1,7 +1,8 @@
 // Package backend defines the storage contract of cachekit-go: the Backend
 // interface every store satisfies, the optional capabilities a store may add
 // (locks, TTL inspection, one-round-trip value-plus-TTL reads, per-operation
-// timeouts, deletion by key prefix), and the Error type with which
+// timeouts, deletion by key prefix, invalidation messages between the caches
+// sharing a store), and the Error type with which
 // stores report failures.
 //
 // Any Go type with the right methods is a backend; there is nothing to embed or

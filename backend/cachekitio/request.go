@@ -152,6 +152,9 @@ func (b *Backend) attempt(ctx context.Context, c *call) (*response, error) {
 		req.Header.Set("Content-Type", c.ctype)
 	}
 	b.c.setMetricsHeaders(req.Header)
+	if id := backend.InvalidationSender(ctx); id != "" {
+		req.Header.Set("X-CacheKit-Sender", id) // names the writer in cachekitd's invalidation stream (events.go)
+	}
 	if c.header != nil {
 		c.header(req.Header)
 	}

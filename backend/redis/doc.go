@@ -2,8 +2,9 @@
 // Redis Cluster and Sentinel-managed masters behind one constructor. It
 // implements backend.Backend and the optional backend.Locker,
 // backend.TTLInspector, backend.TTLGetter, backend.TimeoutSetter,
-// backend.PrefixDeleter and backend.KeyLister (for operators' tools such as
-// `cachekit scan`: SCAN over every master, DBSIZE for the total).
+// backend.PrefixDeleter, backend.Invalidator and backend.KeyLister (for
+// operators' tools such as `cachekit scan`: SCAN over every master, DBSIZE
+// for the total).
 //
 // # Connecting
 //
@@ -57,6 +58,32 @@
 // a connection out of a pool for each. It also follows Cluster redirects and
 // Sentinel failovers by itself. Its server-assisted client-side caching is
 // turned off: cachekit-go keeps its own in-process layer.
+//
+// # Invalidations between processes
+//
+// The backend carries cachekit's L1 invalidation messages
+// (backend.Invalidator) over Redis Pub/Sub: one channel per key prefix,
+// InvalidationChannelPrefix + Options.KeyPrefix, so caches with different
+// prefixes (tenants, namespaces) never hear each other. A message is a small
+// JSON object with the sender's id, its sequence number and the changed keys
+// (or a cleared prefix), never values. On a Cluster it uses sharded Pub/Sub
+// (SPUBLISH/SSUBSCRIBE, Redis 7.0 or later): a message then travels only
+// within the shard that owns the channel's slot instead of being broadcast
+// over the whole cluster bus. Each subscribing cache holds one dedicated
+// connection, redialed with backoff when it breaks; a break is reported at
+// once (the cache then bounds its L1 entries and flushes L1 when the
+// subscription is back).
+//
+// Why Pub/Sub and not RESP3 client-side caching (CLIENT TRACKING, which
+// rueidis supports): tracking reports every key the server sees modified,
+// but it cannot carry the sender (a cache would evict the entry it just
+// stored, unless every write went over the tracking connection) nor a
+// sequence number, it needs per-node BCAST registrations and redirection
+// handling on a Cluster, and it notifies in the server's key space, with the
+// prefix, which is the backend's business rather than the cache's. Pub/Sub
+// is one channel and one connection with explicit messages; the cost is that
+// only cachekit-go writers announce their changes (a write by another
+// client, such as cachekit-py, is seen when the L1 copy expires).
 //
 // # Keys and locks
 //

@@ -85,6 +85,9 @@ func NewHTTPServer(h http.Handler, o HTTPOptions) *http.Server {
 		},
 		Protocols: new(http.Protocols),
 	}
+	if s, ok := h.(*Server); ok {
+		srv.RegisterOnShutdown(s.CloseStreams)
+	}
 	if srv.MaxHeaderBytes == 0 {
 		srv.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}

@@ -120,6 +120,8 @@ func (s *Server) routes() *http.ServeMux {
 		})
 	}
 
+	handle("GET "+EventsPath, opOther, chain(s.stream, s.authenticated))
+
 	emptyKey := chain(invalidKey, s.authenticated)
 	handle("/", opOther, func(w http.ResponseWriter, r *http.Request, q *request) int {
 		if r.URL.EscapedPath() == CachePrefix {

@@ -178,6 +178,7 @@ type Server struct {
 	metrics *Metrics
 	limiter *limiter
 	now     func() time.Time
+	events  *events // the invalidation streams (events.go)
 }
 
 // New checks cfg, fills its defaults and returns the handler.
@@ -216,7 +217,7 @@ func New(cfg Config) (*Server, error) {
 	default:
 		return nil, errors.Join(ErrConfig, errors.New("CreatedStatus must be 200 or 201"))
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now, events: newEvents()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -509,6 +510,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, t *Tenant, key stri
 	if err != nil {
 		return s.storeFailed(w, r, opPut, t, err)
 	}
+	s.events.publish(t.ID, r, key)
 	s.metrics.bytesIn.Add(uint64(len(value)))
 	code := http.StatusOK
 	if created {
@@ -569,6 +571,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, t *Tenant, key s
 	if err != nil {
 		return s.storeFailed(w, r, opDelete, t, err)
 	}
+	s.events.publish(t.ID, r, key)
 	if !deleted {
 		return writeError(w, http.StatusNotFound, "not found")
 	}
