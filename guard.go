@@ -70,7 +70,12 @@ func newGuard(c *Cache, cfg *config) *guard {
 		Threshold: cfg.breakerThreshold,
 		OpenFor:   cfg.recovery,
 		Probes:    DefaultBreakerProbes,
-		Now:       c.clk.Now,
+		// A run of timeouts opens the breaker once it has lasted a read
+		// budget: a hung backend does that within about two budgets, a
+		// process starved of CPU (every read in flight expiring at once
+		// when it runs again, their answers already waiting) does not.
+		TimeoutSpan: g.readBudget,
+		Now:         c.clk.Now,
 		OnTransition: func(from, to resilience.State, failures int) {
 			switch to {
 			case resilience.Open:
@@ -249,6 +254,9 @@ func (c *Cache) begin(ctx context.Context, op string) (resilience.Ticket, error)
 // opCtx the operation's (with its timeout).
 func (c *Cache) finish(t resilience.Ticket, p *policy, op, key string, parent, opCtx context.Context, capped bool, err error) error {
 	g := c.guard
+	// Only the operation's deadline says it ran out of time: within
+	// cancels opCtx once the operation has returned, before it gets here.
+	timedOut := errors.Is(opCtx.Err(), context.DeadlineExceeded)
 	switch {
 	case err == nil:
 		g.breaker.Success(t)
@@ -257,17 +265,19 @@ func (c *Cache) finish(t resilience.Ticket, p *policy, op, key string, parent, o
 		// The caller gave up (or its own deadline passed): nothing learnt
 		// about the backend.
 		g.breaker.Release(t)
-	case opCtx.Err() != nil && capped:
+	case timedOut && capped:
 		g.budgetTimeouts.Add(1)
 		g.breaker.Release(t)
 	case errors.Is(err, backend.ErrPermanent):
 		// The backend answered (value too large, wrong type): it is up.
 		g.breaker.Success(t)
 	default:
-		if opCtx.Err() != nil {
+		if timedOut {
 			g.budgetTimeouts.Add(1)
+			g.breaker.Timeout(t)
+		} else {
+			g.breaker.Failure(t)
 		}
-		g.breaker.Failure(t)
 	}
 	p.stats.add(backendErrors)
 	g.flog.Failed(op, key, err)

@@ -4,6 +4,7 @@ package memcached
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/cachekit-go/cachekit/backend"
 	"github.com/cachekit-go/cachekit/internal/testenv"
+	"github.com/cachekit-go/cachekit/internal/testenv/faultproxy"
 )
 
 // The tests in this file start their own memcached processes, to kill and
@@ -156,5 +158,52 @@ func TestFaultBlackholedServer(t *testing.T) {
 	const budget = 300 * time.Millisecond
 	if worst := worstGet(t, b, 5, budget, "against a blackhole"); worst > budget+time.Second {
 		t.Errorf("Get with a %v context against a blackhole took %v", budget, worst)
+	}
+}
+
+// TestFaultBlackholedIdleConnections: after a blackholed path heals, the
+// connections that lived through it stay dead (faultproxy keeps them so,
+// like a lost NAT entry). The operation that timed out on one drops the
+// idle ones with it, so the first operation after healing dials afresh and
+// succeeds instead of waiting out one dead idle connection after another.
+func TestFaultBlackholedIdleConnections(t *testing.T) {
+	t.Parallel()
+	p := newMemcachedProc(t)
+	p.Start()
+	px, err := faultproxy.New(p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	b, err := New(Options{Servers: []string{px.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Set(context.Background(), "k", []byte("v"), time.Minute); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	// Fill the idle list with several connections.
+	done := make(chan error)
+	for range 8 {
+		go func() { _, err := timedGet(b, 5*time.Second); done <- err }()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatalf("Get while healthy: %v", err)
+		}
+	}
+	if idle := b.c.pools[0].stats().Idle; idle < 2 {
+		t.Fatalf("%d idle connections after 8 concurrent Gets, want several", idle)
+	}
+	px.Blackhole()
+	if _, err := timedGet(b, 200*time.Millisecond); !errors.Is(err, backend.ErrTimeout) {
+		t.Fatalf("Get through a blackhole: %v, want a timeout", err)
+	}
+	px.Heal()
+	for i := range 3 {
+		if took, err := timedGet(b, time.Second); err != nil {
+			t.Fatalf("Get %d after healing: %v after %v (a dead idle connection was reused)", i, err, took)
+		}
 	}
 }

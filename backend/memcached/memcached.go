@@ -42,7 +42,10 @@
 //     Options.MaxOpenConnsPerServer connections in use, of which
 //     Options.MaxIdleConnsPerServer stay open between operations. A connection
 //     taken from the idle list that turns out to be closed by the server is
-//     replaced once, transparently.
+//     replaced once, transparently. An operation that runs out of time
+//     closes its connection and the server's idle ones: after a hang or a
+//     blackholed path heals, the next operation dials afresh instead of
+//     meeting the dead connections one timeout at a time.
 //   - Down, hung and dead servers. New validates the options and dials
 //     nothing, so it succeeds while the servers are down; connections are
 //     dialled on use. Every step of an operation (waiting for a pool slot,
@@ -694,6 +697,15 @@ func (b *Backend) doOn(ctx context.Context, i int, op, key string, fn func(*conn
 			p.dropIdle()
 			continue
 		}
+		if timedOut(ctx, err) {
+			// A connection that went silent (a hung server, a blackholed
+			// path) says the idle ones, on the same path, most likely
+			// are silent too and would stay so after the path heals;
+			// each would cost a later operation its whole timeout, one
+			// after another. Dropping them costs a dial each if they
+			// were fine.
+			p.dropIdle()
+		}
 		return b.classify(ctx, op, key, err)
 	}
 }
@@ -712,6 +724,13 @@ func runOn(ctx context.Context, c *conn, fn func(*conn) error) (reusable bool, e
 	err = fn(c)
 	interrupted := !stop()
 	return err == nil && !interrupted, err
+}
+
+// timedOut reports an operation that ran out of time (its deadline, or the
+// socket's deadline set from it), as opposed to one its caller cancelled.
+func timedOut(ctx context.Context, err error) bool {
+	var ne net.Error
+	return errors.Is(ctx.Err(), context.DeadlineExceeded) || (ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout())
 }
 
 // stale reports an error that a connection closed by the server while idle

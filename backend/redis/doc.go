@@ -44,7 +44,7 @@
 // then the error is returned. A connection that stops answering (a hung
 // server, a blackholed network) is PINGed after a second of silence and
 // dropped when the PING goes unanswered for Options.ConnTimeout
-// (DefaultConnTimeout, 2 s); dials are bounded by Options.DialTimeout
+// (DefaultConnTimeout, 1 s); dials are bounded by Options.DialTimeout
 // (DefaultDialTimeout, 1 s), which is also how long a command can wait for a
 // dial that other commands share. Operations on a hung connection end with
 // their context or Options.Timeout, whichever comes first. After the server

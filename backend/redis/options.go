@@ -33,7 +33,10 @@ const (
 	// server that accepts connections but does not answer.
 	DefaultDialTimeout = time.Second
 	// DefaultConnTimeout is Options.ConnTimeout when zero.
-	DefaultConnTimeout = 2 * time.Second
+	// One second: a connection that lived through a blackhole is replaced
+	// about 2 s after it went silent (a second to the PING, a second for
+	// its answer), within the 2 s of healing the cache promises.
+	DefaultConnTimeout = time.Second
 	// ReferenceKeyPrefix is the prefix under which cachekit-py's default
 	// Redis provider stores every entry (tenant "default"). Set
 	// Options.KeyPrefix to it to share entries with Python processes that

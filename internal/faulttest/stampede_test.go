@@ -47,7 +47,9 @@ func runsKey(round int) string { return "faulttest:stampede:runs:" + strconv.Ito
 
 // stampedeChild is one process of the stampede. It reads "go <unix nanos>
 // <round>" lines on stdin, starts its goroutines at that instant, and answers
-// "done <round> <errors> <wrong> <max latency ns>".
+// "done <round> <errors> <wrong> <max latency ns> <lock fallbacks so far>"
+// (a fallback is a process that ran the function without the lock: the
+// lock operation failed or its wait for the holder ran out).
 func stampedeChild(addr string) int {
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "stampede child:", err); return 1 }
 	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
@@ -108,7 +110,7 @@ func stampedeChild(addr string) int {
 			}()
 		}
 		wg.Wait()
-		fmt.Printf("done %d %d %d %d\n", round, errs.Load(), wrong.Load(), maxLat.Load())
+		fmt.Printf("done %d %d %d %d %d\n", round, errs.Load(), wrong.Load(), maxLat.Load(), c.Info().Resilience.LockFallbacks)
 	}
 	return 0
 }
@@ -167,15 +169,16 @@ func TestStampedeAcrossProcesses(t *testing.T) {
 	single := 0
 	var maxLat time.Duration
 	var rows strings.Builder
+	fallbacks := make([]int64, len(children)) // per process, cumulative
 	for round := range stampedeRounds {
 		at := time.Now().Add(50 * time.Millisecond).UnixNano()
 		for _, ch := range children {
 			fmt.Fprintf(ch.in, "go %d %d\n", at, round)
 		}
 		var roundMax time.Duration
-		for _, ch := range children {
+		for i, ch := range children {
 			var r, errs, wrong, lat int64
-			if _, err := fmt.Sscanf(readLine(ch), "done %d %d %d %d", &r, &errs, &wrong, &lat); err != nil || r != int64(round) {
+			if _, err := fmt.Sscanf(readLine(ch), "done %d %d %d %d %d", &r, &errs, &wrong, &lat, &fallbacks[i]); err != nil || r != int64(round) {
 				t.Fatalf("round %d: bad answer (%v)", round, err)
 			}
 			if errs > 0 || wrong > 0 {
@@ -200,10 +203,14 @@ func TestStampedeAcrossProcesses(t *testing.T) {
 			dist = append(dist, fmt.Sprintf("%d run(s): %d rounds", n, hist[n]))
 		}
 	}
-	t.Logf("stampede, %d processes x %d goroutines, %v function, %d rounds: one run in %d rounds (%s); slowest call %v; runs per round %s",
-		stampedeProcs, stampedeGoroutines, stampedeWork, stampedeRounds, single, strings.Join(dist, ", "), maxLat, rows.String())
-	appendReport(t, fmt.Sprintf("| redis stampede | %d processes x %d goroutines, one key, %v function | one run in %d of %d rounds (%s) | slowest call %v |\n",
-		stampedeProcs, stampedeGoroutines, stampedeWork, single, stampedeRounds, strings.Join(dist, ", "), maxLat.Round(time.Millisecond)))
+	var fb int64
+	for _, n := range fallbacks {
+		fb += n
+	}
+	t.Logf("stampede, %d processes x %d goroutines, %v function, %d rounds: one run in %d rounds (%s); slowest call %v; %d lock fallbacks; runs per round %s",
+		stampedeProcs, stampedeGoroutines, stampedeWork, stampedeRounds, single, strings.Join(dist, ", "), maxLat, fb, rows.String())
+	appendReport(t, fmt.Sprintf("| redis stampede | %d processes x %d goroutines, one key, %v function | one run in %d of %d rounds (%s); %d lock fallbacks | slowest call %v |\n",
+		stampedeProcs, stampedeGoroutines, stampedeWork, single, stampedeRounds, strings.Join(dist, ", "), fb, maxLat.Round(time.Millisecond)))
 	if single < stampedeMinSingle {
 		t.Errorf("the function ran once in only %d of %d rounds, want at least %d", single, stampedeRounds, stampedeMinSingle)
 	}

@@ -44,6 +44,15 @@ type BreakerConfig struct {
 	// Probes is the number of operations let through at once while
 	// half-open (default 1).
 	Probes int
+	// TimeoutSpan is how long a run of consecutive failures that ends in
+	// a timeout must have lasted (from its first failure) before the
+	// timeout may open the breaker; errors open it at Threshold alone.
+	// When a loaded machine does not schedule the process for longer than
+	// an operation's timeout, every operation in flight times out at once
+	// and reports a burst of "consecutive" timeouts within a millisecond,
+	// though the backend answered each in time; a hung backend keeps
+	// timing out for as long as it hangs. Zero: timeouts count like errors.
+	TimeoutSpan time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// OnTransition, if set, is called after every state change, outside
@@ -62,6 +71,7 @@ type Breaker struct {
 	state       atomic.Int32
 	gen         atomic.Uint64 // bumped on every transition; stale outcomes are ignored
 	failures    atomic.Int64  // consecutive failures while closed
+	runStart    atomic.Int64  // Unix nanoseconds of the first of those failures
 	openUntil   atomic.Int64  // Unix nanoseconds
 	transitions atomic.Uint64
 	opens       atomic.Uint64
@@ -161,11 +171,30 @@ func (b *Breaker) Success(t Ticket) {
 	b.notify(HalfOpen, Closed, 0)
 }
 
-// Failure reports that the operation of t failed (an error or a timeout of
-// the backend).
-func (b *Breaker) Failure(t Ticket) {
+// Failure reports that the operation of t failed with an error of the
+// backend (refused, reset, a protocol error).
+func (b *Breaker) Failure(t Ticket) { b.fail(t, false) }
+
+// Timeout reports that the operation of t ran out of its time. It counts
+// like a Failure, except that it opens a closed breaker only once the run
+// of consecutive failures has lasted TimeoutSpan; a failed probe opens the
+// breaker again at once either way.
+func (b *Breaker) Timeout(t Ticket) { b.fail(t, true) }
+
+func (b *Breaker) fail(t Ticket, timeout bool) {
 	if !t.probe {
-		if b.gen.Load() != t.gen || b.failures.Add(1) < int64(b.cfg.Threshold) {
+		if b.gen.Load() != t.gen {
+			return
+		}
+		n := b.failures.Add(1)
+		now := b.cfg.Now().UnixNano()
+		if n == 1 {
+			b.runStart.Store(now)
+		}
+		if n < int64(b.cfg.Threshold) {
+			return
+		}
+		if timeout && b.cfg.TimeoutSpan > 0 && now-b.runStart.Load() < int64(b.cfg.TimeoutSpan) {
 			return
 		}
 	}

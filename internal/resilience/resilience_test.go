@@ -67,6 +67,47 @@ func TestBreakerOpensOnConsecutiveFailuresOnly(t *testing.T) {
 	}
 }
 
+// A burst of timeouts reported at one instant (a process that was not
+// scheduled for longer than its operations' timeout) does not open the
+// breaker; timeouts that keep coming for TimeoutSpan do, errors open it at
+// the threshold alone, and a timed-out probe reopens it at once.
+func TestBreakerTimeoutsOpenOnlyAfterTheirSpan(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1000, 0))
+	b, _ := newTestBreaker(clk, BreakerConfig{Threshold: 3, OpenFor: time.Second, TimeoutSpan: 50 * time.Millisecond})
+	for range 16 {
+		b.Timeout(allow(t, b))
+	}
+	if b.State() != Closed {
+		t.Fatalf("state %v after a burst of 16 timeouts at one instant", b.State())
+	}
+	b.Success(allow(t, b))
+	b.Timeout(allow(t, b))
+	clk.Advance(30 * time.Millisecond)
+	b.Timeout(allow(t, b))
+	b.Timeout(allow(t, b))
+	if b.State() != Closed {
+		t.Fatalf("state %v after 3 timeouts over 30ms (span 50ms)", b.State())
+	}
+	clk.Advance(20 * time.Millisecond)
+	b.Timeout(allow(t, b))
+	if b.State() != Open {
+		t.Fatalf("state %v after timeouts over 50ms", b.State())
+	}
+	clk.Advance(time.Second)
+	b.Timeout(allow(t, b)) // the probe
+	if b.State() != Open || b.Opens() != 2 {
+		t.Fatalf("state %v, opens %d after a timed-out probe", b.State(), b.Opens())
+	}
+	clk.Advance(time.Second)
+	b.Success(allow(t, b))
+	for range 3 {
+		b.Failure(allow(t, b))
+	}
+	if b.State() != Open || b.Opens() != 3 {
+		t.Fatalf("state %v, opens %d after 3 errors at one instant", b.State(), b.Opens())
+	}
+}
+
 func TestBreakerHalfOpenProbesThenCloses(t *testing.T) {
 	clk := clock.NewFake(time.Unix(1000, 0))
 	b, ts := newTestBreaker(clk, BreakerConfig{Threshold: 1, OpenFor: time.Second, Probes: 2})

@@ -3,7 +3,9 @@
 package testenv
 
 import (
+	"bytes"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -87,8 +89,30 @@ func (p *Process) Kill() {
 }
 
 // Stop freezes the process (SIGSTOP): its port still accepts connections,
-// which the kernel queues, but nothing answers. Cont resumes it.
-func (p *Process) Stop() { p.signal(syscall.SIGSTOP) }
+// which the kernel queues, but nothing answers. It returns once the process
+// is stopped (a signal is delivered asynchronously: a request sent right
+// after kill(2) could still be answered). Cont resumes it.
+func (p *Process) Stop() {
+	p.signal(syscall.SIGSTOP)
+	WaitStopped(p.cmd.Process.Pid)
+}
+
+// WaitStopped waits, at most a second, until /proc says pid is stopped
+// (state T); where there is no /proc it waits a little.
+func WaitStopped(pid int) {
+	stat := "/proc/" + strconv.Itoa(pid) + "/stat"
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			time.Sleep(20 * time.Millisecond)
+			return
+		}
+		// The state follows the command name, which is in parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return
+		}
+	}
+}
 
 // Cont resumes a stopped process (SIGCONT).
 func (p *Process) Cont() { p.signal(syscall.SIGCONT) }

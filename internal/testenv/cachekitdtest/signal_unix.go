@@ -3,11 +3,9 @@
 package cachekitdtest
 
 import (
-	"bytes"
-	"os"
-	"strconv"
 	"syscall"
-	"time"
+
+	"github.com/cachekit-go/cachekit/internal/testenv"
 )
 
 // Pause freezes the process with SIGSTOP: its sockets stay open and nothing
@@ -16,24 +14,7 @@ import (
 // could still be answered). Resume thaws it.
 func (d *Daemon) Pause() {
 	d.signal(syscall.SIGSTOP)
-	waitStopped(d.cmd.Process.Pid)
-}
-
-// waitStopped waits, at most a second, until /proc says pid is stopped
-// (state T); where there is no /proc it waits a little.
-func waitStopped(pid int) {
-	stat := "/proc/" + strconv.Itoa(pid) + "/stat"
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		b, err := os.ReadFile(stat)
-		if err != nil {
-			time.Sleep(20 * time.Millisecond)
-			return
-		}
-		// The state follows the command name, which is in parentheses.
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
-			return
-		}
-	}
+	testenv.WaitStopped(d.cmd.Process.Pid)
 }
 
 // Resume thaws a paused process with SIGCONT.
