@@ -8,7 +8,6 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -283,30 +282,10 @@ func start(t *testing.T, cfg childConfig, n int) []*proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ps := make([]*proc, n)
 	for i := range ps {
-		cmd := exec.Command(bin, "-test.run=^$")
-		cmd.Env = append(os.Environ(), envChild+"="+string(raw))
-		cmd.Stderr = os.Stderr
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { in.Close(); _ = cmd.Wait() })
-		p := &proc{t: t, in: in, out: bufio.NewScanner(out)}
-		p.out.Buffer(nil, 1<<20)
-		ps[i] = p
+		ch := testenv.StartChild(t, envChild+"="+string(raw))
+		ps[i] = &proc{t: t, in: ch.In, out: ch.Out}
 	}
 	for _, p := range ps {
 		if !p.out.Scan() || p.out.Text() != "ready" {

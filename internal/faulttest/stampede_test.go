@@ -21,6 +21,7 @@ import (
 	"github.com/cachekit-go/cachekit"
 	"github.com/cachekit-go/cachekit/backend/redis"
 	"github.com/cachekit-go/cachekit/internal/faulttest"
+	"github.com/cachekit-go/cachekit/internal/testenv"
 )
 
 // The cross-process stampede: 4 OS processes x 50 goroutines miss one key at
@@ -123,29 +124,10 @@ type child struct {
 
 func TestStampedeAcrossProcesses(t *testing.T) {
 	s := startRedis(t)
-	bin, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	children := make([]*child, stampedeProcs)
 	for i := range children {
-		cmd := exec.Command(bin, "-test.run=^$")
-		cmd.Env = append(os.Environ(), envStampedeChild+"="+s.Addr())
-		cmd.Stderr = os.Stderr
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		ch := &child{cmd: cmd, in: in, out: bufio.NewScanner(out)}
-		children[i] = ch
-		t.Cleanup(func() { in.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		c := testenv.StartChild(t, envStampedeChild+"="+s.Addr())
+		children[i] = &child{cmd: c.Cmd, in: c.In, out: c.Out}
 	}
 	readLine := func(ch *child) string {
 		t.Helper()
