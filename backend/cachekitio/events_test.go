@@ -10,47 +10,15 @@ import (
 	"time"
 
 	"github.com/cachekit-go/cachekit/backend"
+	"github.com/cachekit-go/cachekit/backend/backendtest"
 )
-
-// recorder collects what a subscription delivers.
-type recorder struct {
-	mu     sync.Mutex
-	msgs   []backend.Invalidation
-	states []backend.LinkState
-}
-
-func (r *recorder) msg(m backend.Invalidation) {
-	r.mu.Lock()
-	r.msgs = append(r.msgs, m)
-	r.mu.Unlock()
-}
-func (r *recorder) state(s backend.LinkState) {
-	r.mu.Lock()
-	r.states = append(r.states, s)
-	r.mu.Unlock()
-}
-
-func (r *recorder) wait(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		r.mu.Lock()
-		ok := cond()
-		r.mu.Unlock()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within 10s (messages %v, states %v)", what, r.msgs, r.states)
-		}
-	}
-}
 
 func TestSubscribeWithoutStreamIsErrNoStream(t *testing.T) {
 	pki := newTestPKI(t, testHost)
 	port := startTLSServer(t, pki, http.NotFoundHandler())
 	b := newTestBackend(t, pki, port, nil)
-	var r recorder
-	if _, err := b.SubscribeInvalidations(r.msg, r.state); !errors.Is(err, ErrNoStream) {
+	var r backendtest.InvalidationRecorder
+	if _, err := b.SubscribeInvalidations(r.Message, r.State); !errors.Is(err, ErrNoStream) {
 		t.Fatalf("subscribing to a server without the stream: %v, want ErrNoStream", err)
 	}
 }
@@ -88,21 +56,22 @@ func TestSubscribeReadsAndReopens(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	b := newTestBackend(t, pki, port, nil)
-	var r recorder
-	stop, err := b.SubscribeInvalidations(r.msg, r.state)
+	var r backendtest.InvalidationRecorder
+	stop, err := b.SubscribeInvalidations(r.Message, r.State)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
-	r.wait(t, "second message", func() bool { return len(r.msgs) == 2 })
-	if m := r.msgs[0]; m.Sender != "other" || m.Seq != 1 || len(m.Keys) != 2 || m.Keys[1] != "b" {
-		t.Fatalf("first message %+v", m)
+	r.WaitFor(t, "second message", 10*time.Second, func(m []backend.Invalidation, _ []backend.LinkState) bool { return len(m) == 2 })
+	if msgs, _ := r.Snapshot(); msgs[0].Sender != "other" || msgs[0].Seq != 1 || len(msgs[0].Keys) != 2 || msgs[0].Keys[1] != "b" {
+		t.Fatalf("first message %+v", msgs[0])
 	}
 	want := []backend.LinkState{backend.LinkUp, backend.LinkReconnected, backend.LinkDown, backend.LinkReconnected}
-	r.wait(t, "states", func() bool { return len(r.states) >= len(want) })
+	r.WaitFor(t, "states", 10*time.Second, func(_ []backend.Invalidation, s []backend.LinkState) bool { return len(s) >= len(want) })
+	_, states := r.Snapshot()
 	for i, s := range want {
-		if r.states[i] != s {
-			t.Fatalf("states %v, want %v first", r.states, want)
+		if states[i] != s {
+			t.Fatalf("states %v, want %v first", states, want)
 		}
 	}
 	ctx := backend.WithInvalidationSender(context.Background(), "cache1")

@@ -2,47 +2,20 @@ package redis_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cachekit-go/cachekit/backend"
+	"github.com/cachekit-go/cachekit/backend/backendtest"
 	"github.com/cachekit-go/cachekit/backend/redis"
 )
 
-type subRecorder struct {
-	mu     sync.Mutex
-	msgs   []backend.Invalidation
-	states []backend.LinkState
-}
-
-func (r *subRecorder) msg(m backend.Invalidation) {
-	r.mu.Lock()
-	r.msgs = append(r.msgs, m)
-	r.mu.Unlock()
-}
-func (r *subRecorder) state(s backend.LinkState) {
-	r.mu.Lock()
-	r.states = append(r.states, s)
-	r.mu.Unlock()
-}
-
-func (r *subRecorder) snapshot() ([]backend.Invalidation, []backend.LinkState) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]backend.Invalidation(nil), r.msgs...), append([]backend.LinkState(nil), r.states...)
-}
-
-func (r *subRecorder) waitUp(t *testing.T) {
+// waitUp waits until r's subscription is up.
+func waitUp(t *testing.T, r *backendtest.InvalidationRecorder) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		if _, s := r.snapshot(); len(s) > 0 && s[len(s)-1] != backend.LinkDown {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the subscription did not come up within 10s")
-		}
-	}
+	r.WaitFor(t, "subscription up", 10*time.Second, func(_ []backend.Invalidation, s []backend.LinkState) bool {
+		return len(s) > 0 && s[len(s)-1] != backend.LinkDown
+	})
 }
 
 // Messages reach the subscribers of the same key prefix only, carry what
@@ -57,17 +30,17 @@ func TestInvalidations(t *testing.T) {
 			o2 := o
 			o2.KeyPrefix += "other:"
 			other := open(t, o2)
-			var rs, ro subRecorder
+			var rs, ro backendtest.InvalidationRecorder
 			for _, s := range []struct {
 				b *redis.Backend
-				r *subRecorder
+				r *backendtest.InvalidationRecorder
 			}{{same, &rs}, {other, &ro}} {
-				stop, err := s.b.SubscribeInvalidations(s.r.msg, s.r.state)
+				stop, err := s.b.SubscribeInvalidations(s.r.Message, s.r.State)
 				if err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(stop)
-				s.r.waitUp(t)
+				waitUp(t, s.r)
 			}
 			m := backend.Invalidation{Sender: "s1", Seq: 7, Keys: []string{"ns:a", "ns:b"}}
 			if err := pub.PublishInvalidation(context.Background(), m); err != nil {
@@ -76,15 +49,8 @@ func TestInvalidations(t *testing.T) {
 			if err := pub.PublishInvalidation(context.Background(), backend.Invalidation{Sender: "s1", Seq: 8, Prefix: "ns:"}); err != nil {
 				t.Fatal(err)
 			}
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-				if msgs, _ := rs.snapshot(); len(msgs) == 2 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the messages did not arrive within 10s")
-				}
-			}
-			msgs, _ := rs.snapshot()
+			rs.WaitFor(t, "two messages", 10*time.Second, func(m []backend.Invalidation, _ []backend.LinkState) bool { return len(m) == 2 })
+			msgs, _ := rs.Snapshot()
 			if g := msgs[0]; g.Sender != "s1" || g.Seq != 7 || len(g.Keys) != 2 || g.Keys[1] != "ns:b" || g.Prefix != "" {
 				t.Fatalf("received %+v", g)
 			}
@@ -101,16 +67,11 @@ func TestInvalidations(t *testing.T) {
 			if err := c.Do(context.Background(), cmd).Error(); err != nil {
 				t.Fatal(err)
 			}
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-				if _, s := rs.snapshot(); s[len(s)-1] == backend.LinkReconnected {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("an unreadable message was not reported")
-				}
-			}
+			rs.WaitFor(t, "report of an unreadable message", 10*time.Second, func(_ []backend.Invalidation, s []backend.LinkState) bool {
+				return s[len(s)-1] == backend.LinkReconnected
+			})
 			time.Sleep(20 * time.Millisecond) // anything misrouted would have arrived by now
-			if msgs, _ := ro.snapshot(); len(msgs) != 0 {
+			if msgs, _ := ro.Snapshot(); len(msgs) != 0 {
 				t.Fatalf("a subscriber of another key prefix received %v", msgs)
 			}
 		})
