@@ -67,6 +67,7 @@ func run(rounds int, only, out string) []byte {
 	defer os.Remove(bin)
 	var all bytes.Buffer
 	fmt.Fprintf(&all, "# started %s\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(&all, "# load-start %s\n", loadAverage())
 	var filter *regexp.Regexp
 	if only != "" {
 		filter = regexp.MustCompile(only)
@@ -90,6 +91,7 @@ func run(rounds int, only, out string) []byte {
 		}
 	}
 	fmt.Fprintf(&all, "# finished %s\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(&all, "# load-end %s\n", loadAverage())
 	if err := os.WriteFile(filepath.Join(out, "results.txt"), all.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -105,6 +107,7 @@ type results struct {
 	header  []string            // goos, goarch, cpu lines
 	started string
 	done    string
+	load    []string // the 1-minute load average at the start and the end ("" unknown)
 	rounds  int
 }
 
@@ -122,6 +125,8 @@ func parseOutput(raw []byte) *results {
 			res.started = strings.TrimPrefix(line, "# started ")
 		case strings.HasPrefix(line, "# finished "):
 			res.done = strings.TrimPrefix(line, "# finished ")
+		case strings.HasPrefix(line, "# load-start "), strings.HasPrefix(line, "# load-end "):
+			res.load = append(res.load, strings.Fields(line)[2])
 		case strings.HasPrefix(line, "# round "):
 			n, _ := strconv.Atoi(strings.TrimPrefix(line, "# round "))
 			res.rounds = max(res.rounds, n)
@@ -190,3 +195,13 @@ func median(vs []float64) (med, spread float64) {
 }
 
 func goVersion() string { return runtime.Version() }
+
+// loadAverage returns the machine's 1-minute load average (Linux), or "?"
+// where it cannot be read: BENCHMARKS.md states it, as it explains noise.
+func loadAverage() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(raw)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}

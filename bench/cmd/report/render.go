@@ -93,7 +93,12 @@ func render(r *results, out string) []byte {
 	fmt.Fprintf(&b, "\"spread\" is the largest distance of a round from the median. Ratios are cachekit's throughput relative to the named implementation (higher is better; 1.0 = as fast), or the metric itself where a chart says so. ")
 	fmt.Fprintf(&b, "The raw `go test -bench` output is in [bench/results.txt](bench/results.txt); the suite is in [bench/](bench/).\n\n")
 	fmt.Fprintf(&b, "Machine: %s; %s; GOMAXPROCS=%s. Run from %s to %s. ", strings.Join(r.header, ", "), goVersion(), gomaxprocs(), r.started, r.done)
-	fmt.Fprintf(&b, "This is a 2-core machine shared with other work (load average above 20 during the run): wall times are inflated and noisy, so the in-process scenarios compare CPU time per operation (`cpu-ns/op`: the process's user + system time over the timed loop, GC included), which other processes do not inflate; their wall `ns/op` is shown alongside. The Redis scenarios compare wall time (the client's CPU time would leave out the server and the network) and are the noisiest. Ratios measured side by side are the point.\n\n")
+	load := "not recorded for this run"
+	if len(r.load) == 2 {
+		load = fmt.Sprintf("%s at the start of the run, %s at the end", r.load[0], r.load[1])
+	}
+	fmt.Fprintf(&b, "This is a 2-core machine that may be shared with other work (1-minute load average: %s): wall times can be inflated and noisy, so the in-process", load)
+	fmt.Fprintf(&b, " scenarios compare CPU time per operation (`cpu-ns/op`: the process's user + system time over the timed loop, GC included), which other processes do not inflate; their wall `ns/op` is shown alongside. The Redis scenarios compare wall time (the client's CPU time would leave out the server and the network) and are the noisiest. Ratios measured side by side are the point.\n\n")
 	fmt.Fprintf(&b, "## Summary\n\n| scenario | case | cachekit | against | ratio | target | met |\n|---|---|---|---|---|---|---|\n")
 	var sections bytes.Buffer
 	for _, s := range scenarios {
