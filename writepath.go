@@ -114,14 +114,6 @@ func (c *Cache) writeBehind(ctx context.Context, p *policy, key string, stored [
 			p.stats.add(discarded)
 			return
 		}
-		// Another cache announced a change of this stripe (or a Clear, or
-		// the channel's state moved) since the value was stored: its
-		// invalidation or newer value may already be in the backend, and
-		// this older write must not land after it and undo it.
-		if !c.currentL1(st, gen) {
-			p.stats.add(discarded)
-			return
-		}
 		ttl := ttl
 		if ttl > 0 {
 			if ttl -= time.Duration(c.nowNano() - now); ttl <= 0 {
