@@ -7,11 +7,6 @@ import (
 	"time"
 
 	"github.com/cachekit-go/cachekit/backend"
-	"github.com/cachekit-go/cachekit/backend/cachekitio"
-	"github.com/cachekit-go/cachekit/backend/file"
-	"github.com/cachekit-go/cachekit/backend/memcached"
-	"github.com/cachekit-go/cachekit/backend/memory"
-	"github.com/cachekit-go/cachekit/backend/redis"
 	"github.com/cachekit-go/cachekit/internal/resilience"
 )
 
@@ -103,13 +98,14 @@ func newGuard(c *Cache, cfg *config) *guard {
 	return g
 }
 
-// defaultReadBudget is the documented read budget of a backend kind.
+// defaultReadBudget is the read budget a backend asks for (backend.ReadBudgeter:
+// DefaultLocalReadBudget or DefaultHTTPReadBudget for this module's backends),
+// else DefaultReadBudget.
 func defaultReadBudget(b backend.Backend) time.Duration {
-	switch b.(type) {
-	case *redis.Backend, *memcached.Backend, *memory.Backend, *file.Backend:
-		return DefaultLocalReadBudget
-	case *cachekitio.Backend:
-		return DefaultHTTPReadBudget
+	if rb, ok := b.(backend.ReadBudgeter); ok {
+		if d := rb.ReadBudget(); d > 0 {
+			return d
+		}
 	}
 	return DefaultReadBudget
 }

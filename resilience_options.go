@@ -1,6 +1,10 @@
 package cachekit
 
-import "time"
+import (
+	"time"
+
+	"github.com/cachekit-go/cachekit/backend"
+)
 
 // Resilience defaults: what keeps the cache from making a call slower or
 // less available than the function alone while the backend is down, hung
@@ -10,12 +14,12 @@ const (
 	// file backend and the in-memory backend: on a local network a read
 	// takes well under a millisecond, so 50 ms is a sick backend (or a
 	// starved process) whichever way one looks at it.
-	DefaultLocalReadBudget = 50 * time.Millisecond
+	DefaultLocalReadBudget = backend.LocalReadBudget
 	// DefaultHTTPReadBudget is the read budget for the CacheKit API and
 	// cachekitd (backend/cachekitio), whose normal latency is 10-50 ms.
-	DefaultHTTPReadBudget = 150 * time.Millisecond
-	// DefaultReadBudget is the read budget for backends the cache does not
-	// know (DynamoDB, your own).
+	DefaultHTTPReadBudget = backend.HTTPReadBudget
+	// DefaultReadBudget is the read budget for backends that do not ask for one
+	// (backend.ReadBudgeter): DynamoDB, your own.
 	DefaultReadBudget = 100 * time.Millisecond
 	// ReadBudgetDeadlineShare is the largest share of a caller's remaining
 	// deadline the backend read on a miss may take; the rest is left to

@@ -75,6 +75,24 @@ type TTLGetter interface {
 	GetWithTTL(ctx context.Context, key string) (value []byte, remaining time.Duration, found bool, err error)
 }
 
+// Default read budgets for the backends of this module (see ReadBudgeter).
+const (
+	// LocalReadBudget suits stores on the local network or machine (Redis,
+	// memcached, a file, memory), whose reads take well under a millisecond.
+	LocalReadBudget = 50 * time.Millisecond
+	// HTTPReadBudget suits the CacheKit HTTP API, whose normal latency is
+	// 10-50 ms.
+	HTTPReadBudget = 150 * time.Millisecond
+)
+
+// ReadBudgeter is implemented by backends that know how long one of their
+// reads may take before waiting for it costs more than it saves. The cache
+// uses ReadBudget as the default read budget of a miss (its WithReadBudget
+// option overrides it); other backends get the cache's generic default.
+type ReadBudgeter interface {
+	ReadBudget() time.Duration
+}
+
 // TimeoutSetter is implemented by backends that can bound every operation by
 // a timeout. WithTimeout returns a new Backend (sharing connections with the
 // receiver) and leaves the receiver unchanged.

@@ -416,3 +416,7 @@ func printable(s string, max int) string {
 	}
 	return s
 }
+
+// ReadBudget is the default read budget the cache gives this backend
+// (backend.ReadBudgeter): backend.HTTPReadBudget.
+func (b *Backend) ReadBudget() time.Duration { return backend.HTTPReadBudget }

@@ -679,3 +679,7 @@ func ioError(op, key string, err error) *backend.Error {
 	}
 	return backend.NewError(kind, backendName, op, key, err)
 }
+
+// ReadBudget is the default read budget the cache gives this backend
+// (backend.ReadBudgeter): backend.LocalReadBudget.
+func (b *Backend) ReadBudget() time.Duration { return backend.LocalReadBudget }

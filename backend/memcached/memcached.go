@@ -830,3 +830,7 @@ func (c *conn) store(cmd, key string, exp int64, data []byte) (response, error) 
 	}
 	return readResponse(c.br, MaxValueRead)
 }
+
+// ReadBudget is the default read budget the cache gives this backend
+// (backend.ReadBudgeter): backend.LocalReadBudget.
+func (b *Backend) ReadBudget() time.Duration { return backend.LocalReadBudget }

@@ -315,3 +315,7 @@ func (b *Backend) ReleaseLock(ctx context.Context, key, lockID string) (bool, er
 	delete(b.s.locks, key)
 	return true, nil
 }
+
+// ReadBudget is the default read budget the cache gives this backend
+// (backend.ReadBudgeter): backend.LocalReadBudget.
+func (b *Backend) ReadBudget() time.Duration { return backend.LocalReadBudget }

@@ -454,3 +454,7 @@ func (b *Backend) lockKey(k string) string {
 	}
 	return "{" + k + "}:lock"
 }
+
+// ReadBudget is the default read budget the cache gives this backend
+// (backend.ReadBudgeter): backend.LocalReadBudget.
+func (b *Backend) ReadBudget() time.Duration { return backend.LocalReadBudget }
