@@ -116,7 +116,8 @@ func TestRedisOneRoundTripPerHit(t *testing.T) {
 
 // commandCalls sums the calls of INFO commandstats, leaving out the
 // commands the test itself sends (info, config), counts the writes among
-// them (what a miss or the write-behind queue sends), and lists them.
+// them (what a miss or the write-behind queue sends, with its invalidation
+// message), and lists them.
 func commandCalls(info string) (total, writes uint64, list string) {
 	var parts []string
 	for _, line := range strings.Split(info, "\n") {
@@ -135,7 +136,10 @@ func commandCalls(info string) (total, writes uint64, list string) {
 		}
 		total += n
 		switch name {
-		case "set", "setex", "psetex", "del", "unlink", "eval", "evalsha", "expire", "pexpire":
+		// PUBLISH and SPUBLISH are a store's coherence message (issue
+		// 13): the last write-behind store of the warm-up may send it
+		// after its SET was already counted by DBSIZE.
+		case "set", "setex", "psetex", "del", "unlink", "eval", "evalsha", "expire", "pexpire", "publish", "spublish":
 			writes += n
 		}
 		parts = append(parts, fmt.Sprintf("%s %d", strings.ToUpper(name), n))
