@@ -167,13 +167,20 @@ var infoCounters = []infoCounter{
 	{"cachekit.encode_errors", "{result}", "Results that could not be serialized.", func(i *cachekit.Info) uint64 { return i.EncodeErrors }},
 	{"cachekit.too_large", "{result}", "Results above the maximum value size.", func(i *cachekit.Info) uint64 { return i.TooLarge }},
 	{"cachekit.encryptions", "{value}", "Values encrypted.", func(i *cachekit.Info) uint64 { return i.Encryption.Encryptions }},
+	{"cachekit.invalidations.sent", "{message}", "L1 invalidation messages published to other caches.", func(i *cachekit.Info) uint64 { return i.Coherence.Sent }},
+	{"cachekit.invalidations.send_errors", "{message}", "L1 invalidation messages that could not be published.", func(i *cachekit.Info) uint64 { return i.Coherence.SendErrors }},
+	{"cachekit.invalidations.received", "{message}", "L1 invalidation messages from other caches that were applied.", func(i *cachekit.Info) uint64 { return i.Coherence.Received }},
+	{"cachekit.invalidations.dropped", "{message}", "L1 invalidation messages ignored as duplicates or out of order.", func(i *cachekit.Info) uint64 { return i.Coherence.Dropped }},
+	{"cachekit.invalidations.evictions", "{entry}", "L1 entries removed by invalidation messages.", func(i *cachekit.Info) uint64 { return i.Coherence.Evicted }},
+	{"cachekit.coherence.flushes", "{flush}", "Whole-L1 flushes after the invalidation channel came back.", func(i *cachekit.Info) uint64 { return i.Coherence.Flushes }},
+	{"cachekit.coherence.disconnects", "{disconnect}", "Times the invalidation channel went down.", func(i *cachekit.Info) uint64 { return i.Coherence.Disconnects }},
 }
 
 var breakerStates = []string{"closed", "open", "half-open"}
 
 // Watch registers the observable instruments that read cache's Info at
 // each collection (L1, breaker, write queue, locks, refreshes,
-// encryption). Unregister the returned registration to stop.
+// encryption, the L1 invalidation channel). Unregister the returned registration to stop.
 func (o *Observer) Watch(cache *cachekit.Cache) (metric.Registration, error) {
 	var obs []metric.Observable
 	counters := make([]metric.Int64ObservableCounter, len(infoCounters))
@@ -190,12 +197,13 @@ func (o *Observer) Watch(cache *cachekit.Cache) (metric.Registration, error) {
 	breaker, err3 := o.meter.Int64ObservableGauge("cachekit.breaker.state", metric.WithUnit("1"), metric.WithDescription("Circuit breaker state: 1 for the current state, 0 for the others."))
 	decrypt, err4 := o.meter.Int64ObservableCounter("cachekit.decrypt_failures", metric.WithUnit("{entry}"), metric.WithDescription("Encrypted entries rejected, by reason."))
 	keyReads, err5 := o.meter.Int64ObservableCounter("cachekit.key_reads", metric.WithUnit("{read}"), metric.WithDescription("Successful decryptions by master key (0: the current key)."))
-	for _, err := range []error{err1, err2, err3, err4, err5} {
+	coh, err6 := o.meter.Int64ObservableGauge("cachekit.coherence.state", metric.WithUnit("1"), metric.WithDescription("L1 invalidation channel: 1 for the current state (up, down), 0 for the other; absent when the channel is off."))
+	for _, err := range []error{err1, err2, err3, err4, err5, err6} {
 		if err != nil {
 			return nil, err
 		}
 	}
-	obs = append(obs, l1Bytes, l1Entries, breaker, decrypt, keyReads)
+	obs = append(obs, l1Bytes, l1Entries, breaker, decrypt, keyReads, coh)
 	return o.meter.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
 		i := cache.Info()
 		for n, ic := range infoCounters {
@@ -210,6 +218,15 @@ func (o *Observer) Watch(cache *cachekit.Cache) (metric.Registration, error) {
 					v = 1
 				}
 				ob.ObserveInt64(breaker, v, metric.WithAttributes(attribute.String("state", s)))
+			}
+		}
+		if st := i.Coherence.State; st == "up" || st == "down" {
+			for _, s := range []string{"up", "down"} {
+				v := int64(0)
+				if s == st {
+					v = 1
+				}
+				ob.ObserveInt64(coh, v, metric.WithAttributes(attribute.String("state", s)))
 			}
 		}
 		if i.Encryption.Enabled {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cachekit-go/cachekit"
+	"github.com/cachekit-go/cachekit/backend/backendtest"
 	"github.com/cachekit-go/cachekit/backend/memory"
 	"github.com/cachekit-go/cachekit/extra/cachekitotel"
 	"go.opentelemetry.io/otel/attribute"
@@ -147,5 +148,77 @@ func TestSpansAndMetrics(t *testing.T) {
 	}
 	if l1Entries != 1 {
 		t.Errorf("cachekit.l1.entries = %d, want 1", l1Entries)
+	}
+}
+
+// The coherent-L1 counters and state are exported: an invalidation on one
+// cache is received and applied by the watched one.
+func TestCoherenceMetrics(t *testing.T) {
+	ctx := context.Background()
+	shared := backendtest.NewLocalBus(memory.New(memory.Options{}))
+	a, err := cachekit.New(cachekit.WithBackend(shared))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := cachekit.New(cachekit.WithBackend(shared))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	reader := sdkmetric.NewManualReader()
+	o, err := cachekitotel.New(cachekitotel.Options{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)), NoSpans: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Watch(b); err != nil {
+		t.Fatal(err)
+	}
+	fa := cachekit.MustWrap1(a, getUser, cachekit.Name("users.get"))
+	fb := cachekit.MustWrap1(b, getUser, cachekit.Name("users.get"))
+	if _, err := fa.Call(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fb.Call(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := fa.Invalidate(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	info := b.Info().Coherence
+	if info.Received == 0 || info.Evicted == 0 {
+		t.Fatalf("b applied no invalidation: %+v", info)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	sums := map[string]int64{}
+	states := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					sums[m.Name] += p.Value
+				}
+			case metricdata.Gauge[int64]:
+				if m.Name == "cachekit.coherence.state" {
+					for _, p := range d.DataPoints {
+						s, _ := p.Attributes.Value("state")
+						states[s.AsString()] = p.Value
+					}
+				}
+			}
+		}
+	}
+	if sums["cachekit.invalidations.received"] != int64(info.Received) || sums["cachekit.invalidations.evictions"] != int64(info.Evicted) {
+		t.Errorf("received %d, evictions %d exported; Info says %+v", sums["cachekit.invalidations.received"], sums["cachekit.invalidations.evictions"], info)
+	}
+	if states["up"] != 1 || states["down"] != 0 {
+		t.Errorf("cachekit.coherence.state = %v, want up=1 down=0", states)
 	}
 }

@@ -178,6 +178,13 @@ func infoMetrics(cl prometheus.Labels) []infoMetric {
 		counter("encode_errors_total", "Results that could not be serialized (returned, not stored).", func(i *cachekit.Info) uint64 { return i.EncodeErrors }),
 		counter("too_large_total", "Results above the maximum value size (returned, not stored).", func(i *cachekit.Info) uint64 { return i.TooLarge }),
 		counter("encryptions_total", "Values encrypted.", func(i *cachekit.Info) uint64 { return i.Encryption.Encryptions }),
+		counter("invalidations_sent_total", "L1 invalidation messages published to other caches (coherent L1).", func(i *cachekit.Info) uint64 { return i.Coherence.Sent }),
+		counter("invalidation_send_errors_total", "L1 invalidation messages that could not be published (other replicas keep their copy up to the fallback TTL).", func(i *cachekit.Info) uint64 { return i.Coherence.SendErrors }),
+		counter("invalidations_received_total", "L1 invalidation messages from other caches that were applied.", func(i *cachekit.Info) uint64 { return i.Coherence.Received }),
+		counter("invalidations_dropped_total", "L1 invalidation messages ignored as duplicates or out of order.", func(i *cachekit.Info) uint64 { return i.Coherence.Dropped }),
+		counter("invalidation_evictions_total", "L1 entries removed by invalidation messages.", func(i *cachekit.Info) uint64 { return i.Coherence.Evicted }),
+		counter("coherence_flushes_total", "Whole-L1 flushes after the invalidation channel came back.", func(i *cachekit.Info) uint64 { return i.Coherence.Flushes }),
+		counter("coherence_disconnects_total", "Times the invalidation channel went down.", func(i *cachekit.Info) uint64 { return i.Coherence.Disconnects }),
 	}
 }
 
@@ -210,6 +217,16 @@ func labeledInfoMetrics(cl prometheus.Labels) []labeledInfoMetric {
 				out[n] = labeledValue{s, b2f(i.Resilience.Breaker == s)}
 			}
 			return out
+		},
+	}, {
+		desc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "coherence_state"),
+			"L1 invalidation channel: 1 for the current state (up, down), 0 for the other (absent when the channel is off).", []string{"state"}, cl),
+		kind: prometheus.GaugeValue,
+		values: func(i *cachekit.Info) []labeledValue {
+			if i.Coherence.State != "up" && i.Coherence.State != "down" {
+				return nil
+			}
+			return []labeledValue{{"up", b2f(i.Coherence.State == "up")}, {"down", b2f(i.Coherence.State == "down")}}
 		},
 	}, {
 		desc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "decrypt_failures_total"),

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/cachekit-go/cachekit"
+	"github.com/cachekit-go/cachekit/backend/backendtest"
 	"github.com/cachekit-go/cachekit/backend/memory"
 	"github.com/cachekit-go/cachekit/extra/cachekitprom"
 	"github.com/prometheus/client_golang/prometheus"
@@ -237,4 +238,85 @@ func TestDocsListEveryMetric(t *testing.T) {
 			t.Errorf("docs/observability.md lists %s, which the Collector does not export", n)
 		}
 	}
+}
+
+// The coherent-L1 counters are exported: an invalidation on one cache is
+// sent once and received (and applied) by the other.
+func TestCoherenceMetrics(t *testing.T) {
+	ctx := context.Background()
+	shared := backendtest.NewLocalBus(memory.New(memory.Options{}))
+	a, err := cachekit.New(cachekit.WithBackend(shared))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := cachekit.New(cachekit.WithBackend(shared))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	m := cachekitprom.New()
+	m.Watch(b)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+
+	fa := cachekit.MustWrap1(a, getUser, cachekit.Name("users.get"))
+	fb := cachekit.MustWrap1(b, getUser, cachekit.Name("users.get"))
+	if _, err := fa.Call(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fb.Call(ctx, 1); err != nil { // into b's L1
+		t.Fatal(err)
+	}
+	before := b.Info().Coherence
+	if err := fa.Invalidate(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := b.Info().Coherence
+	if after.Received <= before.Received || after.Evicted <= before.Evicted {
+		t.Fatalf("b did not apply a's invalidation: %+v -> %+v", before, after)
+	}
+	fams := scrape(t, reg)
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"cachekit_invalidations_received_total", nil, float64(after.Received)},
+		{"cachekit_invalidation_evictions_total", nil, float64(after.Evicted)},
+		{"cachekit_invalidations_sent_total", nil, float64(after.Sent)},
+		{"cachekit_coherence_disconnects_total", nil, 0},
+		{"cachekit_coherence_state", map[string]string{"state": "up"}, 1},
+		{"cachekit_coherence_state", map[string]string{"state": "down"}, 0},
+	} {
+		if got, ok := value(fams, tc.name, tc.labels); !ok || got != tc.want {
+			t.Errorf("%s%v = %v (found %v), want %v", tc.name, tc.labels, got, ok, tc.want)
+		}
+	}
+	// Without a channel the state gauge is absent, not "down".
+	if _, ok := value(scrape(t, regFor(t)), "cachekit_coherence_state", nil); ok {
+		t.Error("cachekit_coherence_state exported for a cache without an invalidation channel")
+	}
+}
+
+// regFor is a registry with a Collector watching a cache over the plain
+// memory backend (no invalidation channel).
+func regFor(t *testing.T) *prometheus.Registry {
+	t.Helper()
+	c, err := cachekit.New(cachekit.WithBackend(memory.New(memory.Options{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	m := cachekitprom.New()
+	m.Watch(c)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	return reg
 }
