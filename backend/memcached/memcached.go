@@ -831,6 +831,13 @@ func (c *conn) store(cmd, key string, exp int64, data []byte) (response, error) 
 	return readResponse(c.br, MaxValueRead)
 }
 
+// HonoursContext reports that this backend's reads return once their
+// context ends (backend.ContextHonourer): every wait is on a connection
+// deadline taken from the context (cancelling moves it into the past), or a
+// select on the context for a pooled connection (see
+// TestWaitForFreeConnectionHonoursContext and the fault tests).
+func (b *Backend) HonoursContext() bool { return true }
+
 // ReadBudget is the default read budget the cache gives this backend
 // (backend.ReadBudgeter): backend.LocalReadBudget.
 func (b *Backend) ReadBudget() time.Duration { return backend.LocalReadBudget }

@@ -316,6 +316,11 @@ func (b *Backend) ReleaseLock(ctx context.Context, key, lockID string) (bool, er
 	return true, nil
 }
 
+// HonoursContext reports that this backend's reads return once their context
+// ends (backend.ContextHonourer): they never wait on anything but locks held
+// for a map operation.
+func (b *Backend) HonoursContext() bool { return true }
+
 // ReadBudget is the default read budget the cache gives this backend
 // (backend.ReadBudgeter): backend.LocalReadBudget.
 func (b *Backend) ReadBudget() time.Duration { return backend.LocalReadBudget }

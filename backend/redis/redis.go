@@ -455,6 +455,11 @@ func (b *Backend) lockKey(k string) string {
 	return "{" + k + "}:lock"
 }
 
+// HonoursContext reports that this backend's reads return once their
+// context ends (backend.ContextHonourer): rueidis waits for every reply on
+// the context or its deadline (see TestHungServerHonoursContext).
+func (b *Backend) HonoursContext() bool { return true }
+
 // ReadBudget is the default read budget the cache gives this backend
 // (backend.ReadBudgeter): backend.LocalReadBudget.
 func (b *Backend) ReadBudget() time.Duration { return backend.LocalReadBudget }
