@@ -405,27 +405,6 @@ func (c *Cache) get(ctx context.Context, p *policy, key string, needTTL bool) (a
 	return a, err
 }
 
-// enqueueWrite hands a backend write to the write-behind queue, or drops
-// it (counted) when the breaker is open or the queue is full. done, if not
-// nil, runs in the queue after the write; a dropped write does not run it
-// (a drop happens on the caller's path or in Close, where no backend
-// operation may wait: a stampede lock whose release is dropped expires on
-// its own).
-func (c *Cache) enqueueWrite(key string, job func(), done func()) {
-	g := c.guard
-	if g.breaker.State() == resilience.Open {
-		g.queue.Drop(nil)
-		return
-	}
-	g.writesQueued.Add(1)
-	g.queue.Submit(key, func() {
-		job()
-		if done != nil {
-			done()
-		}
-	}, nil)
-}
-
 // Flush waits until every backend write queued so far has been made (or
 // dropped), or ctx ends. Writes of wrappers and Load go to the backend in
 // the background (see docs/reliability.md); Flush is for code that must
