@@ -120,26 +120,39 @@ type loader interface {
 	fromL1(e l1Entry) (any, bool)
 }
 
+// caller is the function of a miss with its arguments bound: a FuncN and
+// its arguments as a struct (the generated boundN), which travels inside
+// missLoad where a closure would cost an allocation of its own, or a plain
+// function (plainFunc).
+type caller[R any] interface {
+	call(ctx context.Context) (R, error)
+}
+
+// plainFunc is a function as a caller.
+type plainFunc[R any] func(context.Context) (R, error)
+
+func (f plainFunc[R]) call(ctx context.Context) (R, error) { return f(ctx) }
+
 // missLoad is one miss of a call returning R: the loader, and the shared
 // load itself (flight.Loader), in one allocation (closures for each would
 // cost one each).
-type missLoad[R any] struct {
+type missLoad[R any, F caller[R]] struct {
 	c    *Cache
 	p    *policy
 	s    slot
-	fn   func(context.Context) (R, error)
+	fn   F
 	rb   readBudget
 	slot bool // holds a slot of the bound on detached loads, released by Load
 }
 
-func (m *missLoad[R]) load(ctx context.Context) (any, error) {
-	r, err := m.fn(ctx)
+func (m *missLoad[R, F]) load(ctx context.Context) (any, error) {
+	r, err := m.fn.call(ctx)
 	return r, err
 }
 
-func (m *missLoad[R]) decode(doc []byte) (any, error) { return decodeAs[R]{m.p}.decode(doc) }
+func (m *missLoad[R, F]) decode(doc []byte) (any, error) { return decodeAs[R]{m.p}.decode(doc) }
 
-func (m *missLoad[R]) fromL1(e l1Entry) (any, bool) {
+func (m *missLoad[R, F]) fromL1(e l1Entry) (any, bool) {
 	p := m.p
 	if nerr, neg := negHit(p, e.val, e.doc); neg && nerr != nil {
 		return negMarker{Err: nerr.Error()}, true
@@ -154,7 +167,7 @@ func (m *missLoad[R]) fromL1(e l1Entry) (any, bool) {
 }
 
 // Load is the shared load (flight.Loader): fill, registered with Close.
-func (m *missLoad[R]) Load(ctx context.Context) (loaded, error) {
+func (m *missLoad[R, F]) Load(ctx context.Context) (loaded, error) {
 	c := m.c
 	if m.slot {
 		defer c.guard.loads.Release()
@@ -171,11 +184,11 @@ func (m *missLoad[R]) Load(ctx context.Context) (loaded, error) {
 // (backend read, else the function), whose result every waiter receives.
 // Over MaxDetachedLoads the caller runs the load itself, on its own
 // context, so that loads whose callers gave up cannot pile up.
-func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
+func fetch[R any, F caller[R]](ctx context.Context, c *Cache, p *policy, s slot, fn F) (R, error) {
 	var zero R
 	start := c.callStart()
 	key := s.key
-	m := &missLoad[R]{c: c, p: p, s: s, fn: fn, rb: c.missBudget(ctx)}
+	m := &missLoad[R, F]{c: c, p: p, s: s, fn: fn, rb: c.missBudget(ctx)}
 	var (
 		res    loaded
 		err    error
@@ -288,7 +301,7 @@ func get[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(contex
 		}
 		return r, nil
 	}
-	return fetch(ctx, c, p, s, fn)
+	return fetch[R](ctx, c, p, s, plainFunc[R](fn))
 }
 
 // lookupL1 returns the L1 entry for key if the policy uses L1.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cachekit-go/cachekit/internal/flight"
 	"github.com/cachekit-go/cachekit/internal/resilience"
 )
 
@@ -113,8 +114,17 @@ func (c *Cache) writeBehind(ctx context.Context, p *policy, key string, stored [
 		return
 	}
 	g.writesQueued.Add(1)
-	g.queue.SubmitRunner(key, &queuedWrite{c: c, p: p, ctx: context.WithoutCancel(ctx), key: key,
+	g.queue.SubmitRunner(key, &queuedWrite{c: c, p: p, ctx: detach(ctx), key: key,
 		stored: stored, ttl: ttl, now: now, epoch: gen.epoch, lockID: lockID})
+}
+
+// detach returns ctx without its cancellation (context.WithoutCancel): the
+// detached parent of a shared load's context as it is.
+func detach(ctx context.Context) context.Context {
+	if parent, _, ok := flight.Detached(ctx); ok {
+		return parent
+	}
+	return context.WithoutCancel(ctx)
 }
 
 // queuedWrite is a write in the write-behind queue (resilience.Runner: one

@@ -672,7 +672,8 @@ func (b *Backend) doOn(ctx context.Context, i int, op, key string, fn func(*conn
 	if err := ctx.Err(); err != nil {
 		return b.ctxError(op, key, err, err)
 	}
-	if b.timeout > 0 {
+	// A caller's deadline within the timeout already bounds the operation.
+	if dl, ok := ctx.Deadline(); b.timeout > 0 && (!ok || time.Until(dl) > b.timeout) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, b.timeout)
 		defer cancel()

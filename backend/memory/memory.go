@@ -103,7 +103,8 @@ func (b *Backend) WithTimeout(d time.Duration) backend.Backend {
 
 func (b *Backend) begin(ctx context.Context, op, key string) (context.Context, context.CancelFunc, error) {
 	cancel := context.CancelFunc(func() {})
-	if b.timeout > 0 {
+	// A caller's deadline within the timeout already bounds the operation.
+	if dl, ok := ctx.Deadline(); b.timeout > 0 && (!ok || time.Until(dl) > b.timeout) {
 		ctx, cancel = context.WithTimeout(ctx, b.timeout)
 	}
 	if err := ctx.Err(); err != nil {

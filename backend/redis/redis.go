@@ -214,7 +214,10 @@ func (b *Backend) start(ctx context.Context, op, key string) (context.Context, c
 	if err != nil {
 		return ctx, nil, nil, err
 	}
-	if b.timeout > 0 {
+	// A caller's deadline within the timeout already bounds the operation
+	// (the cache's read budget and write timeout usually do): another
+	// context over it would only cost allocations.
+	if dl, ok := ctx.Deadline(); b.timeout > 0 && (!ok || time.Until(dl) > b.timeout) {
 		ctx, cancel := context.WithTimeout(ctx, b.timeout)
 		return ctx, cancel, c, nil
 	}

@@ -77,6 +77,7 @@ type call[V any] struct {
 	val  V
 	err  error
 	dups int
+	ld   lazyDeadline // the call's context when it has a timeout (one allocation with the call)
 }
 
 // wait returns the channel closed when c finishes; g.mu is held.
@@ -110,7 +111,9 @@ func (g *Group[V]) DoLoader(ctx context.Context, key string, timeout time.Durati
 		g.calls[key] = c
 		if ctx.Done() == nil {
 			g.mu.Unlock()
-			g.run(context.WithoutCancel(ctx), key, timeout, c, l)
+			// ctx cannot end: it is its own detached context (its values
+			// are all WithoutCancel would keep).
+			g.run(ctx, key, timeout, c, l)
 			return c.val, false, c.err
 		}
 		done := c.wait()
@@ -192,7 +195,8 @@ func (g *Group[V]) InFlight(key string) bool {
 func (g *Group[V]) run(ctx context.Context, key string, timeout time.Duration, c *call[V], l Loader[V]) {
 	var ld *lazyDeadline
 	if timeout > 0 {
-		ld = &lazyDeadline{parent: ctx, deadline: time.Now().Add(timeout)}
+		ld = &c.ld
+		ld.parent, ld.deadline = ctx, time.Now().Add(timeout)
 		ctx = ld
 	}
 	returned := false
