@@ -96,7 +96,9 @@
 // call reads the backend and, on a miss, runs
 // the function on a context detached from every caller (it keeps the first
 // caller's values, not its cancellation) bounded by WithLoaderTimeout; each
-// caller waits on its own context. Its result or error reaches every waiter;
+// caller waits on its own context. (A first caller whose context can never
+// end runs the shared call in its own goroutine: it would wait for it
+// anyway.) Its result or error reaches every waiter;
 // a panic is recovered into a *PanicError for all of them (its stack is
 // logged). Calls made outside the shared path (Bypass, uncacheable
 // arguments) run the function directly on the caller's goroutine, where a

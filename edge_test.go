@@ -42,7 +42,7 @@ func TestLateMissAfterSharedLoad(t *testing.T) {
 			if v, err := f.Call(ctx, 1); err != nil || v != "v0:1" {
 				t.Fatal(v, err)
 			}
-			v, err := fetch(ctx, c, &f.p, s, func(ctx context.Context) (string, error) { return cnt.fn(ctx, 1) })
+			v, err := fetch[string](ctx, c, &f.p, s, plainFunc[string](func(ctx context.Context) (string, error) { return cnt.fn(ctx, 1) }))
 			if err != nil || v != "v0:1" {
 				t.Fatalf("%s bytes=%v: late caller got %q %v", k.name, bytesMode, v, err)
 			}

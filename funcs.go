@@ -45,7 +45,7 @@ func (f *Func0[R]) Call(ctx context.Context) (R, error) {
 		}
 		return r, nil
 	}
-	return fetch(ctx, f.c, &f.p, s, func(ctx context.Context) (R, error) { return f.fn(ctx) })
+	return fetch[R](ctx, f.c, &f.p, s, bound0[R]{f})
 }
 
 // Fn returns Call as a plain function value with the wrapped function's
@@ -65,6 +65,17 @@ func (f *Func0[R]) Invalidate(ctx context.Context) error {
 // encryption it is the logical key; the backend key adds the tenant prefix.
 func (f *Func0[R]) Key() (string, error) {
 	return f.keyFor([]any{})
+}
+
+// bound0 is a call of a Func0 with its arguments bound (a caller: it
+// travels inside the miss's one allocation, where a closure would need one of
+// its own).
+type bound0[R any] struct {
+	f *Func0[R]
+}
+
+func (k bound0[R]) call(ctx context.Context) (R, error) {
+	return k.f.fn(ctx)
 }
 
 // Func1 is a cached function of one argument (after the context), made by
@@ -107,7 +118,7 @@ func (f *Func1[A, R]) Call(ctx context.Context, a A) (R, error) {
 		}
 		return r, nil
 	}
-	return fetch(ctx, f.c, &f.p, s, func(ctx context.Context) (R, error) { return f.fn(ctx, a) })
+	return fetch[R](ctx, f.c, &f.p, s, bound1[A, R]{f, a})
 }
 
 // Fn returns Call as a plain function value with the wrapped function's
@@ -127,6 +138,18 @@ func (f *Func1[A, R]) Invalidate(ctx context.Context, a A) error {
 // encryption it is the logical key; the backend key adds the tenant prefix.
 func (f *Func1[A, R]) Key(a A) (string, error) {
 	return f.keyFor([]any{a})
+}
+
+// bound1 is a call of a Func1 with its arguments bound (a caller: it
+// travels inside the miss's one allocation, where a closure would need one of
+// its own).
+type bound1[A, R any] struct {
+	f *Func1[A, R]
+	a A
+}
+
+func (k bound1[A, R]) call(ctx context.Context) (R, error) {
+	return k.f.fn(ctx, k.a)
 }
 
 // Func2 is a cached function of two arguments (after the context), made by
@@ -169,7 +192,7 @@ func (f *Func2[A, B, R]) Call(ctx context.Context, a A, b B) (R, error) {
 		}
 		return r, nil
 	}
-	return fetch(ctx, f.c, &f.p, s, func(ctx context.Context) (R, error) { return f.fn(ctx, a, b) })
+	return fetch[R](ctx, f.c, &f.p, s, bound2[A, B, R]{f, a, b})
 }
 
 // Fn returns Call as a plain function value with the wrapped function's
@@ -189,6 +212,19 @@ func (f *Func2[A, B, R]) Invalidate(ctx context.Context, a A, b B) error {
 // encryption it is the logical key; the backend key adds the tenant prefix.
 func (f *Func2[A, B, R]) Key(a A, b B) (string, error) {
 	return f.keyFor([]any{a, b})
+}
+
+// bound2 is a call of a Func2 with its arguments bound (a caller: it
+// travels inside the miss's one allocation, where a closure would need one of
+// its own).
+type bound2[A, B, R any] struct {
+	f *Func2[A, B, R]
+	a A
+	b B
+}
+
+func (k bound2[A, B, R]) call(ctx context.Context) (R, error) {
+	return k.f.fn(ctx, k.a, k.b)
 }
 
 // Func3 is a cached function of three arguments (after the context), made by
@@ -231,7 +267,7 @@ func (f *Func3[A, B, C, R]) Call(ctx context.Context, a A, b B, c C) (R, error) 
 		}
 		return r, nil
 	}
-	return fetch(ctx, f.c, &f.p, s, func(ctx context.Context) (R, error) { return f.fn(ctx, a, b, c) })
+	return fetch[R](ctx, f.c, &f.p, s, bound3[A, B, C, R]{f, a, b, c})
 }
 
 // Fn returns Call as a plain function value with the wrapped function's
@@ -251,6 +287,20 @@ func (f *Func3[A, B, C, R]) Invalidate(ctx context.Context, a A, b B, c C) error
 // encryption it is the logical key; the backend key adds the tenant prefix.
 func (f *Func3[A, B, C, R]) Key(a A, b B, c C) (string, error) {
 	return f.keyFor([]any{a, b, c})
+}
+
+// bound3 is a call of a Func3 with its arguments bound (a caller: it
+// travels inside the miss's one allocation, where a closure would need one of
+// its own).
+type bound3[A, B, C, R any] struct {
+	f *Func3[A, B, C, R]
+	a A
+	b B
+	c C
+}
+
+func (k bound3[A, B, C, R]) call(ctx context.Context) (R, error) {
+	return k.f.fn(ctx, k.a, k.b, k.c)
 }
 
 // Func4 is a cached function of four arguments (after the context), made by
@@ -293,7 +343,7 @@ func (f *Func4[A, B, C, D, R]) Call(ctx context.Context, a A, b B, c C, d D) (R,
 		}
 		return r, nil
 	}
-	return fetch(ctx, f.c, &f.p, s, func(ctx context.Context) (R, error) { return f.fn(ctx, a, b, c, d) })
+	return fetch[R](ctx, f.c, &f.p, s, bound4[A, B, C, D, R]{f, a, b, c, d})
 }
 
 // Fn returns Call as a plain function value with the wrapped function's
@@ -313,4 +363,19 @@ func (f *Func4[A, B, C, D, R]) Invalidate(ctx context.Context, a A, b B, c C, d 
 // encryption it is the logical key; the backend key adds the tenant prefix.
 func (f *Func4[A, B, C, D, R]) Key(a A, b B, c C, d D) (string, error) {
 	return f.keyFor([]any{a, b, c, d})
+}
+
+// bound4 is a call of a Func4 with its arguments bound (a caller: it
+// travels inside the miss's one allocation, where a closure would need one of
+// its own).
+type bound4[A, B, C, D, R any] struct {
+	f *Func4[A, B, C, D, R]
+	a A
+	b B
+	c C
+	d D
+}
+
+func (k bound4[A, B, C, D, R]) call(ctx context.Context) (R, error) {
+	return k.f.fn(ctx, k.a, k.b, k.c, k.d)
 }

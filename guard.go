@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cachekit-go/cachekit/backend"
+	"github.com/cachekit-go/cachekit/internal/flight"
 	"github.com/cachekit-go/cachekit/internal/resilience"
 )
 
@@ -27,6 +28,10 @@ type guard struct {
 	inspector    backend.TTLInspector
 	locker       backend.Locker // nil: no cross-process stampede lock
 	kind         string         // BackendEvent.Backend
+	// inline: the backend's reads honour their context
+	// (backend.ContextHonourer), so that the miss path calls them in its
+	// own goroutine (see within).
+	inline bool
 
 	skipped, budgetTimeouts, writesQueued  atomic.Uint64
 	lockAcquired, lockWaits, lockFallbacks atomic.Uint64
@@ -58,6 +63,9 @@ func newGuard(c *Cache, cfg *config) *guard {
 	g.kind = backendLabel(c.be)
 	g.ttlGetter, _ = c.be.(backend.TTLGetter)
 	g.inspector, _ = c.be.(backend.TTLInspector)
+	if h, ok := c.be.(backend.ContextHonourer); ok {
+		g.inline = h.HonoursContext()
+	}
 	if l, ok := c.be.(backend.Locker); ok && !cfg.noLock {
 		g.locker = l
 	}
@@ -147,45 +155,99 @@ func (c *Cache) missBudget(ctx context.Context) readBudget {
 // errSkipped is what do returns when it did not ask the backend.
 var errSkipped = ErrBackendUnavailable
 
+// op is one backend operation in progress (opBegin .. opEnd).
+type op struct {
+	t      resilience.Ticket
+	ctx    context.Context // the operation's: the caller's, tagged, with the timeout
+	cancel context.CancelFunc
+	start  time.Time
+}
+
+// opBegin admits one backend operation (begin) and makes its context: ctx
+// tagged for writes (tagWrite) and bounded by timeout (0: none added).
+// The caller defers o.release() and ends it with opEnd.
+func (c *Cache) opBegin(ctx context.Context, name string, timeout time.Duration) (o op, err error) {
+	if o.t, err = c.begin(ctx, name); err != nil {
+		return o, err
+	}
+	o.ctx = c.tagWrite(ctx, name)
+	if timeout > 0 {
+		o.ctx, o.cancel = opContext(o.ctx, timeout)
+	}
+	o.start = time.Now()
+	return o, nil
+}
+
+// release frees the operation's slot of the bound and its timer.
+func (o *op) release(c *Cache) {
+	c.guard.ops.Release()
+	if o.cancel != nil {
+		o.cancel()
+	}
+}
+
+// opEnd records an operation that returned err (see do).
+func (c *Cache) opEnd(ctx context.Context, p *policy, o *op, name, key string, capped bool, err error) error {
+	took := time.Since(o.start)
+	p.stats.backendOp(took)
+	c.observeOp(ctx, o.ctx, name, o.start, took, err)
+	return c.finish(o.t, p, name, key, ctx, o.ctx, capped, err)
+}
+
+// opContext returns ctx bounded by timeout. The context of a shared load
+// (flight.Detached) is not a parent: the operation's context hangs on the
+// load's detached parent with the earlier of the two deadlines, which
+// spares the load the timer of its own deadline.
+func opContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if parent, dl, ok := flight.Detached(ctx); ok {
+		if d := time.Now().Add(timeout); d.Before(dl) {
+			dl = d
+		}
+		return context.WithDeadline(parent, dl)
+	}
+	return context.WithTimeout(ctx, timeout)
+}
+
 // do runs one backend operation under the breaker, the bound on concurrent
 // operations and a timeout (0: none added). It records the latency, counts
 // and logs (rate-limited) failures, and reports errSkipped without asking
 // the backend when the breaker is open or the bound is reached. capped
 // says the timeout was shortened for the caller's deadline: running out of
 // it is not held against the backend.
-func (c *Cache) do(ctx context.Context, p *policy, op, key string, timeout time.Duration, capped bool, fn func(context.Context) error) error {
-	t, err := c.begin(ctx, op)
+func (c *Cache) do(ctx context.Context, p *policy, name, key string, timeout time.Duration, capped bool, fn func(context.Context) error) error {
+	o, err := c.opBegin(ctx, name, timeout)
 	if err != nil {
 		return err
 	}
-	defer c.guard.ops.Release()
-	opCtx := c.tagWrite(ctx, op)
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		opCtx, cancel = context.WithTimeout(opCtx, timeout)
-		defer cancel()
-	}
-	start := time.Now()
-	err = fn(opCtx)
-	took := time.Since(start)
-	p.stats.backendOp(took)
-	c.observeOp(ctx, opCtx, op, start, took, err)
-	return c.finish(t, p, op, key, ctx, opCtx, capped, err)
+	defer o.release(c)
+	return c.opEnd(ctx, p, &o, name, key, capped, fn(o.ctx))
 }
 
 // within is do for the miss path: the caller stops waiting once the
-// timeout has passed even if the backend has not returned (a backend must
-// honour its context, but a stuck connection may not). The operation then
-// goes on in the background, holding its slot of the bound on concurrent
-// operations until it returns, and its late answer is dropped; the caller
-// sees a timeout, which counts against the backend.
-func within[T any](c *Cache, ctx context.Context, p *policy, op, key string, timeout time.Duration, capped bool, fn func(context.Context) (T, error)) (T, error) {
+// timeout has passed even if the backend has not returned. A backend that
+// honours its context (backend.ContextHonourer) is called in the caller's
+// goroutine with the timeout as its deadline. Any other runs in a goroutine
+// of its own (a backend must honour its context, but a stuck connection may
+// not): when it does not return in time it goes on in the background,
+// holding its slot of the bound on concurrent operations until it returns,
+// and its late answer is dropped; the caller sees a timeout, which counts
+// against the backend.
+func within[T any](c *Cache, ctx context.Context, p *policy, name, key string, timeout time.Duration, capped bool, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
-	t, err := c.begin(ctx, op)
+	if c.guard.inline {
+		o, err := c.opBegin(ctx, name, timeout)
+		if err != nil {
+			return zero, err
+		}
+		defer o.release(c)
+		v, err := fn(o.ctx)
+		return v, c.opEnd(ctx, p, &o, name, key, capped, err)
+	}
+	t, err := c.begin(ctx, name)
 	if err != nil {
 		return zero, err
 	}
-	opCtx, cancel := context.WithTimeout(ctx, timeout)
+	opCtx, cancel := opContext(ctx, timeout)
 	type result struct {
 		v   T
 		err error
@@ -212,14 +274,14 @@ func within[T any](c *Cache, ctx context.Context, p *policy, op, key string, tim
 		case r = <-ch:
 		case <-grace.C:
 			p.stats.backendOp(timeout)
-			late := backend.NewError(backend.Timeout, "cachekit", op, key, errLate)
-			c.observeOp(ctx, opCtx, op, start, timeout, late)
-			return zero, c.finish(t, p, op, key, ctx, opCtx, capped, late)
+			late := backend.NewError(backend.Timeout, "cachekit", name, key, errLate)
+			c.observeOp(ctx, opCtx, name, start, timeout, late)
+			return zero, c.finish(t, p, name, key, ctx, opCtx, capped, late)
 		}
 	}
 	p.stats.backendOp(r.d)
-	c.observeOp(ctx, opCtx, op, start, r.d, r.err)
-	return r.v, c.finish(t, p, op, key, ctx, opCtx, capped, r.err)
+	c.observeOp(ctx, opCtx, name, start, r.d, r.err)
+	return r.v, c.finish(t, p, name, key, ctx, opCtx, capped, r.err)
 }
 
 // errLate is the cause of the timeout within reports when the backend did
@@ -280,79 +342,67 @@ func (c *Cache) finish(t resilience.Ticket, p *policy, op, key string, parent, o
 	return err
 }
 
+// answer is what read returns.
+type answer struct {
+	data         []byte
+	rem          time.Duration
+	known, found bool
+}
+
 // read is the backend read of the read path: the value, and its remaining
 // lifetime when L1 needs it (known false when it was not asked or cannot be
 // told), in one round trip when the backend implements backend.TTLGetter.
 // The whole read gets at most timeout (none: 0).
 func (c *Cache) read(ctx context.Context, p *policy, key string, timeout time.Duration, capped bool) (data []byte, rem time.Duration, known, found bool, err error) {
-	type answer struct {
-		data         []byte
-		rem          time.Duration
-		known, found bool
-	}
-	g := c.guard
 	// The lifetime is needed to fill L1 and to see when an entry is stale;
 	// otherwise a plain Get is one command.
 	needTTL := p.useL1 || (p.swr > 0 && p.ttl > 0)
-	get := func(ctx context.Context) (a answer, err error) {
-		switch {
-		case !needTTL:
-			a.data, a.found, err = c.be.Get(ctx, key)
-		case g.ttlGetter != nil:
-			a.data, a.rem, a.found, err = g.ttlGetter.GetWithTTL(ctx, key)
-			a.known = true
-		default:
-			a.data, a.found, err = c.be.Get(ctx, key)
-			if err != nil || !a.found || g.inspector == nil {
-				return a, err
-			}
-			var ttlFound bool
-			a.rem, ttlFound, err = g.inspector.TTL(ctx, key)
-			if err == nil && !ttlFound {
-				a.found = false // vanished in between: a miss
-			}
-			a.known = err == nil
-			if err != nil {
-				// The value is good; only its lifetime is unknown.
-				g.flog.Failed("ttl", key, err)
-				p.stats.add(backendErrors)
-				err = nil
-			}
-		}
-		return a, err
-	}
 	var a answer
-	if timeout > 0 {
-		a, err = within(c, ctx, p, "get", key, timeout, capped, get)
-	} else {
-		err = c.do(ctx, p, "get", key, 0, false, func(ctx context.Context) error {
-			var err error
-			a, err = get(ctx)
-			return err
+	if timeout > 0 && !c.guard.inline {
+		a, err = within(c, ctx, p, "get", key, timeout, capped, func(ctx context.Context) (answer, error) {
+			return c.get(ctx, p, key, needTTL)
 		})
+		return a.data, a.rem, a.known, a.found, err
 	}
+	// within, without its closure
+	o, err := c.opBegin(ctx, "get", timeout)
+	if err != nil {
+		return nil, 0, false, false, err
+	}
+	defer o.release(c)
+	a, err = c.get(o.ctx, p, key, needTTL)
+	err = c.opEnd(ctx, p, &o, "get", key, capped, err)
 	return a.data, a.rem, a.known, a.found, err
 }
 
-// enqueueWrite hands a backend write to the write-behind queue, or drops
-// it (counted) when the breaker is open or the queue is full. done, if not
-// nil, runs in the queue after the write; a dropped write does not run it
-// (a drop happens on the caller's path or in Close, where no backend
-// operation may wait: a stampede lock whose release is dropped expires on
-// its own).
-func (c *Cache) enqueueWrite(key string, job func(), done func()) {
+// get is the body of read.
+func (c *Cache) get(ctx context.Context, p *policy, key string, needTTL bool) (a answer, err error) {
 	g := c.guard
-	if g.breaker.State() == resilience.Open {
-		g.queue.Drop(nil)
-		return
-	}
-	g.writesQueued.Add(1)
-	g.queue.Submit(key, func() {
-		job()
-		if done != nil {
-			done()
+	switch {
+	case !needTTL:
+		a.data, a.found, err = c.be.Get(ctx, key)
+	case g.ttlGetter != nil:
+		a.data, a.rem, a.found, err = g.ttlGetter.GetWithTTL(ctx, key)
+		a.known = true
+	default:
+		a.data, a.found, err = c.be.Get(ctx, key)
+		if err != nil || !a.found || g.inspector == nil {
+			return a, err
 		}
-	}, nil)
+		var ttlFound bool
+		a.rem, ttlFound, err = g.inspector.TTL(ctx, key)
+		if err == nil && !ttlFound {
+			a.found = false // vanished in between: a miss
+		}
+		a.known = err == nil
+		if err != nil {
+			// The value is good; only its lifetime is unknown.
+			g.flog.Failed("ttl", key, err)
+			p.stats.add(backendErrors)
+			err = nil
+		}
+	}
+	return a, err
 }
 
 // Flush waits until every backend write queued so far has been made (or

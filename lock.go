@@ -26,7 +26,7 @@ const (
 // the function's usual run time is known, the wait is at most twice that
 // plus the read budget.
 func (c *Cache) fillLocked(ctx context.Context, p *policy, s slot, gen generation,
-	load func(context.Context) (any, error), decode func([]byte) (any, error), rb readBudget, recheck bool) (loaded, error) {
+	ld loader, rb readBudget, recheck bool) (loaded, error) {
 	g := c.guard
 	key := s.key
 	wait := c.cfg.lockWait
@@ -44,7 +44,7 @@ func (c *Cache) fillLocked(ctx context.Context, p *policy, s slot, gen generatio
 	backoff := lockPollMin
 	fallback := func() (loaded, error) {
 		g.lockFallbacks.Add(1)
-		return c.compute(ctx, p, s, gen, load, "")
+		return c.compute(ctx, p, s, gen, ld, "")
 	}
 	for first := true; ; first = false {
 		// After the first attempt every backend operation of the wait
@@ -74,13 +74,13 @@ func (c *Cache) fillLocked(ctx context.Context, p *policy, s slot, gen generatio
 		if l.ok {
 			g.lockAcquired.Add(1)
 			if recheck {
-				res, found, _, err := c.fromL2(ctx, p, s, gen, decode, rb)
+				res, found, _, err := c.fromL2(ctx, p, s, gen, ld, rb)
 				if found || err != nil {
 					c.unlockLater(ctx, p, key, l.id)
 					return res, err
 				}
 			}
-			return c.compute(ctx, p, s, gen, load, l.id)
+			return c.compute(ctx, p, s, gen, ld, l.id)
 		}
 		left := time.Until(until)
 		if left <= 0 || !sleep(ctx, min(backoff, left)) {
@@ -95,7 +95,7 @@ func (c *Cache) fillLocked(ctx context.Context, p *policy, s slot, gen generatio
 		if left < pb.timeout {
 			pb.timeout, pb.capped = left, pb.capped || left < rb.timeout/2
 		}
-		res, found, _, err := c.fromL2(ctx, p, s, gen, decode, pb)
+		res, found, _, err := c.fromL2(ctx, p, s, gen, ld, pb)
 		switch {
 		case found:
 			g.lockWaits.Add(1)

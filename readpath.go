@@ -95,57 +95,110 @@ func anyLoader[R any](fn func(context.Context) (R, error)) func(context.Context)
 	}
 }
 
-// decoder returns the decoding of a MessagePack document into R, boxed.
-func decoder[R any](p *policy) func([]byte) (any, error) {
-	return func(doc []byte) (any, error) {
-		var r R
-		err := p.pipe.Unmarshal(doc, &r)
-		return r, err
+// docDecoder decodes a MessagePack document into the caller's type, boxed.
+type docDecoder interface {
+	decode(doc []byte) (any, error)
+}
+
+// decodeAs is the docDecoder of R (a single pointer: passing it as an
+// interface does not allocate).
+type decodeAs[R any] struct{ p *policy }
+
+func (d decodeAs[R]) decode(doc []byte) (any, error) {
+	var r R
+	err := d.p.pipe.Unmarshal(doc, &r)
+	return r, err
+}
+
+// loader is what the path after an L1 miss needs from its caller: the
+// function, and the conversions of what it finds into the caller's type.
+type loader interface {
+	docDecoder
+	// load runs the function.
+	load(ctx context.Context) (any, error)
+	// fromL1 converts an L1 entry into the caller's type (false: unusable).
+	fromL1(e l1Entry) (any, bool)
+}
+
+// caller is the function of a miss with its arguments bound: a FuncN and
+// its arguments as a struct (the generated boundN), which travels inside
+// missLoad where a closure would cost an allocation of its own, or a plain
+// function (plainFunc).
+type caller[R any] interface {
+	call(ctx context.Context) (R, error)
+}
+
+// plainFunc is a function as a caller.
+type plainFunc[R any] func(context.Context) (R, error)
+
+func (f plainFunc[R]) call(ctx context.Context) (R, error) { return f(ctx) }
+
+// missLoad is one miss of a call returning R: the loader, and the shared
+// load itself (flight.Loader), in one allocation (closures for each would
+// cost one each).
+type missLoad[R any, F caller[R]] struct {
+	c    *Cache
+	p    *policy
+	s    slot
+	fn   F
+	rb   readBudget
+	slot bool // holds a slot of the bound on detached loads, released by Load
+}
+
+func (m *missLoad[R, F]) load(ctx context.Context) (any, error) {
+	r, err := m.fn.call(ctx)
+	return r, err
+}
+
+func (m *missLoad[R, F]) decode(doc []byte) (any, error) { return decodeAs[R]{m.p}.decode(doc) }
+
+func (m *missLoad[R, F]) fromL1(e l1Entry) (any, bool) {
+	p := m.p
+	if nerr, neg := negHit(p, e.val, e.doc); neg && nerr != nil {
+		return negMarker{Err: nerr.Error()}, true
 	}
+	if m.c.cfg.l1Bytes {
+		return decodeDoc[R](p, e.doc)
+	}
+	if r, ok := asR[R](e.val); ok {
+		return r, true
+	}
+	return convertL1[R](p, e.val)
+}
+
+// Load is the shared load (flight.Loader): fill, registered with Close.
+func (m *missLoad[R, F]) Load(ctx context.Context) (loaded, error) {
+	c := m.c
+	if m.slot {
+		defer c.guard.loads.Release()
+	}
+	if !c.track() { // closed meanwhile: run uncached
+		v, err := m.load(ctx)
+		return loaded{val: v}, err
+	}
+	defer c.wg.Done()
+	return c.fill(ctx, m.p, m.s, m, m.rb)
 }
 
 // fetch is the path after an L1 miss: one shared, detached load per key
 // (backend read, else the function), whose result every waiter receives.
 // Over MaxDetachedLoads the caller runs the load itself, on its own
 // context, so that loads whose callers gave up cannot pile up.
-func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(context.Context) (R, error)) (R, error) {
+func fetch[R any, F caller[R]](ctx context.Context, c *Cache, p *policy, s slot, fn F) (R, error) {
 	var zero R
 	start := c.callStart()
 	key := s.key
-	load := anyLoader(fn)
-	decode := decoder[R](p)
-	hitL1 := func(e l1Entry) (any, bool) {
-		if nerr, neg := negHit(p, e.val, e.doc); neg && nerr != nil {
-			return negMarker{Err: nerr.Error()}, true
-		}
-		if c.cfg.l1Bytes {
-			return decodeDoc[R](p, e.doc)
-		}
-		if r, ok := asR[R](e.val); ok {
-			return r, true
-		}
-		return convertL1[R](p, e.val)
-	}
-	rb := c.missBudget(ctx)
+	m := &missLoad[R, F]{c: c, p: p, s: s, fn: fn, rb: c.missBudget(ctx)}
 	var (
 		res    loaded
 		err    error
 		shared bool
 	)
 	if slot, ok := c.detachedSlot(key); !ok {
-		res, err = c.fill(ctx, p, s, hitL1, load, decode, rb)
+		res, err = c.fill(ctx, p, s, m, m.rb)
 	} else {
-		res, shared, err = c.flights.Do(ctx, key, c.cfg.loaderTimeout, func(ctx context.Context) (loaded, error) {
-			if slot {
-				defer c.guard.loads.Release()
-			}
-			if !c.track() { // closed meanwhile: run uncached
-				v, err := load(ctx)
-				return loaded{val: v}, err
-			}
-			defer c.wg.Done()
-			return c.fill(ctx, p, s, hitL1, load, decode, rb)
-		})
+		m.slot = slot
+		res, shared, err = c.flights.DoLoader(ctx, key, c.cfg.loaderTimeout, m)
 		if slot && shared { // joined another caller's load: ours never ran
 			c.guard.loads.Release()
 		}
@@ -187,7 +240,7 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 		c.observeCall(ctx, p, fetchResult(res, shared), start)
 	}
 	if res.stale {
-		c.refresh(ctx, p, s, load)
+		c.refresh(ctx, p, s, m.load)
 	}
 	return r, nil
 }
@@ -248,7 +301,7 @@ func get[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(contex
 		}
 		return r, nil
 	}
-	return fetch(ctx, c, p, s, fn)
+	return fetch[R](ctx, c, p, s, plainFunc[R](fn))
 }
 
 // lookupL1 returns the L1 entry for key if the policy uses L1.
@@ -261,10 +314,8 @@ func (c *Cache) lookupL1(p *policy, key string) (l1Entry, bool) {
 
 // fill is the body of a shared load: read the backend, else run the function
 // and store its result. It runs detached from the callers (flight.Group), or
-// in the caller over MaxDetachedLoads. hitL1 converts an L1 entry into the
-// caller's type (false: unusable).
-func (c *Cache) fill(ctx context.Context, p *policy, s slot, hitL1 func(l1Entry) (any, bool),
-	load func(context.Context) (any, error), decode func([]byte) (any, error), rb readBudget) (loaded, error) {
+// in the caller over MaxDetachedLoads.
+func (c *Cache) fill(ctx context.Context, p *policy, s slot, l loader, rb readBudget) (loaded, error) {
 	key := s.key
 	gen := c.generation(key)
 	// A caller that missed L1 just before the previous shared load of key
@@ -272,14 +323,14 @@ func (c *Cache) fill(ctx context.Context, p *policy, s slot, hitL1 func(l1Entry)
 	// answer it from L1 rather than read the backend or run the function a
 	// second time.
 	if e, ok := c.lookupL1(p, key); ok {
-		if v, ok := hitL1(e); ok {
+		if v, ok := l.fromL1(e); ok {
 			return loaded{val: v, fromL1: true, stale: e.refreshAt != 0 && c.nowNano() >= e.refreshAt}, nil
 		}
 	}
 	if c.be == nil {
-		return c.compute(ctx, p, s, gen, load, "")
+		return c.compute(ctx, p, s, gen, l, "")
 	}
-	res, found, bad, err := c.fromL2(ctx, p, s, gen, decode, rb)
+	res, found, bad, err := c.fromL2(ctx, p, s, gen, l, rb)
 	if found || err != nil {
 		return res, err
 	}
@@ -287,18 +338,18 @@ func (c *Cache) fill(ctx context.Context, p *policy, s slot, hitL1 func(l1Entry)
 		// No lock; or the backend just failed us (or was skipped), and
 		// asking it for a lock would only add another budget to the call;
 		// or the function is cheaper than the lock's round trips.
-		return c.compute(ctx, p, s, gen, load, "")
+		return c.compute(ctx, p, s, gen, l, "")
 	}
 	// An undecodable entry is not read again under the lock: it is
 	// about to be overwritten, and counting it twice would mislead.
-	return c.fillLocked(ctx, p, s, gen, load, decode, rb, !bad)
+	return c.fillLocked(ctx, p, s, gen, l, rb, !bad)
 }
 
 // fromL2 is readL2 for the miss path: backend errors (res.failed) and
 // undecodable entries (bad) are misses (the function runs); only a
 // fail-closed rejection is an error.
-func (c *Cache) fromL2(ctx context.Context, p *policy, s slot, gen generation, decode func([]byte) (any, error), rb readBudget) (res loaded, found, bad bool, err error) {
-	v, stale, found, err := c.readL2(ctx, p, s, gen, decode, rb)
+func (c *Cache) fromL2(ctx context.Context, p *policy, s slot, gen generation, d docDecoder, rb readBudget) (res loaded, found, bad bool, err error) {
+	v, stale, found, err := c.readL2(ctx, p, s, gen, d, rb)
 	switch {
 	case found:
 		return loaded{val: v, fromL2: true, stale: stale}, true, false, nil
@@ -321,7 +372,7 @@ func (c *Cache) fromL2(ctx context.Context, p *policy, s slot, gen generation, d
 // through the write-behind queue, after which the stampede lock lockID (if
 // any) is released. The caller gets the result without waiting for the
 // backend.
-func (c *Cache) compute(ctx context.Context, p *policy, s slot, gen generation, load func(context.Context) (any, error), lockID string) (loaded, error) {
+func (c *Cache) compute(ctx context.Context, p *policy, s slot, gen generation, l loader, lockID string) (loaded, error) {
 	stored := false
 	if lockID != "" {
 		defer func() {
@@ -330,15 +381,23 @@ func (c *Cache) compute(ctx context.Context, p *policy, s slot, gen generation, 
 			}
 		}()
 	}
-	start := time.Now()
-	v, err := load(ctx)
+	// The function's run time is wanted only to decide on the stampede
+	// lock (worthLocking); without a lock it would cost two clock reads.
+	timed := c.guard != nil && c.guard.locker != nil
+	var start time.Time
+	if timed {
+		start = time.Now()
+	}
+	v, err := l.load(ctx)
 	if err != nil {
 		if r := p.negRuleFor(err); r != nil {
 			c.storeNegative(ctx, p, s, r, gen)
 		}
 		return loaded{}, err
 	}
-	p.observeLoad(time.Since(start))
+	if timed {
+		p.observeLoad(time.Since(start))
+	}
 	stored = true
 	_ = c.store(ctx, p, s, v, gen, false, lockID)
 	return loaded{val: v}, nil
@@ -365,7 +424,7 @@ func (e *readError) Unwrap() []error { return []error{e.err, e.kind} }
 // entry that failed decryption and was evicted. err is a backend error
 // (already counted and logged), an undecodable entry (errUndecodable, not
 // logged) or a rejection under a fail-closed policy (errFailClosed).
-func (c *Cache) readL2(ctx context.Context, p *policy, s slot, gen generation, decode func([]byte) (any, error), rb readBudget) (v any, stale, found bool, err error) {
+func (c *Cache) readL2(ctx context.Context, p *policy, s slot, gen generation, d docDecoder, rb readBudget) (v any, stale, found bool, err error) {
 	key := s.key
 	data, rem, known, found, err := c.read(ctx, p, key, rb.timeout, rb.capped)
 	if err != nil || !found {
@@ -376,7 +435,7 @@ func (c *Cache) readL2(ctx context.Context, p *policy, s slot, gen generation, d
 	if nerr, neg := negHit(p, nil, doc); decoded && neg && nerr != nil {
 		v = negMarker{Err: nerr.Error()} // a cached error (CacheError)
 	} else if decoded {
-		v, err = decode(doc)
+		v, err = d.decode(doc)
 	}
 	if err != nil {
 		p.stats.add(decodeErrors)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/cachekit-go/cachekit/internal/flight"
+	"github.com/cachekit-go/cachekit/internal/resilience"
 )
 
 // store serializes v and writes it to L1 and the backend, unless the entry's
@@ -96,36 +99,87 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 // invalidate), so it is never undone by one of them; the job skips the
 // write when a Clear happened since gen (the cache's epoch moved), holding
 // the key's stripe lock (read) while it writes so that Clear waits for a
-// write in progress. It then releases the stampede lock lockID, if any. The entry's lifetime counts from when it
-// was stored (now, Unix nanoseconds), not from when the write is made: a
-// write that waited in the queue gets what is left of ttl, and none at all
-// once it has run out.
+// write in progress. It then releases the stampede lock lockID, if any.
+// The entry's lifetime counts from when it was stored (now, Unix
+// nanoseconds), not from when the write is made: a write that waited in the
+// queue gets what is left of ttl, and none at all once it has run out.
+// The write is dropped (counted) when the breaker is open or the key's
+// queue is full; a stampede lock whose release is dropped with it expires
+// on its own (a drop happens on the caller's path or in Close, where no
+// backend operation may wait).
 func (c *Cache) writeBehind(ctx context.Context, p *policy, key string, stored []byte, ttl time.Duration, now int64, gen generation, lockID string) {
-	ctx = context.WithoutCancel(ctx)
-	st := c.stripeOf(key)
-	var done func()
-	if lockID != "" {
-		done = func() { c.unlock(ctx, p, key, lockID) }
+	g := c.guard
+	if g.breaker.State() == resilience.Open {
+		g.queue.Drop(nil)
+		return
 	}
-	c.enqueueWrite(key, func() {
-		st.mu.RLock()
-		defer st.mu.RUnlock()
-		if c.epoch.Load() != gen.epoch {
-			p.stats.add(discarded)
-			return
+	g.writesQueued.Add(1)
+	g.queue.SubmitRunner(key, &queuedWrite{c: c, p: p, ctx: detach(ctx), key: key,
+		stored: stored, ttl: ttl, now: now, epoch: gen.epoch, lockID: lockID})
+}
+
+// detach returns ctx without its cancellation (context.WithoutCancel): the
+// detached parent of a shared load's context as it is.
+func detach(ctx context.Context) context.Context {
+	if parent, _, ok := flight.Detached(ctx); ok {
+		return parent
+	}
+	return context.WithoutCancel(ctx)
+}
+
+// queuedWrite is a write in the write-behind queue (resilience.Runner: one
+// allocation per write).
+type queuedWrite struct {
+	c      *Cache
+	p      *policy
+	ctx    context.Context // detached from the caller's
+	key    string
+	stored []byte
+	ttl    time.Duration
+	now    int64  // when the entry was stored (Unix nanoseconds)
+	epoch  uint64 // the cache's epoch then
+	lockID string // stampede lock to release after the write
+}
+
+// Run makes the write, then releases the stampede lock.
+func (w *queuedWrite) Run() {
+	w.write()
+	if w.lockID != "" {
+		w.c.unlock(w.ctx, w.p, w.key, w.lockID)
+	}
+}
+
+// Dropped does nothing: a dropped write's stampede lock expires on its own.
+func (w *queuedWrite) Dropped() {}
+
+func (w *queuedWrite) write() {
+	c, p, key := w.c, w.p, w.key
+	st := c.stripeOf(key)
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if c.epoch.Load() != w.epoch {
+		p.stats.add(discarded)
+		return
+	}
+	ttl := w.ttl
+	if ttl > 0 {
+		if ttl -= time.Duration(c.nowNano() - w.now); ttl <= 0 {
+			return // expired while queued
 		}
-		ttl := ttl
-		if ttl > 0 {
-			if ttl -= time.Duration(c.nowNano() - now); ttl <= 0 {
-				return // expired while queued
-			}
-		}
-		if c.do(ctx, p, "set", key, c.guard.writeTimeout, false, func(ctx context.Context) error {
-			return c.be.Set(ctx, key, stored, ttl)
-		}) == nil {
-			c.announce(ctx, "", key)
-		}
-	}, done)
+	}
+	if c.set(w.ctx, p, key, w.stored, ttl) == nil {
+		c.announce(w.ctx, "", key)
+	}
+}
+
+// set is do of a backend Set with the write timeout (without a closure).
+func (c *Cache) set(ctx context.Context, p *policy, key string, stored []byte, ttl time.Duration) error {
+	o, err := c.opBegin(ctx, "set", c.guard.writeTimeout)
+	if err != nil {
+		return err
+	}
+	defer o.release(c)
+	return c.opEnd(ctx, p, &o, "set", key, false, c.be.Set(o.ctx, key, stored, ttl))
 }
 
 // checkSize enforces the maximum value size on a serialized value (size

@@ -93,6 +93,23 @@ type ReadBudgeter interface {
 	ReadBudget() time.Duration
 }
 
+// ContextHonourer is implemented by backends whose reads (Get, GetWithTTL,
+// TTL, AcquireLock) return promptly, with an error, once their context
+// ends, however the server or the network misbehaves: every wait is on the
+// context or on a connection deadline taken from it. The cache then calls
+// such a read in the caller's goroutine with the read budget as the
+// context's deadline; for other backends it runs each read in a goroutine
+// of its own and stops waiting at the budget, so that a read that ignores
+// its context cannot hold a miss past it (that goroutine and its channel
+// cost a few allocations per miss).
+//
+// A wrapper that embeds such a backend and replaces one of these reads
+// with one that may not return when its context ends must implement
+// HonoursContext itself, returning false.
+type ContextHonourer interface {
+	HonoursContext() bool
+}
+
 // TimeoutSetter is implemented by backends that can bound every operation by
 // a timeout. WithTimeout returns a new Backend (sharing connections with the
 // receiver) and leaves the receiver unchanged.

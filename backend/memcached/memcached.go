@@ -672,7 +672,8 @@ func (b *Backend) doOn(ctx context.Context, i int, op, key string, fn func(*conn
 	if err := ctx.Err(); err != nil {
 		return b.ctxError(op, key, err, err)
 	}
-	if b.timeout > 0 {
+	// A caller's deadline within the timeout already bounds the operation.
+	if dl, ok := ctx.Deadline(); b.timeout > 0 && (!ok || time.Until(dl) > b.timeout) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, b.timeout)
 		defer cancel()
@@ -830,6 +831,13 @@ func (c *conn) store(cmd, key string, exp int64, data []byte) (response, error) 
 	}
 	return readResponse(c.br, MaxValueRead)
 }
+
+// HonoursContext reports that this backend's reads return once their
+// context ends (backend.ContextHonourer): every wait is on a connection
+// deadline taken from the context (cancelling moves it into the past), or a
+// select on the context for a pooled connection (see
+// TestWaitForFreeConnectionHonoursContext and the fault tests).
+func (b *Backend) HonoursContext() bool { return true }
 
 // ReadBudget is the default read budget the cache gives this backend
 // (backend.ReadBudgeter): backend.LocalReadBudget.

@@ -103,7 +103,8 @@ func (b *Backend) WithTimeout(d time.Duration) backend.Backend {
 
 func (b *Backend) begin(ctx context.Context, op, key string) (context.Context, context.CancelFunc, error) {
 	cancel := context.CancelFunc(func() {})
-	if b.timeout > 0 {
+	// A caller's deadline within the timeout already bounds the operation.
+	if dl, ok := ctx.Deadline(); b.timeout > 0 && (!ok || time.Until(dl) > b.timeout) {
 		ctx, cancel = context.WithTimeout(ctx, b.timeout)
 	}
 	if err := ctx.Err(); err != nil {
@@ -315,6 +316,11 @@ func (b *Backend) ReleaseLock(ctx context.Context, key, lockID string) (bool, er
 	delete(b.s.locks, key)
 	return true, nil
 }
+
+// HonoursContext reports that this backend's reads return once their context
+// ends (backend.ContextHonourer): they never wait on anything but locks held
+// for a map operation.
+func (b *Backend) HonoursContext() bool { return true }
 
 // ReadBudget is the default read budget the cache gives this backend
 // (backend.ReadBudgeter): backend.LocalReadBudget.

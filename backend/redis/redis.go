@@ -214,7 +214,10 @@ func (b *Backend) start(ctx context.Context, op, key string) (context.Context, c
 	if err != nil {
 		return ctx, nil, nil, err
 	}
-	if b.timeout > 0 {
+	// A caller's deadline within the timeout already bounds the operation
+	// (the cache's read budget and write timeout usually do): another
+	// context over it would only cost allocations.
+	if dl, ok := ctx.Deadline(); b.timeout > 0 && (!ok || time.Until(dl) > b.timeout) {
 		ctx, cancel := context.WithTimeout(ctx, b.timeout)
 		return ctx, cancel, c, nil
 	}
@@ -454,6 +457,11 @@ func (b *Backend) lockKey(k string) string {
 	}
 	return "{" + k + "}:lock"
 }
+
+// HonoursContext reports that this backend's reads return once their
+// context ends (backend.ContextHonourer): rueidis waits for every reply on
+// the context or its deadline (see TestHungServerHonoursContext).
+func (b *Backend) HonoursContext() bool { return true }
 
 // ReadBudget is the default read budget the cache gives this backend
 // (backend.ReadBudgeter): backend.LocalReadBudget.

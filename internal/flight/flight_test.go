@@ -247,7 +247,9 @@ func TestLateCallerJoinsAfterCancelledWaiter(t *testing.T) {
 func TestGoexitBecomesError(t *testing.T) {
 	t.Parallel()
 	var g Group[int]
-	v, _, err := g.Do(context.Background(), "k", 0, func(context.Context) (int, error) {
+	ctx, cancel := context.WithCancel(context.Background()) // a caller that could give up: detached run
+	defer cancel()
+	v, _, err := g.Do(ctx, "k", 0, func(context.Context) (int, error) {
 		runtime.Goexit()
 		return 1, nil
 	})
@@ -256,6 +258,110 @@ func TestGoexitBecomesError(t *testing.T) {
 	}
 	if g.InFlight("k") {
 		t.Fatal("call not removed after Goexit")
+	}
+}
+
+// A first caller that cannot give up runs the call in its own goroutine: a
+// Goexit there ends that goroutine (as a direct call would), and a caller
+// that joined gets ErrGoexit.
+func TestInlineGoexit(t *testing.T) {
+	t.Parallel()
+	var g Group[int]
+	release := make(chan struct{})
+	leaderExited := make(chan bool, 1)
+	go func() {
+		returned := false
+		defer func() { leaderExited <- !returned }()
+		_, _, _ = g.Do(context.Background(), "k", 0, func(context.Context) (int, error) {
+			<-release
+			runtime.Goexit()
+			return 1, nil
+		})
+		returned = true
+	}()
+	for !g.InFlight("k") {
+		time.Sleep(time.Millisecond)
+	}
+	joined := make(chan error, 1)
+	go func() {
+		_, _, err := g.Do(context.Background(), "k", 0, func(context.Context) (int, error) { return 2, nil })
+		joined <- err
+	}()
+	for !waiting(&g, "k", 1) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if !<-leaderExited {
+		t.Fatal("the inline caller returned from Do after a Goexit")
+	}
+	if err := <-joined; !errors.Is(err, ErrGoexit) {
+		t.Fatalf("joiner got %v", err)
+	}
+	if g.InFlight("k") {
+		t.Fatal("call not removed after Goexit")
+	}
+}
+
+// The context of a call behaves as context.WithDeadline's: Err before and
+// after the deadline without anyone asking for Done, contexts derived from
+// it end with it, and the end of the call cancels it.
+func TestCallContext(t *testing.T) {
+	t.Parallel()
+	type ctxKey struct{}
+	var g Group[int]
+	parent := context.WithValue(context.Background(), ctxKey{}, "v")
+	var (
+		derived       context.Context
+		cancelDerived context.CancelFunc = func() {}
+	)
+	defer func() { cancelDerived() }()
+	_, _, err := g.Do(parent, "k", 20*time.Millisecond, func(ctx context.Context) (int, error) {
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > 20*time.Millisecond {
+			t.Errorf("deadline %v %v", dl, ok)
+		}
+		if ctx.Err() != nil || ctx.Value(ctxKey{}) != "v" {
+			t.Errorf("fresh call context: %v, %v", ctx.Err(), ctx.Value(ctxKey{}))
+		}
+		time.Sleep(30 * time.Millisecond)
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Errorf("after the deadline, Err = %v", ctx.Err())
+		}
+		select {
+		case <-ctx.Done():
+		default:
+			t.Error("Done not closed after the deadline")
+		}
+		return 0, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, _ = g.Do(parent, "k", time.Hour, func(ctx context.Context) (int, error) {
+		if _, _, ok := Detached(ctx); !ok {
+			t.Error("Detached does not see the call's context")
+		}
+		derived, cancelDerived = context.WithCancel(ctx)
+		if derived.Value(ctxKey{}) != "v" {
+			t.Error("value lost in a derived context")
+		}
+		return 0, nil
+	})
+	select {
+	case <-derived.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a context derived from the call's was not cancelled when the call ended")
+	}
+	if !errors.Is(derived.Err(), context.Canceled) {
+		t.Fatalf("derived context: %v", derived.Err())
+	}
+	// A context never asked for Done, after the call: cancelled too.
+	var kept context.Context
+	_, _, _ = g.Do(parent, "k", time.Hour, func(ctx context.Context) (int, error) { kept = ctx; return 0, nil })
+	if !errors.Is(kept.Err(), context.Canceled) {
+		t.Fatalf("call context after the call: %v", kept.Err())
+	}
+	if _, _, ok := Detached(kept); ok {
+		t.Fatal("Detached on an ended call")
 	}
 }
 

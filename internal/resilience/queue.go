@@ -28,6 +28,35 @@ type Queue struct {
 type job struct {
 	fn   func()
 	drop func()
+	r    Runner // instead of fn and drop
+}
+
+// Runner is a job as a value: a type of the caller's that holds what the
+// job needs costs one allocation, where closures cost one each.
+type Runner interface {
+	// Run does the job.
+	Run()
+	// Dropped is called instead of Run when the job is dropped (see
+	// Submit's onDrop).
+	Dropped()
+}
+
+func (j job) run() {
+	if j.r != nil {
+		j.r.Run()
+		return
+	}
+	j.fn()
+}
+
+// dropJob counts a job that will not run and runs its drop hook, if any.
+func (q *Queue) dropJob(j job) {
+	if j.r != nil {
+		q.dropped.Add(1)
+		j.r.Dropped()
+		return
+	}
+	q.Drop(j.drop)
 }
 
 // NewQueue starts workers goroutines, each with a buffer of size/workers
@@ -48,7 +77,7 @@ func NewQueue(size, workers int) *Queue {
 func (q *Queue) work(lane chan job) {
 	defer q.done.Done()
 	for j := range lane {
-		j.fn()
+		j.run()
 		q.ran.Add(1)
 		q.finish()
 	}
@@ -60,6 +89,16 @@ func (q *Queue) work(lane chan job) {
 func (q *Queue) Submit(key string, fn, onDrop func()) bool {
 	if !q.submit(key, job{fn: fn, drop: onDrop}) {
 		q.Drop(onDrop)
+		return false
+	}
+	return true
+}
+
+// SubmitRunner is Submit with the job as a Runner.
+func (q *Queue) SubmitRunner(key string, r Runner) bool {
+	j := job{r: r}
+	if !q.submit(key, j) {
+		q.dropJob(j)
 		return false
 	}
 	return true
@@ -165,7 +204,7 @@ func (q *Queue) Close(timeout time.Duration) bool {
 			if !ok {
 				break
 			}
-			q.Drop(j.drop)
+			q.dropJob(j)
 			q.finish()
 		}
 	}

@@ -371,3 +371,62 @@ func TestQueueBarrierWaitsForTheKeysEarlierJobs(t *testing.T) {
 		t.Fatalf("Barrier = %v %v; earlier job ran: %v", ok, err, ran.Load())
 	}
 }
+
+// countingRunner records how it was used (a Runner job).
+type countingRunner struct {
+	ran, dropped *atomic.Int32
+	order        *[]int
+	mu           *sync.Mutex
+	n            int
+	started      chan struct{}
+	gate         chan struct{}
+}
+
+func (r countingRunner) Run() {
+	if r.gate != nil {
+		close(r.started)
+		<-r.gate
+	}
+	r.mu.Lock()
+	*r.order = append(*r.order, r.n)
+	r.mu.Unlock()
+	r.ran.Add(1)
+}
+
+func (r countingRunner) Dropped() { r.dropped.Add(1) }
+
+// Runner jobs keep a key's order with function jobs, and are dropped (with
+// their Dropped hook) when the lane is full.
+func TestQueueRunners(t *testing.T) {
+	t.Parallel()
+	q := NewQueue(2, 1)
+	var ran, dropped atomic.Int32
+	var mu sync.Mutex
+	var order []int
+	gate, started := make(chan struct{}), make(chan struct{})
+	mk := func(n int, g chan struct{}) countingRunner {
+		return countingRunner{ran: &ran, dropped: &dropped, order: &order, mu: &mu, n: n, gate: g, started: started}
+	}
+	if !q.SubmitRunner("k", mk(1, gate)) { // held by the gate: the worker is busy
+		t.Fatal("first runner refused")
+	}
+	<-started
+	q.Submit("k", func() { mu.Lock(); order = append(order, 2); mu.Unlock() }, nil)
+	if !q.SubmitRunner("k", mk(3, nil)) {
+		t.Fatal("third job refused with room in the lane")
+	}
+	if q.SubmitRunner("k", mk(4, nil)) || dropped.Load() != 1 || q.Dropped() != 1 {
+		t.Fatalf("a runner over the lane's room: dropped %d, counted %d", dropped.Load(), q.Dropped())
+	}
+	close(gate)
+	if err := q.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ran.Load() != 2 || len(order) != 3 || order[0] != 1 || order[1] != 2 || order[2] != 3 {
+		t.Fatalf("ran %d, order %v", ran.Load(), order)
+	}
+	q.Close(time.Second)
+	if q.SubmitRunner("k", mk(5, nil)) || dropped.Load() != 2 {
+		t.Fatal("runner accepted after Close")
+	}
+}

@@ -55,6 +55,10 @@ type arity struct {
 	TestParams string // ", a int, b string"
 	TestArgs   string // "1, "b""
 	OtherArgs  string // "2, "c""
+	// For boundN: its fields after f, and the call's arguments read from
+	// them.
+	Fields    string // "\n\ta A\n\tb B"
+	BoundArgs string // ", k.a, k.b"
 }
 
 var (
@@ -93,6 +97,10 @@ func arities() []arity {
 		a.ArgList, a.KeyParams = strings.Join(names, ", "), strings.Join(params, ", ")
 		a.TestTypes, a.TestParams = lead(ttypes), lead(tparams)
 		a.TestArgs, a.OtherArgs = strings.Join(targs, ", "), strings.Join(oargs, ", ")
+		for i, l := range names {
+			a.Fields += "\n\t" + l + " " + tps[i]
+			a.BoundArgs += ", k." + l
+		}
 		out = append(out, a)
 	}
 	return out
@@ -183,7 +191,7 @@ func (f *{{$F}}) Call(ctx context.Context{{.Params}}) (R, error) {
 		}
 		return r, nil
 	}
-	return fetch(ctx, f.c, &f.p, s, func(ctx context.Context) (R, error) { return f.fn(ctx{{.Args}}) })
+	return fetch[R](ctx, f.c, &f.p, s, bound{{.N}}[{{.TypeParams}}R]{f{{.Args}}})
 }
 
 // Fn returns Call as a plain function value with the wrapped function's
@@ -203,6 +211,17 @@ func (f *{{$F}}) Invalidate(ctx context.Context{{.Params}}) error {
 // encryption it is the logical key; the backend key adds the tenant prefix.
 func (f *{{$F}}) Key({{.KeyParams}}) (string, error) {
 	return f.keyFor([]any{ {{.ArgList}} })
+}
+
+// bound{{.N}} is a call of a Func{{.N}} with its arguments bound (a caller: it
+// travels inside the miss's one allocation, where a closure would need one of
+// its own).
+type bound{{.N}}[{{.TypeParams}}R any] struct {
+	f *{{$F}}{{.Fields}}
+}
+
+func (k bound{{.N}}[{{.TypeParams}}R]) call(ctx context.Context) (R, error) {
+	return k.f.fn(ctx{{.BoundArgs}})
 }
 {{end}}`
 
