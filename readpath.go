@@ -96,7 +96,17 @@ func anyLoader[R any](fn func(context.Context) (R, error)) func(context.Context)
 }
 
 // decoder returns the decoding of a MessagePack document into R, boxed.
-func decoder[R any](p *policy) func([]byte) (any, error) {
+// With shared (the document is not kept anywhere else: no L1 in byte mode),
+// []byte values in the result share the document's memory instead of
+// copying it.
+func decoder[R any](p *policy, shared bool) func([]byte) (any, error) {
+	if shared {
+		return func(doc []byte) (any, error) {
+			var r R
+			err := p.pipe.UnmarshalShared(doc, &r)
+			return r, err
+		}
+	}
 	return func(doc []byte) (any, error) {
 		var r R
 		err := p.pipe.Unmarshal(doc, &r)
@@ -113,7 +123,7 @@ func fetch[R any](ctx context.Context, c *Cache, p *policy, s slot, fn func(cont
 	start := c.callStart()
 	key := s.key
 	load := anyLoader(fn)
-	decode := decoder[R](p)
+	decode := decoder[R](p, !c.cfg.l1Bytes)
 	hitL1 := func(e l1Entry) (any, bool) {
 		if nerr, neg := negHit(p, e.val, e.doc); neg && nerr != nil {
 			return negMarker{Err: nerr.Error()}, true
@@ -371,7 +381,10 @@ func (c *Cache) readL2(ctx context.Context, p *policy, s slot, gen generation, d
 	if err != nil || !found {
 		return nil, false, false, err
 	}
-	doc, err := p.pipeFor(s).Open(s.logical, data)
+	// The backend's result is ours (backend.Backend.Get): it is decrypted
+	// in place, and the document is only ever used through the decoded
+	// value or L1.
+	doc, err := p.pipeFor(s).OpenOwned(s.logical, data)
 	decoded := err == nil
 	if nerr, neg := negHit(p, nil, doc); decoded && neg && nerr != nil {
 		v = negMarker{Err: nerr.Error()} // a cached error (CacheError)

@@ -214,11 +214,22 @@ func (b *Backend) start(ctx context.Context, op, key string) (context.Context, c
 	if err != nil {
 		return ctx, nil, nil, err
 	}
-	if b.timeout > 0 {
+	if b.timeout > 0 && !deadlineWithin(ctx, b.timeout) {
 		ctx, cancel := context.WithTimeout(ctx, b.timeout)
 		return ctx, cancel, c, nil
 	}
-	return ctx, func() {}, c, nil
+	return ctx, noCancel, c, nil
+}
+
+func noCancel() {}
+
+// deadlineWithin reports whether ctx already ends within d from now. The
+// cache bounds every backend call with its own budget, usually shorter than
+// the backend's timeout: a second timer context would change nothing but
+// cost a timer and four allocations per call.
+func deadlineWithin(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) <= d
 }
 
 // Get returns the value stored under key.
