@@ -89,7 +89,7 @@ func Get[R any](ctx context.Context, c *Cache, key string) (v R, found bool, err
 		p.stats.add(misses)
 		return zero, false, nil
 	}
-	x, _, found, err := c.readL2(ctx, p, s, c.generation(key), decodeAs[R]{p}, readBudget{timeout: c.guard.opTimeout})
+	x, _, found, err := c.readL2(ctx, p, s, c.generation(key), decoderFor[R](c, p), readBudget{timeout: c.guard.opTimeout})
 	if err != nil || !found {
 		if err == nil {
 			p.stats.add(misses)

@@ -110,6 +110,26 @@ func (d decodeAs[R]) decode(doc []byte) (any, error) {
 	return r, err
 }
 
+// decodeShared is decodeAs for a document that nothing else keeps (no L1
+// in byte mode): []byte values in the result share the document's memory
+// instead of copying it.
+type decodeShared[R any] struct{ p *policy }
+
+func (d decodeShared[R]) decode(doc []byte) (any, error) {
+	var r R
+	err := d.p.pipe.UnmarshalShared(doc, &r)
+	return r, err
+}
+
+// decoderFor is the docDecoder of R for c: shared unless L1 keeps
+// documents.
+func decoderFor[R any](c *Cache, p *policy) docDecoder {
+	if c.cfg.l1Bytes {
+		return decodeAs[R]{p}
+	}
+	return decodeShared[R]{p}
+}
+
 // loader is what the path after an L1 miss needs from its caller: the
 // function, and the conversions of what it finds into the caller's type.
 type loader interface {
@@ -150,7 +170,12 @@ func (m *missLoad[R, F]) load(ctx context.Context) (any, error) {
 	return r, err
 }
 
-func (m *missLoad[R, F]) decode(doc []byte) (any, error) { return decodeAs[R]{m.p}.decode(doc) }
+func (m *missLoad[R, F]) decode(doc []byte) (any, error) {
+	if m.c.cfg.l1Bytes {
+		return decodeAs[R]{m.p}.decode(doc)
+	}
+	return decodeShared[R]{m.p}.decode(doc)
+}
 
 func (m *missLoad[R, F]) fromL1(e l1Entry) (any, bool) {
 	p := m.p
@@ -430,7 +455,10 @@ func (c *Cache) readL2(ctx context.Context, p *policy, s slot, gen generation, d
 	if err != nil || !found {
 		return nil, false, false, err
 	}
-	doc, err := p.pipeFor(s).Open(s.logical, data)
+	// The backend's result is ours (backend.Backend.Get): it is decrypted
+	// in place, and the document is only ever used through the decoded
+	// value or L1.
+	doc, err := p.pipeFor(s).OpenOwned(s.logical, data)
 	decoded := err == nil
 	if nerr, neg := negHit(p, nil, doc); decoded && neg && nerr != nil {
 		v = negMarker{Err: nerr.Error()} // a cached error (CacheError)

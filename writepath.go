@@ -3,11 +3,22 @@ package cachekit
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/cachekit-go/cachekit/internal/entry"
 	"github.com/cachekit-go/cachekit/internal/flight"
 	"github.com/cachekit-go/cachekit/internal/resilience"
 )
+
+// docBuffers recycles the MessagePack documents store encodes when nothing
+// keeps them (see store): without it a 64 KiB value costs a 64 KiB
+// allocation per write on top of the frame.
+var docBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledDoc bounds the buffers docBuffers keeps, so that one huge value
+// does not pin its buffer.
+const maxPooledDoc = 1 << 20
 
 // store serializes v and writes it to L1 and the backend, unless the entry's
 // generation moved since gen was taken (an invalidation or Clear happened
@@ -27,7 +38,25 @@ func (c *Cache) store(ctx context.Context, p *policy, s slot, v any, gen generat
 			}
 		}()
 	}
-	doc, err := p.pipe.Marshal(v)
+	var (
+		doc []byte
+		err error
+	)
+	if c.cfg.l1Bytes || p.pipe.Mode == entry.Interop {
+		doc, err = p.pipe.Marshal(v)
+	} else {
+		// The document dies with this call: Wrap copies it into the frame
+		// (only Interop mode stores the document itself), and L1 in value
+		// mode keeps the value, never the document (l1Normal decodes a copy).
+		bp := docBuffers.Get().(*[]byte)
+		doc, err = p.pipe.AppendMarshal((*bp)[:0], v)
+		defer func() {
+			if cap(doc) <= maxPooledDoc {
+				*bp = doc[:0]
+				docBuffers.Put(bp)
+			}
+		}()
+	}
 	if err != nil {
 		p.stats.add(encodeErrors)
 		p.warn.value.Do(func() {

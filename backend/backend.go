@@ -25,7 +25,8 @@ import (
 type Backend interface {
 	// Get returns the value stored under key. A missing or expired key is
 	// (nil, false, nil), never an error. The caller owns the returned slice:
-	// changing it must not change the stored value.
+	// changing it must not change the stored value. (The cache relies on
+	// it: it decrypts encrypted entries in place in that slice.)
 	Get(ctx context.Context, key string) (value []byte, found bool, err error)
 	// Set stores value under key. ttl == 0 means no expiry; a negative ttl is
 	// an error. The backend must not retain value after Set returns.

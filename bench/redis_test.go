@@ -9,11 +9,14 @@ import (
 	"time"
 
 	rcache "github.com/go-redis/cache/v9"
+	"github.com/pierrec/lz4/v4"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/rueidis"
+	"github.com/zeebo/xxh3"
 
 	"github.com/cachekit-go/cachekit"
 	ckredis "github.com/cachekit-go/cachekit/backend/redis"
+	"github.com/cachekit-go/cachekit/protocol/frame"
 )
 
 // redisKeys is the number of distinct entries the Redis hit scenarios cycle
@@ -64,11 +67,36 @@ func newRedisPeers(b *testing.B) *redisPeers {
 	return p
 }
 
+// blockAt locates the LZ4 block inside a stored frame (frame header, then
+// the envelope: 94, bin header, block, ...) and returns its offset and
+// length, so that raw-rueidis-unpack can decompress what it GETs with
+// pierrec/lz4 alone.
+func blockAt(b *testing.B, stored []byte) (off, n int) {
+	_, env, err := frame.Decode(stored)
+	if err != nil || len(env) < 6 || env[0] != 0x94 {
+		b.Fatalf("not a frame around an envelope: %v", err)
+	}
+	off = len(stored) - len(env) + 1
+	switch env[1] {
+	case 0xc4:
+		n, off = int(env[2]), off+2
+	case 0xc5:
+		n, off = int(env[2])<<8|int(env[3]), off+3
+	case 0xc6:
+		n, off = int(env[2])<<24|int(env[3])<<16|int(env[4])<<8|int(env[5]), off+5
+	default:
+		b.Fatalf("compressed_data is not a bin (%#x)", env[1])
+	}
+	return off, n
+}
+
 // BenchmarkRedisHit: a Redis hit with L1 off, from 1, 16 and 64 goroutines,
 // 1 KiB and 64 KiB. raw-rueidis and raw-go-redis GET the very bytes cachekit
 // stored (frame + envelope), so they are the limit for those bytes;
-// go-redis/cache reads its own entry (MessagePack of the same payload, no
-// local cache).
+// raw-rueidis-unpack also does what any reader of those bytes must (the
+// protocol's integrity check): LZ4-decompress the block into a fresh slice
+// and xxh3 it. go-redis/cache reads its own entry (MessagePack of the same
+// payload, no local cache).
 func BenchmarkRedisHit(b *testing.B) {
 	p := newRedisPeers(b)
 	for _, size := range []int{1 << 10, 64 << 10} {
@@ -82,6 +110,21 @@ func BenchmarkRedisHit(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		stored, err := p.rue.Do(ctx, p.rue.B().Get().Key(keys[0]).Build()).AsBytes()
+		if err != nil {
+			b.Fatal(err)
+		}
+		off, blockLen := blockAt(b, stored)
+		// The document cachekit compresses: bin header + payload.
+		docLen := size + 3
+		if size > 0xffff {
+			docLen = size + 5
+		}
+		doc := make([]byte, docLen)
+		if n, err := lz4.UncompressBlock(stored[off:off+blockLen], doc); err != nil || n != docLen {
+			b.Fatal("cannot decompress the stored block", n, err)
+		}
+		sum := xxh3.Hash(doc)
 		for _, g := range []int{1, 16, 64} {
 			name := fmt.Sprintf("%dKiB-g%d", size>>10, g)
 			b.Run(name+"/cachekit", func(b *testing.B) {
@@ -104,6 +147,28 @@ func BenchmarkRedisHit(b *testing.B) {
 						v, err := p.rue.Do(ctx, p.rue.B().Get().Key(keys[i%redisKeys]).Build()).AsBytes()
 						if err != nil || len(v) < size/4 {
 							b.Error("bad GET", err)
+							return
+						}
+					}
+				})
+			})
+			b.Run(name+"/raw-rueidis-unpack", func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				parallel(b, g, func(next func() bool, w int) {
+					for i := w; next(); i++ {
+						v, err := p.rue.Do(ctx, p.rue.B().Get().Key(keys[i%redisKeys]).Build()).AsBytes()
+						if err != nil || len(v) < off+blockLen {
+							b.Error("bad GET", err)
+							return
+						}
+						out := make([]byte, docLen)
+						if n, err := lz4.UncompressBlock(v[off:off+blockLen], out); err != nil || n != docLen {
+							b.Error("bad block", n, err)
+							return
+						}
+						if xxh3.Hash(out) != sum {
+							b.Error("checksum mismatch")
 							return
 						}
 					}

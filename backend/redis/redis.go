@@ -214,14 +214,22 @@ func (b *Backend) start(ctx context.Context, op, key string) (context.Context, c
 	if err != nil {
 		return ctx, nil, nil, err
 	}
-	// A caller's deadline within the timeout already bounds the operation
-	// (the cache's read budget and write timeout usually do): another
-	// context over it would only cost allocations.
-	if dl, ok := ctx.Deadline(); b.timeout > 0 && (!ok || time.Until(dl) > b.timeout) {
+	if b.timeout > 0 && !deadlineWithin(ctx, b.timeout) {
 		ctx, cancel := context.WithTimeout(ctx, b.timeout)
 		return ctx, cancel, c, nil
 	}
-	return ctx, func() {}, c, nil
+	return ctx, noCancel, c, nil
+}
+
+func noCancel() {}
+
+// deadlineWithin reports whether ctx already ends within d from now. The
+// cache bounds every backend call with its own budget, usually shorter than
+// the backend's timeout: a second timer context would change nothing but
+// cost a timer and four allocations per call.
+func deadlineWithin(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) <= d
 }
 
 // Get returns the value stored under key.

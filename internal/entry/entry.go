@@ -91,6 +91,24 @@ type FrameSealer interface {
 	SealFrame(dst []byte, key string, plaintext []byte, compressed bool) ([]byte, error)
 }
 
+// FuncFrameSealer is a Sealer that lets the pipeline write the plaintext
+// straight into the frame and encrypts it there; Wrap prefers it to
+// FrameSealer, which needs the plaintext (the envelope) in a buffer of its
+// own.
+type FuncFrameSealer interface {
+	// SealFrameFunc appends the frame header to dst, then fill's plaintext
+	// (at most room bytes), and seals that plaintext in place.
+	SealFrameFunc(dst []byte, key string, compressed bool, room int, fill func([]byte) ([]byte, error)) ([]byte, error)
+}
+
+// OwnedOpener is a Sealer that can decrypt in place a ciphertext its caller
+// hands over; OpenOwned prefers it to Open.
+type OwnedOpener interface {
+	// OpenOwned is Open that may overwrite ciphertext and return a
+	// subslice of it.
+	OpenOwned(key string, h frame.Header, ciphertext []byte) ([]byte, error)
+}
+
 // InteropSealer is implemented by a Sealer that can also encrypt interop
 // values: one MessagePack document sealed as a whole, without a frame.
 type InteropSealer interface {
@@ -158,6 +176,27 @@ func (p Pipeline) Wrap(key string, raw []byte) ([]byte, error) {
 		}
 		return b, nil
 	}
+	if fs, ok := p.Sealer.(FuncFrameSealer); ok {
+		// The envelope (or raw MessagePack) is written where its ciphertext
+		// goes and sealed there: no envelope buffer, no copy of it.
+		room := len(raw)
+		if compressed {
+			room = envelope.PackBound(len(raw))
+		}
+		b, err := fs.SealFrameFunc(nil, key, compressed, room, func(dst []byte) ([]byte, error) {
+			if !compressed {
+				return append(dst, raw...), nil
+			}
+			return envelope.AppendPack(dst, raw)
+		})
+		if err != nil {
+			if errors.Is(err, envelope.ErrTooLarge) {
+				return nil, fmt.Errorf("entry: pack envelope: %w", err)
+			}
+			return nil, fmt.Errorf("entry: encrypt: %w", err)
+		}
+		return b, nil
+	}
 	payload := raw
 	if compressed {
 		env, err := envelope.Pack(raw)
@@ -184,7 +223,23 @@ func (p Pipeline) Wrap(key string, raw []byte) ([]byte, error) {
 	return b, nil
 }
 
+// Open turns stored bytes into the MessagePack document of the value
+// (Unmarshal decodes it): it checks the frame, decrypts and unpacks. data is
+// not changed, and the document may share its memory (raw MessagePack is
+// returned as a subslice of data).
 func (p Pipeline) Open(key string, data []byte) ([]byte, error) {
+	return p.open(key, data, false)
+}
+
+// OpenOwned is Open for a caller that hands data over, such as the result
+// of a backend read (backend.Backend.Get: the caller owns it): an encrypted
+// payload is decrypted in place when the Sealer is an OwnedOpener, so data
+// is overwritten and must not be used again except through the document.
+func (p Pipeline) OpenOwned(key string, data []byte) ([]byte, error) {
+	return p.open(key, data, true)
+}
+
+func (p Pipeline) open(key string, data []byte, owned bool) ([]byte, error) {
 	if p.Mode == Interop {
 		if p.Sealer == nil {
 			return data, nil
@@ -222,7 +277,12 @@ func (p Pipeline) Open(key string, data []byte) ([]byte, error) {
 		case h.Encrypted && p.Sealer == nil:
 			return nil, ErrEncrypted
 		case h.Encrypted:
-			if payload, err = p.Sealer.Open(key, h, payload); err != nil {
+			if oo, ok := p.Sealer.(OwnedOpener); ok && owned {
+				payload, err = oo.OpenOwned(key, h, payload)
+			} else {
+				payload, err = p.Sealer.Open(key, h, payload)
+			}
+			if err != nil {
 				return nil, fmt.Errorf("entry: decrypt: %w", err)
 			}
 		}
@@ -272,6 +332,20 @@ func (p Pipeline) Unmarshal(doc []byte, into any) error {
 	return nil
 }
 
+// UnmarshalShared is Unmarshal for a document its caller hands over (no
+// one else keeps it, and the caller does not use it again): []byte values
+// in the result share the document's memory instead of copying it
+// (codec.UnmarshalShared). Interop documents are decoded as by Unmarshal.
+func (p Pipeline) UnmarshalShared(doc []byte, into any) error {
+	if p.Mode == Interop {
+		return p.Unmarshal(doc, into)
+	}
+	if err := codec.UnmarshalShared(doc, into); err != nil {
+		return fmt.Errorf("entry: decode value: %w", err)
+	}
+	return nil
+}
+
 // Decode is Open followed by Unmarshal.
 func (p Pipeline) Decode(key string, data []byte, into any) error {
 	doc, err := p.Open(key, data)
@@ -279,6 +353,23 @@ func (p Pipeline) Decode(key string, data []byte, into any) error {
 		return err
 	}
 	return p.Unmarshal(doc, into)
+}
+
+// AppendMarshal is Marshal appending the document to dst (a reused
+// buffer). Interop documents are encoded as by Marshal and appended.
+func (p Pipeline) AppendMarshal(dst []byte, v any) ([]byte, error) {
+	if p.Mode == Interop {
+		b, err := p.Marshal(v)
+		if err != nil {
+			return dst, err
+		}
+		return append(dst, b...), nil
+	}
+	b, err := codec.AppendMarshal(dst, v)
+	if err != nil {
+		return dst, fmt.Errorf("entry: encode value: %w", err)
+	}
+	return b, nil
 }
 
 // Marshal encodes v as the MessagePack document of this mode (what Open

@@ -364,10 +364,57 @@ func (s *Scope) SealFrame(dst []byte, key string, plaintext []byte, compressed b
 	return a.AppendSeal(dst, plaintext, aad), nil
 }
 
+// SealFrameFunc is SealFrame for a plaintext that fill writes: it appends
+// the frame header and room for the nonce to dst, lets fill append the
+// plaintext (at most room bytes, e.g. envelope.AppendPack), and encrypts
+// it in place. The frame is built in one buffer of the right size, with no
+// separate plaintext buffer and no copy of it. An error of fill is
+// returned as it is.
+func (s *Scope) SealFrameFunc(dst []byte, key string, compressed bool, room int, fill func([]byte) ([]byte, error)) ([]byte, error) {
+	if key == "" {
+		return dst, ErrEmptyKey
+	}
+	h := frame.SecureHeader(s.tenant, s.keys.Current().Fingerprint())
+	h.Compressed = compressed
+	if need := frame.PrefixSize + 512 + 6*len(s.tenant) + crypto.Overhead + max(room, 0); cap(dst)-len(dst) < need {
+		grown := make([]byte, len(dst), len(dst)+need)
+		copy(grown, dst)
+		dst = grown
+	}
+	dst, err := frame.AppendHeader(dst, h)
+	if err != nil {
+		return dst, err
+	}
+	at := len(dst)
+	dst = append(dst, make([]byte, crypto.NonceSize)...)
+	if dst, err = fill(dst); err != nil {
+		return dst, err
+	}
+	aad := crypto.AAD(s.tenant, key, h.Format, compressed, h.OriginalType)
+	s.p.counters.seals.Add(1)
+	a := s.keys.Current()
+	if s.p.nonce != nil {
+		return a.SealInPlaceWithNonce(dst, at, s.p.nonce(), aad), nil
+	}
+	return a.SealInPlace(dst, at, aad), nil
+}
+
 // Open decrypts the payload of an auto-mode frame stored under the logical
 // key and returns the plaintext (an envelope when h.Compressed, else raw
 // MessagePack). Every failure is a counted *DecryptError.
 func (s *Scope) Open(key string, h frame.Header, ciphertext []byte) ([]byte, error) {
+	return s.open(key, h, ciphertext, false)
+}
+
+// OpenOwned is Open for a caller that hands ciphertext over (a backend
+// read's result, which the caller owns): it decrypts in place, so the
+// plaintext is a subslice of ciphertext and ciphertext's bytes are
+// overwritten (cleared on a failed authentication).
+func (s *Scope) OpenOwned(key string, h frame.Header, ciphertext []byte) ([]byte, error) {
+	return s.open(key, h, ciphertext, true)
+}
+
+func (s *Scope) open(key string, h frame.Header, ciphertext []byte, inPlace bool) ([]byte, error) {
 	if key == "" {
 		return nil, ErrEmptyKey
 	}
@@ -387,7 +434,16 @@ func (s *Scope) Open(key string, h frame.Header, ciphertext []byte) ([]byte, err
 	if len(ciphertext) < crypto.Overhead {
 		return nil, s.p.Failure(ReasonCorrupt, crypto.ErrTooShort)
 	}
-	pt, err := a.Open(ciphertext, crypto.AAD(s.tenant, key, h.Format, h.Compressed, h.OriginalType))
+	aad := crypto.AAD(s.tenant, key, h.Format, h.Compressed, h.OriginalType)
+	var (
+		pt  []byte
+		err error
+	)
+	if inPlace {
+		pt, err = a.OpenInPlace(ciphertext, aad)
+	} else {
+		pt, err = a.Open(ciphertext, aad)
+	}
 	if err != nil {
 		return nil, s.p.Failure(ReasonTamper, err)
 	}

@@ -51,6 +51,9 @@ const preallocPerInputByte = 16
 type decoder struct {
 	r      *msgpack.Reader
 	budget uint64 // bytes containers may still reserve before reading elements
+	// share: byte slices of the result may be subslices of the input
+	// (UnmarshalShared) instead of copies.
+	share bool
 }
 
 func newDecoder(data []byte) *decoder {
@@ -218,11 +221,27 @@ func sentinel(m map[string]any) (any, bool) {
 // Unmarshal decodes one MessagePack document into the value v points to (see
 // the package documentation for the rules).
 func Unmarshal(data []byte, v any) error {
+	return unmarshal(data, v, false)
+}
+
+// UnmarshalShared is Unmarshal for a caller that hands data over: byte
+// slices in the result ([]byte and other slices of a byte type, from bin or
+// str) are subslices of data instead of copies, so a 64 KiB []byte value is
+// neither allocated nor copied a second time. The caller must not change or
+// reuse data afterwards, nor keep it anywhere else whose owner could: the
+// decoded value and data share memory. Each such subslice has its capacity
+// cut at its length, so appending to it never writes into the rest of data.
+func UnmarshalShared(data []byte, v any) error {
+	return unmarshal(data, v, true)
+}
+
+func unmarshal(data []byte, v any, share bool) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("%w (got %T)", ErrInvalidTarget, v)
 	}
 	d := newDecoder(data)
+	d.share = share
 	r := d.r
 	if t := rv.Elem().Type(); !nilable(t.Kind()) && len(data) > 0 && data[0] == 0xc0 {
 		// A stored nil is no value of a non-nilable type: "" or 0 would be a
@@ -384,6 +403,10 @@ func (d *decoder) decodeInto(v reflect.Value, depth int) error {
 		v.SetString(s)
 	case reflect.Slice:
 		if typ.Elem().Kind() == reflect.Uint8 && (t.Type == msgpack.TypeBin || t.Type == msgpack.TypeStr) {
+			if d.share && len(t.Bytes) > 0 { // (an empty one stays a non-nil empty slice)
+				v.SetBytes(t.Bytes[:len(t.Bytes):len(t.Bytes)])
+				return nil
+			}
 			b := reflect.MakeSlice(typ, len(t.Bytes), len(t.Bytes))
 			encode.CopyToByteArray(b, t.Bytes)
 			v.Set(b)

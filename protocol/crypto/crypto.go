@@ -215,6 +215,33 @@ func (a *AEAD) AppendSealWithNonce(dst []byte, nonce [NonceSize]byte, plaintext,
 	return a.gcm.Seal(dst, nonce[:], plaintext, aad)
 }
 
+// SealInPlace encrypts buf[at+NonceSize:] where it lies, with a fresh nonce
+// written into buf[at:at+NonceSize], and appends the tag: buf[at:] becomes
+// nonce || ciphertext || tag. A caller that builds the plaintext straight
+// after a frame header and a reserved nonce seals it without a second buffer.
+// buf needs TagSize bytes of spare capacity, else the result is a new,
+// larger copy.
+func (a *AEAD) SealInPlace(buf []byte, at int, aad []byte) []byte {
+	return a.SealInPlaceWithNonce(buf, at, a.nonces.Next(), aad)
+}
+
+// SealInPlaceWithNonce is SealInPlace with a caller-chosen nonce (see
+// SealWithNonce).
+func (a *AEAD) SealInPlaceWithNonce(buf []byte, at int, nonce [NonceSize]byte, aad []byte) []byte {
+	copy(buf[at:at+NonceSize], nonce[:])
+	pt := buf[at+NonceSize:]
+	// pt[:0] as dst: the exact overlap crypto/cipher allows for in-place use.
+	ct := a.gcm.Seal(pt[:0], nonce[:], pt, aad)
+	if cap(pt) >= len(ct) {
+		return buf[:at+NonceSize+len(ct)]
+	}
+	// Seal had to grow the buffer: ct is a new slice without the prefix.
+	out := make([]byte, at+NonceSize+len(ct))
+	copy(out, buf[:at+NonceSize])
+	copy(out[at+NonceSize:], ct)
+	return out
+}
+
 // Open authenticates and decrypts nonce || ciphertext || tag. It returns
 // ErrTooShort for inputs under 28 bytes and ErrAuthentication for anything
 // that does not authenticate under this key and aad.
@@ -230,4 +257,21 @@ func (a *AEAD) Open(data, aad []byte) ([]byte, error) {
 		pt = []byte{}
 	}
 	return pt, nil
+}
+
+// OpenInPlace is Open decrypting into data's own memory: the plaintext it
+// returns is a subslice of data, and data no longer holds the ciphertext
+// afterwards (on failure crypto/cipher clears it). For a caller that owns
+// data and needs nothing else from it, such as a backend read: it saves
+// one allocation and copy of the value.
+func (a *AEAD) OpenInPlace(data, aad []byte) ([]byte, error) {
+	if len(data) < Overhead {
+		return nil, fmt.Errorf("%w: %d bytes, need at least %d", ErrTooShort, len(data), Overhead)
+	}
+	ct := data[NonceSize:]
+	pt, err := a.gcm.Open(ct[:0], data[:NonceSize], ct, aad)
+	if err != nil {
+		return nil, ErrAuthentication
+	}
+	return pt[:len(pt):len(pt)], nil
 }

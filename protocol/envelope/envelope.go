@@ -110,8 +110,7 @@ func AppendPack(dst, data []byte) ([]byte, error) {
 	if len(data) > MaxUncompressedSize {
 		return dst, newErr(ErrTooLarge, nil, "input of %d bytes exceeds %d", len(data), MaxUncompressedSize)
 	}
-	// Upper bound: array 1 + bin header 5 + block + checksum 1+16 + size 9 + format 8.
-	need := 40 + compressBound(len(data))
+	need := PackBound(len(data))
 	if cap(dst)-len(dst) < need {
 		grown := make([]byte, len(dst), len(dst)+need)
 		copy(grown, dst)
@@ -146,6 +145,13 @@ func AppendPack(dst, data []byte) ([]byte, error) {
 		return dst[:start], newErr(ErrTooLarge, nil, "envelope of %d bytes exceeds %d", len(dst)-start, MaxEnvelopeSize)
 	}
 	return dst, nil
+}
+
+// PackBound is the largest envelope Pack produces for n bytes of data, the
+// room AppendPack needs after dst to work without growing it.
+func PackBound(n int) int {
+	// array 1 + bin header 5 + block + checksum 1+16 + size 9 + format 8.
+	return 40 + compressBound(n)
 }
 
 // binHeader appends the MessagePack bin header for n bytes.
