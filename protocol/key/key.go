@@ -140,13 +140,16 @@ func ArgsHash(args []any, kwargs map[string]any) (string, error) {
 // "ns:" segment); funcIdentity is sanitized; integrity selects the "1s" or
 // "0s" suffix.
 func Build(namespace, funcIdentity string, args []any, kwargs map[string]any, integrity bool) (string, error) {
-	h, err := sum(args, kwargs)
+	// One pooled buffer holds the preimage, then the key.
+	bp := getBuf()
+	defer putBuf(bp)
+	b, err := AppendPreimage((*bp)[:0], args, kwargs)
+	*bp = b
 	if err != nil {
 		return "", err
 	}
-	bp := getBuf()
-	defer putBuf(bp)
-	b := (*bp)[:0]
+	h := blake2b.Sum256(b)
+	b = b[:0]
 	if namespace != "" {
 		b = append(b, "ns:"...)
 		for i := 0; i < len(namespace); i++ {
@@ -216,8 +219,37 @@ func identChar(c byte) bool {
 	return c == '_' || c == '.' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')
 }
 
+// identBytes marks the bytes identChar keeps.
+var identBytes = func() (t [256]bool) {
+	for c := range t {
+		t[c] = identChar(byte(c))
+	}
+	return t
+}()
+
 // AppendSanitizedIdentity appends SanitizeIdentity(s) to b without allocating.
 func AppendSanitizedIdentity(b []byte, s string) []byte {
+	if len(s) <= MaxIdentityLen {
+		// Every identity on the hot path (a Go import path and function
+		// name) is short ASCII without a run of dots: then each byte maps
+		// to one byte in place, with no rune decoding and no cut.
+		start := len(b)
+		b = append(b, s...)
+		out := b[start:]
+		prevDot := false
+		for i, c := range out {
+			if c >= utf8.RuneSelf || (c == '.' && prevDot) {
+				b = b[:start]
+				goto general
+			}
+			prevDot = c == '.'
+			if !identBytes[c] {
+				out[i] = '_'
+			}
+		}
+		return b
+	}
+general:
 	start := len(b)
 	for _, r := range s { // one "_" per code point, like Python's re.sub on str
 		if len(b)-start >= MaxIdentityLen {
