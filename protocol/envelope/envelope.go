@@ -217,7 +217,7 @@ func UnpackLimit(env []byte, limit int64) (data []byte, format string, err error
 	if uint64(n) != f.originalSize {
 		return nil, "", newErr(ErrSizeMismatch, nil, "decompressed %d bytes, original_size says %d", n, f.originalSize)
 	}
-	return out, string(f.format), nil
+	return out, formatString(f.format), nil
 }
 
 // IsShape reports whether b has the structure of an envelope (any accepted
@@ -229,6 +229,15 @@ func IsShape(b []byte) bool {
 	}
 	_, err := parse(b)
 	return err == nil
+}
+
+// formatString returns the format field as a string; the one every known
+// writer uses is returned without allocating.
+func formatString(b []byte) string {
+	if string(b) == Format {
+		return Format
+	}
+	return string(b)
 }
 
 type fields struct {

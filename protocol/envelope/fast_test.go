@@ -95,3 +95,41 @@ func FuzzParseCanonical(f *testing.F) {
 		checkCanonicalAgrees(t, in)
 	})
 }
+
+// TestUnpackFormatOther: a format other than "msgpack" is reported as it is
+// (the common one is returned without allocating, any other is copied).
+func TestUnpackFormatOther(t *testing.T) {
+	p := valid(t, []byte("payload payload payload"))
+	p.format = []byte{0xa4, 'j', 's', 'o', 'n'}
+	env := p.array()
+	if _, ok := parseCanonical(env); !ok {
+		t.Fatal("canonical shape with another format not taken by the fast parser")
+	}
+	_, format, err := UnpackFormat(env)
+	if err != nil || format != "json" {
+		t.Fatalf("format %q, err %v", format, err)
+	}
+	env[len(env)-1] = 'N' // the returned string must not alias the input
+	if format != "json" {
+		t.Fatalf("format changed with the input: %q", format)
+	}
+}
+
+// TestPackUnpackAllocs: a 1 KiB round trip allocates the envelope and the
+// result, nothing else (the hash table is pooled, the canonical parse and
+// the "msgpack" format allocate nothing).
+func TestPackUnpackAllocs(t *testing.T) {
+	data := benchData(1 << 10)
+	allocs := testing.AllocsPerRun(200, func() {
+		env, err := Pack(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Unpack(env); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 2 {
+		t.Fatalf("%.0f allocations per Pack + Unpack, want 2", allocs)
+	}
+}
