@@ -114,11 +114,11 @@ func lz4Find(table *lz4Table, base uint32, k uint64, src []byte, cur int) (int, 
 	for misses := 1 << lz4StepShift; cur <= endCheck; misses++ {
 		x := binary.LittleEndian.Uint64(src[cur : cur+8])
 		h := lz4Hash(x, k)
-		// A slot below base was written by an earlier call: it reads as
+		// A slot below base was written by an earlier call and reads as
 		// position 0, what a zeroed table holds. Positions of this call
-		// are all below cur, so d >= cur means exactly that.
-		// Branch-free (the branch mispredicts while the table still holds
-		// stale slots): the mask is all ones when d < cur, zero otherwise.
+		// are all below cur, so d >= cur means exactly that; the mask (all
+		// ones when d < cur) clears d without a branch, which mispredicted
+		// while the table still held stale slots.
 		d := table[h] - base
 		table[h] = base + uint32(cur)
 		d &= uint32((int64(d) - int64(cur)) >> 63)
