@@ -58,15 +58,19 @@ type lz4State struct {
 
 var lz4States = sync.Pool{New: func() any { return new(lz4State) }}
 
-func (t *lz4Table) slot(src []byte, pos int, small bool) *uint32 {
-	var h uint64
-	if small {
-		h = uint64(binary.LittleEndian.Uint32(src[pos:])*2654435761) >> (32 - lz4TableBits)
-	} else {
-		h = ((binary.LittleEndian.Uint64(src[pos:]) << 24) * 889523592379) >> (64 - lz4TableBits)
-	}
-	return &t[h]
-}
+// Both hashes as one multiplication, (x * k) >> 52 over the 8-byte
+// little-endian word x at the position. The 4-byte hash (top 12 bits of the
+// 32-bit product uint32(x)*2654435761) equals the top 12 bits of
+// (x<<32)*2654435761 mod 2^64, and (x<<s)*p = x*(p<<s) mod 2^64; the 5-byte
+// hash is ((x<<24)*889523592379) >> 52, so k = 889523592379<<24. One formula
+// keeps the search loop free of a branch on the input size and of a shift.
+const (
+	lz4SmallMul = 2654435761 << 32
+	lz4LargeMul = 889523592379 << 24
+)
+
+// lz4Hash is the table slot of the 8-byte word x for the multiplier k.
+func lz4Hash(x, k uint64) uint64 { return (x * k) >> (64 - lz4TableBits) }
 
 // compressBlock writes the LZ4 block of src into dst, which must have room for
 // compressBound(len(src)) bytes, and returns the block length.
@@ -75,50 +79,70 @@ func compressBlock(src, dst []byte) int {
 		return len(appendLiterals(dst[:0], src))
 	}
 	st := lz4States.Get().(*lz4State)
-	defer lz4States.Put(st)
-	return compressBlockWith(st, src, dst)
+	n := compressBlockWith(st, src, dst)
+	lz4States.Put(st)
+	return n
 }
 
 // compressBlockWith is compressBlock with the given table state.
 func compressBlockWith(st *lz4State, src, dst []byte) int {
-	out := dst[:0]
 	if uint64(st.base)+uint64(len(src))+1 > math.MaxUint32 {
 		st.table = lz4Table{}
 		st.base = 0
 	}
 	base := st.base
 	st.base += uint32(len(src)) + 1 // the next call's values are above all of ours
-	table := &st.table
-	small := len(src) < lz4SmallInputLe
+	k := uint64(lz4LargeMul)
+	if len(src) < lz4SmallInputLe {
+		k = lz4SmallMul
+	}
+	return compressSearch(&st.table, base, k, src, dst)
+}
+
+// lz4Find runs the search steps from cur until the 4 bytes at a candidate
+// equal those at the search position, and returns both positions; cur -1
+// when the search passed len(src)-12. Every search position is at most
+// len(src)-12, so the 8-byte load there stays inside src.
+//
+// It is a function of its own (not inlined) so that its few variables stay
+// in registers: inside compressSearch, whose appends call the runtime, the
+// compiler kept the loop's variables on the stack.
+//
+//go:noinline
+func lz4Find(table *lz4Table, base uint32, k uint64, src []byte, cur int) (int, int) {
 	endCheck := len(src) - lz4MFLimit
+	for misses := 1 << lz4StepShift; cur <= endCheck; misses++ {
+		x := binary.LittleEndian.Uint64(src[cur : cur+8])
+		h := lz4Hash(x, k)
+		// A slot below base was written by an earlier call and reads as
+		// position 0, what a zeroed table holds. Positions of this call
+		// are all below cur, so d >= cur means exactly that; the mask (all
+		// ones when d < cur) clears d without a branch, which mispredicted
+		// while the table still held stale slots.
+		d := table[h] - base
+		table[h] = base + uint32(cur)
+		d &= uint32((int64(d) - int64(cur)) >> 63)
+		cand := int(d)
+		if cur-cand <= lz4MaxDistance && binary.LittleEndian.Uint32(src[cand:cand+4]) == uint32(x) {
+			return cur, cand
+		}
+		cur += misses >> lz4StepShift
+	}
+	return -1, 0
+}
+
+// compressSearch is the greedy compressor of the file comment.
+func compressSearch(table *lz4Table, base uint32, k uint64, src, dst []byte) int {
+	out := dst[:0]
 	matchLimit := len(src) - lz4EndOffset
 	litStart := 0
-	*table.slot(src, 0, small) = base
+	table[lz4Hash(binary.LittleEndian.Uint64(src), k)] = base
 	cur := 1
 	for {
-		misses := 1 << lz4StepShift
-		next := cur
 		var cand int
-		for {
-			step := misses >> lz4StepShift
-			misses++
-			cur = next
-			next += step
-			if cur > endCheck {
-				return len(appendLiterals(out, src[litStart:]))
-			}
-			s := table.slot(src, cur, small)
-			cand = 0
-			if v := *s; v >= base {
-				cand = int(v - base)
-			}
-			*s = base + uint32(cur)
-			if cur-cand > lz4MaxDistance {
-				continue
-			}
-			if binary.LittleEndian.Uint32(src[cand:]) == binary.LittleEndian.Uint32(src[cur:]) {
-				break
-			}
+		cur, cand = lz4Find(table, base, k, src, cur)
+		if cur < 0 {
+			return len(appendLiterals(out, src[litStart:]))
 		}
 		offset := cur - cand
 		for cand > 0 && cur > litStart && src[cur-1] == src[cand-1] {
@@ -130,7 +154,7 @@ func compressBlockWith(st *lz4State, src, dst []byte) int {
 		cand += lz4MinMatch
 		start := cur
 		for cur+8 <= matchLimit {
-			if x := binary.LittleEndian.Uint64(src[cur:]) ^ binary.LittleEndian.Uint64(src[cand:]); x != 0 {
+			if x := binary.LittleEndian.Uint64(src[cur:cur+8]) ^ binary.LittleEndian.Uint64(src[cand:cand+8]); x != 0 {
 				cur += bits.TrailingZeros64(x) >> 3
 				goto counted
 			}
@@ -143,7 +167,7 @@ func compressBlockWith(st *lz4State, src, dst []byte) int {
 		}
 	counted:
 		matchLen := cur - start
-		*table.slot(src, cur-2, small) = base + uint32(cur-2)
+		table[lz4Hash(binary.LittleEndian.Uint64(src[cur-2:cur+6]), k)] = base + uint32(cur-2)
 
 		out = append(out, byte(min(litLen, 15))<<4|byte(min(matchLen, 15)))
 		if litLen >= 15 {

@@ -223,7 +223,7 @@ func UnpackLimit(env []byte, limit int64) (data []byte, format string, err error
 	if uint64(n) != f.originalSize {
 		return nil, "", newErr(ErrSizeMismatch, nil, "decompressed %d bytes, original_size says %d", n, f.originalSize)
 	}
-	return out, string(f.format), nil
+	return out, formatString(f.format), nil
 }
 
 // IsShape reports whether b has the structure of an envelope (any accepted
@@ -237,6 +237,15 @@ func IsShape(b []byte) bool {
 	return err == nil
 }
 
+// formatString returns the format field as a string; the one every known
+// writer uses is returned without allocating.
+func formatString(b []byte) string {
+	if string(b) == Format {
+		return Format
+	}
+	return string(b)
+}
+
 type fields struct {
 	compressed   []byte
 	checksum     uint64
@@ -246,6 +255,101 @@ type fields struct {
 
 // parse decodes the envelope's fields without checking sizes or data.
 func parse(env []byte) (fields, error) {
+	if f, ok := parseCanonical(env); ok {
+		return f, nil
+	}
+	return parseAny(env)
+}
+
+// parseCanonical decodes the shape every known writer emits (Pack's, and
+// cachekit-core 1.1+'s): fixarray(4), bin, fixarray(8) of one-byte
+// integers (fixint or cc XX), an unsigned original_size, a fixstr format,
+// and nothing after it. It reports false for anything else, which parseAny
+// then decodes (or rejects) in full; for every input it accepts it returns
+// the fields parseAny would. It exists because the generic token reader
+// cost more than decompressing a 1 KiB value.
+func parseCanonical(env []byte) (f fields, ok bool) {
+	if len(env) < 2 || env[0] != 0x94 {
+		return f, false
+	}
+	var n uint64 // uint64: a c6 length must not turn negative on 32-bit platforms
+	var p int
+	switch env[1] {
+	case 0xc4:
+		if len(env) < 3 {
+			return f, false
+		}
+		n, p = uint64(env[2]), 3
+	case 0xc5:
+		if len(env) < 4 {
+			return f, false
+		}
+		n, p = uint64(binary.BigEndian.Uint16(env[2:])), 4
+	case 0xc6:
+		if len(env) < 6 {
+			return f, false
+		}
+		n, p = uint64(binary.BigEndian.Uint32(env[2:])), 6
+	default:
+		return f, false
+	}
+	if n > uint64(len(env)-p) {
+		return f, false
+	}
+	end := p + int(n)
+	f.compressed = env[p:end]
+	rest := env[end:]
+	// checksum: 98 then 8 bytes, each a positive fixint or cc XX.
+	if len(rest) < 9 || rest[0] != 0x98 {
+		return f, false
+	}
+	rest = rest[1:]
+	var sum uint64
+	for range 8 {
+		if len(rest) == 0 {
+			return f, false
+		}
+		c := rest[0]
+		switch {
+		case c <= 0x7f:
+			rest = rest[1:]
+		case c == 0xcc && len(rest) >= 2:
+			c, rest = rest[1], rest[2:]
+		default:
+			return f, false
+		}
+		sum = sum<<8 | uint64(c)
+	}
+	f.checksum = sum
+	// original_size: any unsigned form.
+	if len(rest) == 0 {
+		return f, false
+	}
+	switch c := rest[0]; {
+	case c <= 0x7f:
+		f.originalSize, rest = uint64(c), rest[1:]
+	case c == 0xcc && len(rest) >= 2:
+		f.originalSize, rest = uint64(rest[1]), rest[2:]
+	case c == 0xcd && len(rest) >= 3:
+		f.originalSize, rest = uint64(binary.BigEndian.Uint16(rest[1:])), rest[3:]
+	case c == 0xce && len(rest) >= 5:
+		f.originalSize, rest = uint64(binary.BigEndian.Uint32(rest[1:])), rest[5:]
+	case c == 0xcf && len(rest) >= 9:
+		f.originalSize, rest = binary.BigEndian.Uint64(rest[1:]), rest[9:]
+	default:
+		return f, false
+	}
+	// format: a fixstr that ends the input.
+	if len(rest) == 0 || rest[0]&0xe0 != 0xa0 || int(rest[0]&0x1f) != len(rest)-1 {
+		return f, false
+	}
+	f.format = rest[1:]
+	return f, true
+}
+
+// parseAny decodes every accepted shape (package documentation) with the
+// generic MessagePack reader.
+func parseAny(env []byte) (fields, error) {
 	var f fields
 	r := msgpack.NewReader(env)
 	t, err := r.Next()

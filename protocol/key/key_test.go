@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -554,5 +556,30 @@ func TestNamedByteArrayArg(t *testing.T) {
 	b, err := key.AppendPreimage(nil, []any{[2]keyByte{1, 2}, []keyByte{3}}, nil)
 	if err != nil || hex.EncodeToString(b) != "9292c4020102c4010380" {
 		t.Fatalf("%x %v", b, err)
+	}
+}
+
+// TestSanitizeMatchesRegexp compares AppendSanitizedIdentity (whose ASCII
+// fast path and general path must agree) with Python's rule written as
+// regular expressions, on random strings around the 200-character cut.
+func TestSanitizeMatchesRegexp(t *testing.T) {
+	t.Parallel()
+	bad := regexp.MustCompile(`[^A-Za-z0-9_.]`)
+	dots := regexp.MustCompile(`\.+`)
+	alphabet := []string{"a", "Z", "0", "_", ".", ".", "/", "(", "*", " ", "é", "\U0001F600"}
+	rnd := rand.New(rand.NewPCG(5, 5))
+	for range 3000 {
+		var sb strings.Builder
+		for range rnd.IntN(260) {
+			sb.WriteString(alphabet[rnd.IntN(len(alphabet))])
+		}
+		in := sb.String()
+		want := dots.ReplaceAllString(bad.ReplaceAllString(in, "_"), ".")
+		if len(want) > key.MaxIdentityLen {
+			want = want[:key.MaxIdentityLen]
+		}
+		if got := string(key.AppendSanitizedIdentity([]byte("p:"), in)); got != "p:"+want {
+			t.Fatalf("AppendSanitizedIdentity(%q) = %q, want %q", in, got, "p:"+want)
+		}
 	}
 }
