@@ -26,6 +26,11 @@ import (
 // missed events. A client that cannot keep up (EventsBuffer events behind)
 // is disconnected, and the stream of every client ends when the server
 // shuts down. Clients that do not know the stream never see it.
+//
+// With several replicas over a store that relays events (relay.go), a
+// replica's streams also carry the writes made through the other replicas,
+// numbered by this replica's q; streams end whenever relayed events may
+// have been lost, and are refused (503) while the relay is down.
 
 // EventsPath is the path of the invalidation stream.
 const EventsPath = "/v1/invalidations"

@@ -70,17 +70,18 @@ type relayItem struct{ tenant, sender, key string }
 
 // relay connects a Server to its store's relay.
 type relay struct {
-	s       *Server
-	st      store.Relay
-	id      string
-	queue   chan relayItem
-	quit    chan struct{}
-	done    chan struct{}
-	stopSub func()
-	first   chan struct{}
-	once    sync.Once
-	stopped sync.Once
-	up      atomic.Bool
+	s        *Server
+	st       store.Relay
+	id       string
+	queue    chan relayItem
+	quit     chan struct{}
+	done     chan struct{}
+	stopSub  func()
+	first    chan struct{}
+	once     sync.Once
+	stopped  sync.Once
+	up       atomic.Bool
+	reported atomic.Bool // a state was reported
 
 	mu      sync.Mutex
 	gaps    map[string]struct{} // tenants whose events were lost here
@@ -104,7 +105,7 @@ func newRelay(s *Server, st store.Relay) *relay {
 	select {
 	case <-r.first:
 	case <-t.C:
-		s.log.Warn("invalidation relay: no subscription yet; streams are refused until it is up")
+		s.log.Warn("invalidation relay: no subscription yet; invalidation streams are refused until it is up")
 	}
 	return r
 }
@@ -315,10 +316,14 @@ func (r *relay) onState(up bool) {
 			r.s.metrics.relayResets.Add(1)
 		}
 		r.s.events.setAvailable(false)
-		if was {
+		switch {
+		case was:
 			r.s.log.Warn("invalidation relay lost its subscription: invalidation streams closed until it is back")
+		case !r.reported.Load():
+			r.s.log.Warn("invalidation relay cannot subscribe (check that Redis allows SUBSCRIBE on the relay channel): invalidation streams refused until it does")
 		}
 	}
+	r.reported.Store(true)
 	r.once.Do(func() { close(r.first) })
 }
 

@@ -61,6 +61,14 @@
 //     API listener by default, rather than prometheus/client_golang: the series are few and
 //     fixed, atomics keep the hot path allocation-free, and the module keeps
 //     a single dependency (the Redis client).
+//   - Replicas over one shared store relay each write's invalidation event
+//     (tenant, sender, key) through the store when it offers a relay
+//     (store.Relay: Redis Pub/Sub), so every replica's streams carry every
+//     write of the tenant. Relaying happens off the request path through a
+//     bounded queue: a write never waits for it or fails because of it.
+//     Whatever may have lost events (a full queue, a failed publish, a lost
+//     subscription) ends the streams concerned, because a client that
+//     reconnects flushes its copies; see relay.go.
 //   - Access logs are structured (log/slog), at debug level, so the hot path
 //     pays nothing unless asked. Store failures are logged at warn level with
 //     the tenant and operation, never with keys or values.
