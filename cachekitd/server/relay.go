@@ -98,7 +98,7 @@ func newRelay(s *Server, st store.Relay) *relay {
 	}
 	s.metrics.relayOn.Store(true)
 	s.events.setAvailable(false) // until the subscription is confirmed
-	r.stopSub = st.SubscribeRelay(r.onMessage, r.onState)
+	r.stopSub = st.SubscribeRelay(r.id, r.onMessage, r.onState)
 	go r.run()
 	t := time.NewTimer(relayStartWait)
 	defer t.Stop()

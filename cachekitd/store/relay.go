@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,16 +28,19 @@ type Relay interface {
 	// RelayMessage.Origin).
 	PublishRelay(ctx context.Context, msgs []RelayMessage) error
 	// SubscribeRelay delivers the relay's messages to onMessage until stop
-	// is called. onState(true) reports a confirmed subscription, onState(false)
+	// is called, except (where the store can tell them cheaply, before
+	// decoding) those whose Origin is self. onState(true) reports a
+	// confirmed subscription, onState(false)
 	// a lost one (messages published until the next onState(true) may be
 	// lost); the first report is either. Callbacks never run concurrently
 	// and not at all after stop returns. onMessage must not block: it runs
 	// on the subscription's reading goroutine.
-	SubscribeRelay(onMessage func(RelayMessage), onState func(up bool)) (stop func())
+	SubscribeRelay(self string, onMessage func(RelayMessage), onState func(up bool)) (stop func())
 }
 
 // RelayMessage is one relayed event: keys of one tenant written by one
-// sender, never values.
+// sender, never values. The Redis store sends it as JSON with Origin first,
+// so a subscriber skips its own messages by their first bytes.
 type RelayMessage struct {
 	// Origin is the publishing replica's random id.
 	Origin string `json:"o"`
@@ -110,8 +114,9 @@ func (r *Redis) PublishRelay(ctx context.Context, msgs []RelayMessage) error {
 // every stream of every replica on each resharding. The price is that each
 // relayed event crosses the cluster bus to every node, which is small at
 // cache write rates.
-func (r *Redis) SubscribeRelay(onMessage func(RelayMessage), onState func(up bool)) (stop func()) {
-	s := &relaySub{r: r, onMessage: onMessage, onState: onState, quit: make(chan struct{}), done: make(chan struct{})}
+func (r *Redis) SubscribeRelay(self string, onMessage func(RelayMessage), onState func(up bool)) (stop func()) {
+	quoted, _ := json.Marshal(self)
+	s := &relaySub{r: r, own: `{"o":` + string(quoted) + `,`, onMessage: onMessage, onState: onState, quit: make(chan struct{}), done: make(chan struct{})}
 	go s.run()
 	return s.stop
 }
@@ -120,6 +125,7 @@ func (r *Redis) SubscribeRelay(onMessage func(RelayMessage), onState func(up boo
 // overlap, and not at all once stopped.
 type relaySub struct {
 	r         *Redis
+	own       string // how the subscriber's own messages start: {"o":"<self>",
 	onMessage func(RelayMessage)
 	onState   func(up bool)
 	quit      chan struct{}
@@ -151,6 +157,9 @@ func (s *relaySub) state(up bool) {
 }
 
 func (s *relaySub) message(raw string) {
+	if strings.HasPrefix(raw, s.own) {
+		return // the subscriber's own, not worth decoding
+	}
 	var m RelayMessage
 	if len(raw) > maxRelayMessageBytes || json.Unmarshal([]byte(raw), &m) != nil || m.Origin == "" {
 		m = RelayMessage{} // unreadable: delivered empty, the receiver counts and drops it
