@@ -71,6 +71,14 @@ type stream struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	wasUp     bool
+	// seq numbers the delivered events across every stream of this
+	// subscription. The server's q counts events per connection: it restarts
+	// when a stream is reopened and differs between cachekitd replicas, while
+	// the cache drops a sender's message whose Seq is not above the last one
+	// it applied from that sender. A stream has no duplicates or replays to
+	// filter, so numbering here keeps that check from dropping fresh events
+	// after a reconnect.
+	seq uint64
 }
 
 func (s *stream) stop() {
@@ -232,5 +240,7 @@ func (s *stream) deliver(data []byte) {
 		s.onState(backend.LinkReconnected)
 		return
 	}
+	s.seq++
+	m.Seq = s.seq
 	s.onMessage(m)
 }

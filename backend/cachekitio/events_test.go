@@ -87,3 +87,41 @@ func TestSubscribeReadsAndReopens(t *testing.T) {
 		t.Fatalf("X-CacheKit-Sender of the writes: %q", senders)
 	}
 }
+
+// The stream's q numbers events per server connection: it restarts when a
+// stream is reopened and differs between cachekitd replicas. The cache
+// ignores a sender's message whose Seq is not above the last one it applied
+// from that sender, so the backend must number what it delivers itself:
+// a write announced with a lower q after a reconnect is still delivered
+// with a higher Seq, and so applied.
+func TestSubscribeSeqIncreasesAcrossReconnects(t *testing.T) {
+	pki := newTestPKI(t, testHost)
+	var mu sync.Mutex
+	opened := 0
+	port := startTLSServer(t, pki, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		opened++
+		n := opened
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		if n == 1 {
+			fmt.Fprint(w, "id: 7\ndata: {\"s\":\"writer\",\"q\":7,\"k\":[\"a\"]}\n\n")
+			return // the stream ends; the next one (another replica, say) starts at 1
+		}
+		fmt.Fprint(w, "id: 1\ndata: {\"s\":\"writer\",\"q\":1,\"k\":[\"a\"]}\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	b := newTestBackend(t, pki, port, nil)
+	var r backendtest.InvalidationRecorder
+	stop, err := b.SubscribeInvalidations(r.Message, r.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	r.WaitFor(t, "two messages", 10*time.Second, func(m []backend.Invalidation, _ []backend.LinkState) bool { return len(m) == 2 })
+	msgs, _ := r.Snapshot()
+	if msgs[0].Sender != "writer" || msgs[1].Sender != "writer" || msgs[1].Seq <= msgs[0].Seq {
+		t.Fatalf("messages %+v: the second write of the sender must come with a higher Seq", msgs)
+	}
+}

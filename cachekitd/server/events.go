@@ -26,6 +26,11 @@ import (
 // missed events. A client that cannot keep up (EventsBuffer events behind)
 // is disconnected, and the stream of every client ends when the server
 // shuts down. Clients that do not know the stream never see it.
+//
+// With several replicas over a store that relays events (relay.go), a
+// replica's streams also carry the writes made through the other replicas,
+// numbered by this replica's q; streams end whenever relayed events may
+// have been lost, and are refused (503) while the relay is down.
 
 // EventsPath is the path of the invalidation stream.
 const EventsPath = "/v1/invalidations"
@@ -51,6 +56,7 @@ type events struct {
 	seq    map[string]uint64                   // tenant -> last event number
 	n      int                                 // streams open (all tenants)
 	closed bool
+	down   bool // the relay is down: streams refused (setAvailable)
 }
 
 func newEvents() *events {
@@ -70,17 +76,27 @@ func validSender(s string) bool {
 	return true
 }
 
-// publish announces that key of tenant changed, sent by the writer of r.
-func (e *events) publish(tenant string, r *http.Request, key string) {
+// senderOf is the event sender of the write r: its valid X-CacheKit-Sender,
+// or "cachekitd".
+func senderOf(r *http.Request) string {
+	if v := r.Header[HeaderSender]; len(v) == 1 && validSender(v[0]) {
+		return v[0]
+	}
+	return "cachekitd"
+}
+
+// publish announces to tenant's local streams that keys (or, when nil, key
+// alone) changed, written by sender. A tenant without streams here costs a
+// map lookup and no allocation.
+func (e *events) publish(tenant, sender string, keys []string, key string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	subs := e.subs[tenant]
 	if len(subs) == 0 {
 		return
 	}
-	sender := "cachekitd"
-	if v := r.Header[HeaderSender]; len(v) == 1 && validSender(v[0]) {
-		sender = v[0]
+	if keys == nil {
+		keys = []string{key}
 	}
 	e.seq[tenant]++
 	seq := e.seq[tenant]
@@ -88,7 +104,7 @@ func (e *events) publish(tenant string, r *http.Request, key string) {
 		S string   `json:"s"`
 		Q uint64   `json:"q"`
 		K []string `json:"k"`
-	}{sender, seq, []string{key}})
+	}{sender, seq, keys})
 	id := strconv.FormatUint(seq, 10)
 	ev := make([]byte, 0, len(data)+len(id)+16)
 	ev = append(append(append(append(ev, "id: "...), id...), "\ndata: "...), data...)
@@ -104,12 +120,47 @@ func (e *events) publish(tenant string, r *http.Request, key string) {
 	}
 }
 
-// subscribe opens a stream of tenant's events; nil once shut down.
-func (e *events) subscribe(tenant string) (ch chan []byte, cancel func()) {
+// reset ends the local streams of tenant (of every tenant when all), whose
+// clients may have missed events: they reconnect and flush their copies. It
+// reports how many streams it ended.
+func (e *events) reset(tenant string, all bool) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
-		return nil, nil
+	n := 0
+	for t, subs := range e.subs {
+		if !all && t != tenant {
+			continue
+		}
+		for ch := range subs {
+			close(ch)
+			n++
+		}
+		delete(e.subs, t)
+		delete(e.seq, t)
+	}
+	e.n -= n
+	return n
+}
+
+// setAvailable opens (true) or closes (false) the streams: while closed,
+// every stream is ended and new ones are refused (the relay that feeds them
+// is down, so they would miss events).
+func (e *events) setAvailable(ok bool) {
+	e.mu.Lock()
+	e.down = !ok
+	e.mu.Unlock()
+	if !ok {
+		e.reset("", true)
+	}
+}
+
+// subscribe opens a stream of tenant's events; nil once shut down or while
+// the relay is down (unavailable then).
+func (e *events) subscribe(tenant string) (ch chan []byte, cancel func(), unavailable bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || e.down {
+		return nil, nil, !e.closed
 	}
 	ch = make(chan []byte, EventsBuffer)
 	if e.subs[tenant] == nil {
@@ -129,7 +180,7 @@ func (e *events) subscribe(tenant string) (ch chan []byte, cancel func()) {
 			delete(e.subs, tenant)
 			delete(e.seq, tenant) // numbering restarts; clients treat a reconnect as a gap anyway
 		}
-	}
+	}, false
 }
 
 // close ends every stream and refuses new ones.
@@ -153,7 +204,11 @@ func (s *Server) CloseStreams() { s.events.close() }
 
 // stream serves the invalidation stream of the authenticated tenant.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, q *request) int {
-	ch, cancel := s.events.subscribe(q.tenant.ID)
+	ch, cancel, unavailable := s.events.subscribe(q.tenant.ID)
+	if unavailable {
+		w.Header().Set("Retry-After", "1")
+		return writeError(w, http.StatusServiceUnavailable, "invalidation relay unavailable")
+	}
 	if ch == nil {
 		return writeError(w, http.StatusServiceUnavailable, "shutting down")
 	}

@@ -80,6 +80,7 @@ func newServer(t *testing.T, st store.Store, mod func(*server.Config)) *httptest
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
+	t.Cleanup(func() { h.Close() }) // after ts.Close, before the store's Close
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return ts

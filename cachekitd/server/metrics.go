@@ -70,18 +70,24 @@ func (h *histogram) observe(d time.Duration) {
 // recording costs a few atomic adds and no allocation, and the label sets are
 // closed (operations and status codes, never keys or tenants).
 type Metrics struct {
-	requests     [numOps][numCodes]atomic.Uint64
-	durations    [numOps]histogram
-	inflight     atomic.Int64
-	authFailures atomic.Uint64
-	rateLimited  atomic.Uint64
-	storeErrors  atomic.Uint64
-	cancelled    atomic.Uint64
-	bytesIn      atomic.Uint64
-	bytesOut     atomic.Uint64
-	start        time.Time
-	store        store.Store
-	version      string
+	requests      [numOps][numCodes]atomic.Uint64
+	durations     [numOps]histogram
+	inflight      atomic.Int64
+	authFailures  atomic.Uint64
+	rateLimited   atomic.Uint64
+	storeErrors   atomic.Uint64
+	cancelled     atomic.Uint64
+	bytesIn       atomic.Uint64
+	bytesOut      atomic.Uint64
+	relayOn       atomic.Bool
+	relayUp       atomic.Bool
+	relaySent     atomic.Uint64
+	relayReceived atomic.Uint64
+	relayDropped  [numDropReasons]atomic.Uint64
+	relayResets   atomic.Uint64
+	start         time.Time
+	store         store.Store
+	version       string
 }
 
 // NewMetrics returns zeroed metrics.
@@ -145,6 +151,20 @@ func (m *Metrics) write(w *bufio.Writer) {
 	p("# HELP cachekitd_client_cancellations_total Requests their client cancelled or abandoned before the answer (recorded as code 499; not store errors).\n# TYPE cachekitd_client_cancellations_total counter\ncachekitd_client_cancellations_total %d\n", m.cancelled.Load())
 	p("# HELP cachekitd_value_bytes_received_total Value bytes accepted by PUT.\n# TYPE cachekitd_value_bytes_received_total counter\ncachekitd_value_bytes_received_total %d\n", m.bytesIn.Load())
 	p("# HELP cachekitd_value_bytes_sent_total Value bytes served by GET.\n# TYPE cachekitd_value_bytes_sent_total counter\ncachekitd_value_bytes_sent_total %d\n", m.bytesOut.Load())
+	if m.relayOn.Load() {
+		up := 0
+		if m.relayUp.Load() {
+			up = 1
+		}
+		p("# HELP cachekitd_relay_up Whether the subscription relaying invalidation events between replicas is confirmed (1) or down (0; streams are refused meanwhile).\n# TYPE cachekitd_relay_up gauge\ncachekitd_relay_up %d\n", up)
+		p("# HELP cachekitd_relay_messages_sent_total Relay messages published to the other replicas (write events and gap notices).\n# TYPE cachekitd_relay_messages_sent_total counter\ncachekitd_relay_messages_sent_total %d\n", m.relaySent.Load())
+		p("# HELP cachekitd_relay_messages_received_total Relay messages received from other replicas and applied to this replica's streams.\n# TYPE cachekitd_relay_messages_received_total counter\ncachekitd_relay_messages_received_total %d\n", m.relayReceived.Load())
+		p("# HELP cachekitd_relay_messages_dropped_total Write events not relayed (queue_full: the publisher lagged; publish_failed: the store refused) and received messages that could not be read (invalid).\n# TYPE cachekitd_relay_messages_dropped_total counter\n")
+		for i, reason := range dropReasons {
+			p("cachekitd_relay_messages_dropped_total{reason=%q} %d\n", reason, m.relayDropped[i].Load())
+		}
+		p("# HELP cachekitd_relay_stream_resets_total Times this replica ended invalidation streams because relayed events may have been lost (subscription down, a gap notice, an unreadable message).\n# TYPE cachekitd_relay_stream_resets_total counter\ncachekitd_relay_stream_resets_total %d\n", m.relayResets.Load())
+	}
 	if m.store != nil {
 		st := m.store.Stats()
 		name := m.store.Name()

@@ -61,6 +61,14 @@
 //     API listener by default, rather than prometheus/client_golang: the series are few and
 //     fixed, atomics keep the hot path allocation-free, and the module keeps
 //     a single dependency (the Redis client).
+//   - Replicas over one shared store relay each write's invalidation event
+//     (tenant, sender, key) through the store when it offers a relay
+//     (store.Relay: Redis Pub/Sub), so every replica's streams carry every
+//     write of the tenant. Relaying happens off the request path through a
+//     bounded queue: a write never waits for it or fails because of it.
+//     Whatever may have lost events (a full queue, a failed publish, a lost
+//     subscription) ends the streams concerned, because a client that
+//     reconnects flushes its copies; see relay.go.
 //   - Access logs are structured (log/slog), at debug level, so the hot path
 //     pays nothing unless asked. Store failures are logged at warn level with
 //     the tenant and operation, never with keys or values.
@@ -156,6 +164,13 @@ type Config struct {
 	// Off by default: serve Metrics.Handler on a separate, private listener
 	// instead (cachekitd --metrics-addr).
 	ServeMetrics bool
+	// DisableRelay turns off relaying invalidation events between replicas
+	// when the store offers it (store.Relay: the Redis store), for a single
+	// replica on Redis, which needs none. See relay.go.
+	DisableRelay bool
+	// RelayQueue is how many write events may wait to be relayed before
+	// new ones are dropped (DefaultRelayQueue when 0).
+	RelayQueue int
 	// Metrics receives the counters (a new set when nil; see Server.Metrics).
 	Metrics *Metrics
 	// Logger receives structured logs (slog.Default() when nil).
@@ -179,9 +194,12 @@ type Server struct {
 	limiter *limiter
 	now     func() time.Time
 	events  *events // the invalidation streams (events.go)
+	relay   *relay  // events to and from the other replicas (relay.go); nil without
 }
 
-// New checks cfg, fills its defaults and returns the handler.
+// New checks cfg, fills its defaults and returns the handler. With a store
+// that relays events between replicas (store.Relay), it subscribes to the
+// relay (waiting up to 2 s for the subscription); call Close when done.
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil || cfg.Keys == nil {
 		return nil, errors.Join(ErrConfig, errors.New("the store and the keyring are required"))
@@ -204,7 +222,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxLockTimeout == 0 {
 		cfg.MaxLockTimeout = DefaultMaxLockTimeout
 	}
-	if cfg.MaxValueBytes < 0 || cfg.DefaultLockTimeout < time.Millisecond || cfg.MaxLockTimeout < cfg.DefaultLockTimeout || cfg.RateLimit < 0 || cfg.RateBurst < 0 {
+	if cfg.RelayQueue == 0 {
+		cfg.RelayQueue = DefaultRelayQueue
+	}
+	if cfg.RelayQueue < 0 || cfg.MaxValueBytes < 0 || cfg.DefaultLockTimeout < time.Millisecond || cfg.MaxLockTimeout < cfg.DefaultLockTimeout || cfg.RateLimit < 0 || cfg.RateBurst < 0 {
 		return nil, errors.Join(ErrConfig, errors.New("limits must be positive and the default lock timeout at most the maximum"))
 	}
 	if cfg.Version == "" {
@@ -234,6 +255,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.mux = s.routes()
 	s.unclean = s.uncleanHandler()
+	if rs, ok := cfg.Store.(store.Relay); ok && !cfg.DisableRelay {
+		s.relay = newRelay(s, rs)
+	}
 	return s, nil
 }
 
@@ -510,7 +534,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, t *Tenant, key stri
 	if err != nil {
 		return s.storeFailed(w, r, opPut, t, err)
 	}
-	s.events.publish(t.ID, r, key)
+	s.announce(t.ID, r, key)
 	s.metrics.bytesIn.Add(uint64(len(value)))
 	code := http.StatusOK
 	if created {
@@ -571,7 +595,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, t *Tenant, key s
 	if err != nil {
 		return s.storeFailed(w, r, opDelete, t, err)
 	}
-	s.events.publish(t.ID, r, key)
+	s.announce(t.ID, r, key)
 	if !deleted {
 		return writeError(w, http.StatusNotFound, "not found")
 	}

@@ -60,6 +60,10 @@ type RedisOptions struct {
 	Tenant Limits
 	// Timeout bounds each operation (DefaultRedisTimeout when 0).
 	Timeout time.Duration
+	// ClientName, when set, names every connection (CLIENT SETNAME), so
+	// that operators (and tests) can tell cachekitd's connections apart in
+	// CLIENT LIST.
+	ClientName string
 }
 
 // Redis is the Redis/Valkey store. Several cachekitd processes pointed at the
@@ -95,6 +99,7 @@ func NewRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 		SelectDB:     o.DB,
 		TLSConfig:    o.TLS,
 		DisableCache: true,
+		ClientName:   o.ClientName,
 		// Connecting (dial and handshake) gets the same bound as an
 		// operation, so a stalled Redis fails the start just as fast.
 		Dialer: net.Dialer{Timeout: o.Timeout, KeepAlive: rueidis.DefaultTCPKeepAlive},

@@ -26,6 +26,14 @@
 //     (see RedisOptions).
 //   - Locks are leases: a random id, an expiry, release only by that id. A
 //     contested lock is not an error (ok == false).
+//   - Relaying invalidation events between replicas is an optional
+//     capability (Relay), not part of Store: only a store that several
+//     replicas share needs it. The Redis store implements it with plain
+//     PUBLISH/SUBSCRIBE on one channel, `<prefix>:relay`, on standalone and
+//     Cluster alike (see Redis.SubscribeRelay for why not sharded Pub/Sub);
+//     the memory store does not, and the server then relays nothing. A
+//     relay carries tenant, sender and keys, never values, and reports a
+//     lost subscription so that the server can treat it as lost events.
 package store
 
 import (

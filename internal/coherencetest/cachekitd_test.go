@@ -52,5 +52,29 @@ func init() {
 		restart[d.URL()] = d.Restart
 		restartMu.Unlock()
 		m["cachekitd"] = childConfig{Kind: "cachekitd", URL: d.URL(), APIKey: d.APIKey(), CAFile: d.CAFile()}
+
+		// Two replicas over one Redis: the writer (process 0) talks to the
+		// first, every other process to the second, so what they see went
+		// through the replicas' relay. Restarts alternate between them.
+		addr := os.Getenv("CACHEKIT_TEST_REDIS_ADDR")
+		if addr == "" {
+			return // deployments() already reported the missing Redis
+		}
+		pki := cachekitdtest.NewPKI(t, cachekitdtest.Host, "localhost", "127.0.0.1")
+		rcfg := cachekitdtest.Config{PKI: pki, Flags: []string{"--store", "redis", "--redis-addrs", addr,
+			"--redis-prefix", fmt.Sprintf("cohrep%d-%d", os.Getpid(), time.Now().UnixNano())}}
+		a, b := cachekitdtest.Start(t, rcfg), cachekitdtest.Start(t, rcfg)
+		var restarts int
+		restartMu.Lock()
+		restart[a.URL()] = func() {
+			restarts++
+			if restarts%2 == 1 {
+				b.Restart()
+			} else {
+				a.Restart()
+			}
+		}
+		restartMu.Unlock()
+		m["cachekitd-replicas"] = childConfig{Kind: "cachekitd", URL: a.URL(), URLs: []string{a.URL(), b.URL()}, APIKey: a.APIKey(), CAFile: a.CAFile()}
 	}
 }

@@ -39,6 +39,7 @@ type childConfig struct {
 	Kind   string   // "redis", "cluster" or "cachekitd"
 	Addrs  []string // Redis addresses
 	URL    string   // cachekitd
+	URLs   []string // cachekitd replicas: process i talks to URLs[min(i, len(URLs)-1)]
 	APIKey string
 	CAFile string
 	Prefix string // key prefix (Redis) or namespace
@@ -278,12 +279,16 @@ func (p *proc) must(want, format string, args ...any) {
 
 func start(t *testing.T, cfg childConfig, n int) []*proc {
 	t.Helper()
-	raw, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ps := make([]*proc, n)
 	for i := range ps {
+		c := cfg
+		if len(c.URLs) > 0 {
+			c.URL = c.URLs[min(i, len(c.URLs)-1)]
+		}
+		raw, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
 		ch := testenv.StartChild(t, envChild+"="+string(raw))
 		ps[i] = &proc{t: t, in: ch.In, out: ch.Out}
 	}

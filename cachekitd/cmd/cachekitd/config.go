@@ -44,6 +44,7 @@ type config struct {
 	redisTLS       bool
 	redisPrefix    string
 	redisTimeout   time.Duration
+	redisRelay     bool
 
 	defaultTTL         time.Duration
 	maxValueBytes      byteSize
@@ -147,6 +148,7 @@ func flags(fs *flag.FlagSet) *config {
 	fs.DurationVar(&c.redisTimeout, "redis-timeout", store.DefaultRedisTimeout, "deadline of one store operation on Redis, and of connecting; 503 beyond (`duration`; keep it well below clients' request timeout, 5s in the SDKs)")
 	fs.BoolVar(&c.redisTLS, "redis-tls", false, "connect to Redis over TLS (system roots)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", store.DefaultRedisPrefix, "`prefix` of every Redis key cachekitd writes")
+	fs.BoolVar(&c.redisRelay, "redis-relay", true, "relay invalidation events between the replicas sharing the Redis (Pub/Sub channel <prefix>:relay), so every replica's streams carry every write; false only for a single replica")
 
 	fs.DurationVar(&c.defaultTTL, "default-ttl", server.DefaultTTL, "TTL of PUTs without a TTL header, unless the tenant's keys-file line sets default_ttl (`duration`, whole seconds up to 720h; 0 = no expiry, what SDKs mean by ttl 0)")
 	c.maxValueBytes = server.DefaultMaxValueBytes

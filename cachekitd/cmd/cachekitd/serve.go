@@ -283,12 +283,14 @@ func serve(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 		RateLimit:          c.rateLimit,
 		RateBurst:          c.rateBurst,
 		ServeMetrics:       c.metricsAddr == "api",
+		DisableRelay:       !c.redisRelay,
 		Logger:             log,
 	}
 	h, err := server.New(srvCfg)
 	if err != nil {
 		return err
 	}
+	defer h.Close() // after Shutdown (writes still running get relayed), before st.Close
 	httpOpts := server.HTTPOptions{
 		ReadHeaderTimeout: c.readHeaderTimeout,
 		ReadTimeout:       c.readTimeout,
