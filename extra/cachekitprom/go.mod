@@ -11,7 +11,7 @@ require (
 	// The root module at a commit on main (a pseudo-version until the first
 	// tag); go.work builds it against the working tree. docs/releasing.md
 	// says when to raise it.
-	github.com/cachekit-go/cachekit v0.0.0-20261204220017-5434373bb217
+	github.com/cachekit-go/cachekit v0.0.0-20261204233630-165bd0e5612f
 	// The Prometheus client: registry, collectors, exposition. v1.24.1 is
 	// the newest release whose go directive (1.25.0) allows Go 1.25.
 	github.com/prometheus/client_golang v1.24.1
