@@ -466,7 +466,9 @@ func killSubscriptions(t *testing.T, addrs []string, name string) int {
 			if !strings.Contains(line, " name="+name+" ") || !strings.Contains(line, " flags=P ") {
 				continue
 			}
-			id, err := strconv.ParseInt(strings.TrimPrefix(strings.Fields(line)[0], "id="), 10, 64)
+			// A RESP3 verbatim string may start with its "txt:" format.
+			first := strings.TrimPrefix(strings.Fields(line)[0], "txt:")
+			id, err := strconv.ParseInt(strings.TrimPrefix(first, "id="), 10, 64)
 			if err != nil {
 				continue
 			}
