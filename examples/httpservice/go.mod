@@ -8,7 +8,7 @@ go 1.25.0
 
 require (
 	// The SDK (any version: the replace below builds against the tree).
-	github.com/cachekit-go/cachekit v0.0.0-20261204220017-5434373bb217
+	github.com/cachekit-go/cachekit v0.0.0-20261204233630-165bd0e5612f
 	// The Prometheus metrics of the cache.
 	github.com/cachekit-go/cachekit/extra/cachekitprom v0.0.0-00010101000000-000000000000
 	// The /metrics handler (promhttp), at cachekitprom's version.
