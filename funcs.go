@@ -39,7 +39,7 @@ func (f *Func0[R]) Call(ctx context.Context) (R, error) {
 	if !ok {
 		return f.fn(ctx)
 	}
-	if r, h := lookup[R](ctx, f.c, &f.p, s.key); h != miss {
+	if r, h := lookup[R](ctx, f.c, &f.p, s); h != miss {
 		if h == stale {
 			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx) }))
 		}
@@ -101,7 +101,7 @@ func (f *Func1[A, R]) Call(ctx context.Context, a A) (R, error) {
 	if !ok {
 		return f.fn(ctx, a)
 	}
-	if r, h := lookup[R](ctx, f.c, &f.p, s.key); h != miss {
+	if r, h := lookup[R](ctx, f.c, &f.p, s); h != miss {
 		if h == stale {
 			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a) }))
 		}
@@ -163,7 +163,7 @@ func (f *Func2[A, B, R]) Call(ctx context.Context, a A, b B) (R, error) {
 	if !ok {
 		return f.fn(ctx, a, b)
 	}
-	if r, h := lookup[R](ctx, f.c, &f.p, s.key); h != miss {
+	if r, h := lookup[R](ctx, f.c, &f.p, s); h != miss {
 		if h == stale {
 			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a, b) }))
 		}
@@ -225,7 +225,7 @@ func (f *Func3[A, B, C, R]) Call(ctx context.Context, a A, b B, c C) (R, error) 
 	if !ok {
 		return f.fn(ctx, a, b, c)
 	}
-	if r, h := lookup[R](ctx, f.c, &f.p, s.key); h != miss {
+	if r, h := lookup[R](ctx, f.c, &f.p, s); h != miss {
 		if h == stale {
 			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a, b, c) }))
 		}
@@ -287,7 +287,7 @@ func (f *Func4[A, B, C, D, R]) Call(ctx context.Context, a A, b B, c C, d D) (R,
 	if !ok {
 		return f.fn(ctx, a, b, c, d)
 	}
-	if r, h := lookup[R](ctx, f.c, &f.p, s.key); h != miss {
+	if r, h := lookup[R](ctx, f.c, &f.p, s); h != miss {
 		if h == stale {
 			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a, b, c, d) }))
 		}

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/cachekit-go/cachekit/internal/l1"
 )
 
 // The key memo spares an L1 hit the cost of deriving its key. A key is
@@ -20,14 +22,46 @@ import (
 // memo does not hold the arguments. It is a direct-mapped table of
 // immutable entries read without locks: a collision replaces the older
 // entry, which only costs a later derivation. It starts small and grows
-// (4x, up to maxMemoSlots) once it has taken half as many keys as it has slots. Entries hold the
-// logical key (before any tenant prefix), so one entry serves every tenant.
-// A KeyFunc may not be pure, so wrappers with one have no memo.
+// (4x, up to a limit sized with L1: memoSlotsFor) once it has taken half as
+// many keys as it has slots. Entries hold the logical key (before any tenant
+// prefix), so one entry serves every tenant. A KeyFunc may not be pure, so
+// wrappers with one have no memo.
+//
+// When the L1 key is the logical key itself (no encryption, no Python
+// prefix), an entry also holds the key's L1 hash, so that an L1 hit through
+// the memo hashes nothing but the arguments; and the key string it holds is
+// the one L1 stored on the miss, so L1 compares keys by pointer.
 
 const (
 	minMemoSlots = 256
-	maxMemoSlots = 1 << 15
+	// minMemoLimit and maxMemoLimit bound memoSlotsFor.
+	minMemoLimit = 1 << 15
+	maxMemoLimit = 1 << 20
+	// memoKeyGuess is the key length memoSlotsFor assumes (a namespace,
+	// the function's identity and 64 hex digits).
+	memoKeyGuess = 100
 )
+
+// memoSlotsFor returns how many slots a wrapper's memo may grow to: the
+// power of two at or above the number of entries c's L1 can hold (its byte
+// budget over the charge of an entry with a memoKeyGuess-byte key and a
+// small value), within [minMemoLimit, maxMemoLimit]. A memo smaller than
+// L1's capacity re-derives keys (blake2b, about 1 us) for hits that L1
+// answers. A full memo costs 8 bytes per slot plus one 96-byte entry per
+// slot it fills (its key string is L1's, shared): with the 340-odd bytes L1
+// charges per small entry, about a third of L1's budget, and only for a
+// wrapper called with that many distinct arguments.
+func memoSlotsFor(c *Cache) int {
+	n := minMemoLimit
+	if c.l1 == nil {
+		return n
+	}
+	entries := c.l1.MaxBytes() / (c.l1.EntryOverhead() + memoKeyGuess + 8)
+	for int64(n) < entries && n < maxMemoLimit {
+		n *= 2
+	}
+	return n
+}
 
 // argShape says how a memoized argument's bits are read.
 type argShape uint8
@@ -90,23 +124,46 @@ func (a *memoArgs) set(i int, shape argShape, p unsafe.Pointer) {
 	}
 }
 
-// equal compares only the strings in use (comparing all four cost more than
-// the rest of a memo lookup).
-func (a *memoArgs) equal(b *memoArgs) bool {
-	if a.n != b.n || a.words != b.words {
+// memoEntry is one remembered key. It is immutable once published.
+type memoEntry struct {
+	n     int
+	words [4]uint64
+	strs  []string // the string arguments' values by position; nil when the wrapper has none
+	key   string
+	// l1hash is L1's hash of key (when memo.l1 is set): the L1 lookup of
+	// a hit does not hash the key again.
+	l1hash uint64
+}
+
+// newMemoEntry copies the arguments a (keeping strings only when there are
+// some: entries of integer arguments stay at 96 bytes).
+func newMemoEntry(a *memoArgs, strs bool, key string, l1hash uint64) *memoEntry {
+	e := &memoEntry{n: a.n, words: a.words, key: key, l1hash: l1hash}
+	if strs {
+		e.strs = append([]string(nil), a.strs[:a.n]...)
+	}
+	return e
+}
+
+// matches compares only the strings in use (comparing all four cost more
+// than the rest of a memo lookup).
+func (e *memoEntry) matches(a *memoArgs) bool {
+	if e.n != a.n || e.words != a.words {
 		return false
 	}
-	for i := range a.n {
-		if a.strs[i] != b.strs[i] {
+	for i, s := range e.strs {
+		if a.strs[i] != s {
 			return false
 		}
 	}
 	return true
 }
 
-type memoEntry struct {
-	args memoArgs
-	key  string
+// args returns the arguments e was made for (to rehash it on growth).
+func (e *memoEntry) args() memoArgs {
+	a := memoArgs{n: e.n, words: e.words}
+	copy(a.strs[:], e.strs)
+	return a
 }
 
 type memoTable struct {
@@ -117,20 +174,27 @@ type memoTable struct {
 
 // keyMemo maps argument bits to logical keys for one wrapper.
 type keyMemo struct {
-	shapes [4]argShape
-	seed   maphash.Seed
-	table  atomic.Pointer[memoTable]
+	shapes   [4]argShape
+	strs     bool // some argument is a string
+	maxSlots int
+	// l1 is set when the wrapper's L1 key is its logical key (no
+	// encryption, no Python prefix): entries then carry the L1 hash.
+	l1    *l1.Cache[l1Entry]
+	seed  maphash.Seed
+	table atomic.Pointer[memoTable]
 }
 
-// newKeyMemo returns a memo for arguments of the given shapes, or nil when
-// one of them cannot be memoized.
-func newKeyMemo(shapes ...argShape) *keyMemo {
-	m := &keyMemo{seed: maphash.MakeSeed()}
+// newKeyMemo returns a memo for arguments of the given shapes that grows up
+// to maxSlots, or nil when one of them cannot be memoized. l1 (may be nil)
+// is the L1 whose hashes entries carry.
+func newKeyMemo(maxSlots int, l1c *l1.Cache[l1Entry], shapes ...argShape) *keyMemo {
+	m := &keyMemo{seed: maphash.MakeSeed(), maxSlots: max(maxSlots, minMemoSlots), l1: l1c}
 	for i, s := range shapes {
 		if s == shapeNone {
 			return nil
 		}
 		m.shapes[i] = s
+		m.strs = m.strs || s == shapeString
 	}
 	m.table.Store(newMemoTable(minMemoSlots))
 	return m
@@ -158,30 +222,37 @@ func (m *keyMemo) hash(a *memoArgs) uint64 {
 	return h
 }
 
-// get returns the logical key remembered for the arguments. Arguments live
-// in one of two neighbouring slots (two-way associative: two arguments whose
-// hashes collide do not keep evicting each other).
-func (m *keyMemo) get(a *memoArgs) (uint64, string, bool) {
+// get returns the entry remembered for the arguments (nil: none) and their
+// hash. Arguments live in one of two neighbouring slots (two-way
+// associative: two arguments whose hashes collide do not keep evicting each
+// other).
+func (m *keyMemo) get(a *memoArgs) (uint64, *memoEntry) {
 	h := m.hash(a)
 	t := m.table.Load()
 	i := h & t.mask
-	if e := t.slots[i].Load(); e != nil && e.args.equal(a) {
-		return h, e.key, true
+	if e := t.slots[i].Load(); e != nil && e.matches(a) {
+		return h, e
 	}
-	if e := t.slots[i^1].Load(); e != nil && e.args.equal(a) {
-		return h, e.key, true
+	if e := t.slots[i^1].Load(); e != nil && e.matches(a) {
+		return h, e
 	}
-	return h, "", false
+	return h, nil
 }
 
 // put remembers key for the arguments (h is their hash from get) and grows
 // the table once it has taken half as many keys as it has slots.
-func (m *keyMemo) put(h uint64, a *memoArgs, key string) {
+func (m *keyMemo) put(h uint64, a *memoArgs, key string) *memoEntry {
+	var l1hash uint64
+	if m.l1 != nil {
+		l1hash = m.l1.Hash(key)
+	}
+	e := newMemoEntry(a, m.strs, key, l1hash)
 	t := m.table.Load()
-	t.place(h, &memoEntry{args: *a, key: key})
-	if n := t.inserts.Add(1); n > int64(len(t.slots))/2 && len(t.slots) < maxMemoSlots {
+	t.place(h, e)
+	if n := t.inserts.Add(1); n > int64(len(t.slots))/2 && len(t.slots) < m.maxSlots {
 		m.table.CompareAndSwap(t, m.grown(t))
 	}
+	return e
 }
 
 // place stores e in the free one of its two slots, else in either.
@@ -204,7 +275,8 @@ func (m *keyMemo) grown(t *memoTable) *memoTable {
 	nt := newMemoTable(len(t.slots) * 4)
 	for i := range t.slots {
 		if e := t.slots[i].Load(); e != nil {
-			nt.place(m.hash(&e.args), e)
+			a := e.args()
+			nt.place(m.hash(&a), e)
 		}
 	}
 	return nt
@@ -217,16 +289,19 @@ func (w *Wrapper) memoKey(ctx context.Context, a *memoArgs, args func() []any) (
 	if w.c.skip(ctx, &w.p) {
 		return slot{}, false, nil
 	}
-	h, k, hit := w.memo.get(a)
-	if !hit {
-		var err error
-		if k, err = w.keyFor(args()); err != nil {
+	h, e := w.memo.get(a)
+	if e == nil {
+		k, err := w.keyFor(args())
+		if err != nil {
 			w.uncacheable(err)
 			return slot{}, false, nil
 		}
-		w.memo.put(h, a, k)
+		e = w.memo.put(h, a, k)
 	}
-	if s, err = w.slot(ctx, k); err != nil {
+	if w.memo.l1 != nil { // the L1 key is the logical key (see keyMemo.l1)
+		return slot{key: e.key, logical: e.key, l1hash: e.l1hash, hashed: true}, true, nil
+	}
+	if s, err = w.slot(ctx, e.key); err != nil {
 		return slot{}, false, err
 	}
 	return s, true, nil

@@ -177,7 +177,7 @@ func (f *{{$F}}) Call(ctx context.Context{{.Params}}) (R, error) {
 	if !ok {
 		return f.fn(ctx{{.Args}})
 	}
-	if r, h := lookup[R](ctx, f.c, &f.p, s.key); h != miss {
+	if r, h := lookup[R](ctx, f.c, &f.p, s); h != miss {
 		if h == stale {
 			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx{{.Args}}) }))
 		}
