@@ -48,11 +48,14 @@ func lookupTyped[R any](c *Cache, p *policy, key string) (R, hitKind) {
 // lookupSlot is lookupTyped for a slot, which may carry the key's L1 hash.
 func lookupSlot[R any](c *Cache, p *policy, s slot) (R, hitKind) {
 	var zero R
-	e, ok := c.lookupL1Slot(p, s)
-	if !ok {
+	e := c.lookupL1Ref(p, s)
+	if e == nil {
 		return zero, miss
 	}
-	var r R
+	var (
+		r  R
+		ok bool
+	)
 	if c.cfg.l1Bytes {
 		r, ok = decodeDoc[R](p, e.doc)
 	} else if r, ok = asR[R](e.val); !ok {
@@ -264,16 +267,20 @@ func (c *Cache) lookupL1(p *policy, key string) (l1Entry, bool) {
 	return c.l1.Get(key)
 }
 
-// lookupL1Slot is lookupL1 that uses the slot's L1 hash when it has one.
-func (c *Cache) lookupL1Slot(p *policy, s slot) (l1Entry, bool) {
+// lookupL1Ref is lookupL1 that uses the slot's L1 hash when it has one and
+// does not copy the entry (nil: none). The entry is L1's: read-only.
+func (c *Cache) lookupL1Ref(p *policy, s slot) *l1Entry {
 	if !p.useL1 {
-		return l1Entry{}, false
+		return nil
 	}
-	if s.hashed {
-		e, _, ok := c.l1.GetHashed(s.l1hash, s.key)
-		return e, ok
+	h := s.l1hash
+	if !s.hashed {
+		h = c.l1.Hash(s.key)
 	}
-	return c.l1.Get(s.key)
+	if it := c.l1.Ref(h, s.key); it != nil {
+		return &it.Val
+	}
+	return nil
 }
 
 // fill is the body of a shared load: read the backend, else run the function

@@ -10,8 +10,8 @@ func (c *Cache[V]) CapExpiry(exp int64) int {
 		s := &c.shards[i]
 		s.mu.Lock()
 		s.each(func(n *node[V]) {
-			if it := n.item.Load(); it.expires == 0 || it.expires > exp {
-				n.setItem(it.val, exp)
+			if it := n.item.Load(); it.Expires == 0 || it.Expires > exp {
+				n.setItem(it.Val, exp)
 				changed++
 			}
 		})

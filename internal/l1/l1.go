@@ -135,8 +135,8 @@ type node[V any] struct {
 	key   string
 	hash  uint64                  // c.hash(key): the bucket, the shard, the ghost
 	chain atomic.Pointer[node[V]] // next node in the same bucket
-	item  atomic.Pointer[item[V]] // value and expiry: &first until the first change
-	first item[V]
+	item  atomic.Pointer[Item[V]] // value and expiry: &first until the first change
+	first Item[V]
 	freq  atomic.Int32
 	// Writers only.
 	cost       int64
@@ -144,18 +144,19 @@ type node[V any] struct {
 	inMain     bool
 }
 
-// item is a node's value and expiry. It is immutable once published:
-// writers publish a new one, so that readers need no lock.
-type item[V any] struct {
-	val     V
-	expires int64 // Unix nanoseconds; 0 = never
+// Item is a node's value and expiry. It is immutable once published:
+// writers publish a new one, so that readers need no lock (and Ref can hand
+// it out).
+type Item[V any] struct {
+	Val     V
+	Expires int64 // Unix nanoseconds; 0 = never
 }
 
 // expires returns n's expiry. Writers only (it reads the current item).
-func (n *node[V]) expires() int64 { return n.item.Load().expires }
+func (n *node[V]) expires() int64 { return n.item.Load().Expires }
 
 // setItem publishes a new value and expiry for n. s.mu must be held.
-func (n *node[V]) setItem(v V, expires int64) { n.item.Store(&item[V]{val: v, expires: expires}) }
+func (n *node[V]) setItem(v V, expires int64) { n.item.Store(&Item[V]{Val: v, Expires: expires}) }
 
 type list[V any] struct {
 	head, tail *node[V] // head = newest
@@ -425,21 +426,31 @@ func (c *Cache[V]) GetWithExpiry(key string) (V, int64, bool) {
 // GetHashed is GetWithExpiry for a key whose Hash the caller kept. A hash
 // that is not key's finds nothing.
 func (c *Cache[V]) GetHashed(h uint64, key string) (V, int64, bool) {
+	if v := c.Ref(h, key); v != nil {
+		return v.Val, v.Expires, true
+	}
 	var zero V
+	return zero, 0, false
+}
+
+// Ref is GetHashed without copying the value: it returns the entry's value
+// and expiry as stored (nil: absent or expired). The Item is immutable;
+// the caller must not modify it (writers publish a new one instead).
+func (c *Cache[V]) Ref(h uint64, key string) *Item[V] {
 	s := c.shardOf(h)
 	n := s.get(h, key)
 	if n == nil {
-		return zero, 0, false
+		return nil
 	}
 	it := n.item.Load()
-	if exp := it.expires; exp != 0 && c.expired(exp) {
+	if exp := it.Expires; exp != 0 && c.expired(exp) {
 		c.dropIfSame(s, key, n, it)
-		return zero, 0, false
+		return nil
 	}
 	if n.freq.Load() < maxFreq {
 		n.freq.Add(1)
 	}
-	return it.val, it.expires, true
+	return it
 }
 
 // expired reports whether an expiry (not 0) has passed: against the coarse
@@ -453,7 +464,7 @@ func (c *Cache[V]) expired(exp int64) bool {
 
 // dropIfSame removes n if it is still key's entry with the item a reader
 // found expired (a writer may have given it a new life meanwhile).
-func (c *Cache[V]) dropIfSame(s *shard[V], key string, n *node[V], it *item[V]) {
+func (c *Cache[V]) dropIfSame(s *shard[V], key string, n *node[V], it *Item[V]) {
 	s.mu.Lock()
 	if s.find(n.hash, key) == n && n.item.Load() == it {
 		c.unlink(s, n)
@@ -502,7 +513,7 @@ func (c *Cache[V]) Set(key string, v V, cost int64, expires int64) bool {
 		c.evict(s, old)
 		return true
 	}
-	n := &node[V]{key: key, hash: h, cost: total, first: item[V]{val: v, expires: expires}}
+	n := &node[V]{key: key, hash: h, cost: total, first: Item[V]{Val: v, Expires: expires}}
 	n.item.Store(&n.first)
 	if s.ghost.take(h) {
 		n.inMain = true
@@ -587,11 +598,11 @@ func (c *Cache[V]) SetExpiry(key string, expires int64) bool {
 		return false
 	}
 	it := n.item.Load()
-	if it.expires != 0 && c.now() >= it.expires {
+	if it.Expires != 0 && c.now() >= it.Expires {
 		c.unlink(s, n)
 		return false
 	}
-	n.setItem(it.val, expires)
+	n.setItem(it.Val, expires)
 	return true
 }
 
@@ -608,12 +619,12 @@ func (c *Cache[V]) Update(key string, fn func(v *V)) bool {
 		return false
 	}
 	it := n.item.Load()
-	if it.expires != 0 && c.now() >= it.expires {
+	if it.Expires != 0 && c.now() >= it.Expires {
 		return false
 	}
-	v := it.val
+	v := it.Val
 	fn(&v)
-	n.setItem(v, it.expires)
+	n.setItem(v, it.Expires)
 	return true
 }
 
@@ -644,8 +655,8 @@ func (c *Cache[V]) DeleteFunc(match func(key string, v V) bool) int {
 		s.mu.Lock()
 		s.each(func(n *node[V]) {
 			it := n.item.Load()
-			if match(n.key, it.val) {
-				if it.expires == 0 || now < it.expires {
+			if match(n.key, it.Val) {
+				if it.Expires == 0 || now < it.Expires {
 					removed++
 				}
 				c.unlink(s, n)
