@@ -59,11 +59,20 @@ const (
 	// (only a resize running meanwhile can make one) looks again under the
 	// read lock.
 	maxProbe = 64
-	// ghostBytes is what one ghost costs: a map[uint64]uint64 slot (16 bytes
-	// plus control at map load) and up to two 8-byte FIFO slots. Under
-	// eviction the ghost list holds about as many hashes as the shard holds
-	// entries, so every entry is charged one.
+	// ghostBytes is what the ghost list costs per entry: a hash costs a
+	// map[uint64]uint64 slot (16 bytes plus control at map load) and up to
+	// two 8-byte FIFO slots. Under eviction the ghost list holds about half
+	// as many hashes as the shard holds entries (ghostShare), plus stale
+	// FIFO slots; the charge stays at one full ghost per entry as a margin.
 	ghostBytes = 48
+	// ghostShare is the ghost list's limit as a fraction (1/ghostShare) of
+	// the shard's entries. A ghost hit sends a returning key straight to
+	// the main queue; a list as long as the cache let so many lukewarm keys
+	// in that they pushed out hot ones: over Zipf(1.001 to 1.2) traces on 1M
+	// keys with 100k entries, half the entries gave 0.0 to 0.9 points more
+	// hits than all of them (and a quarter fewer), with a third less ghost
+	// memory.
+	ghostShare = 2
 	// MinShardBytes is the smallest budget a shard is given; smaller caches
 	// use fewer shards.
 	MinShardBytes = 1 << 20
@@ -565,7 +574,7 @@ func (c *Cache[V]) evict(s *shard[V], keep *node[V]) {
 			default:
 				c.unlink(s, t)
 				c.evicted.Add(1)
-				s.ghost.add(t.hash, s.count)
+				s.ghost.add(t.hash, s.count/ghostShare)
 			}
 			continue
 		}
