@@ -51,6 +51,8 @@ type Cache struct {
 	counters                               counters
 	def                                    *policy
 	nextID                                 atomic.Uint64
+	memoLimit                              int          // memoSlotsFor(c)
+	memoBudget                             atomic.Int64 // slots the key memos may still grow by
 	warnLoad                               warnings
 }
 
@@ -204,6 +206,8 @@ func newCache(cfg config) (*Cache, error) {
 			Coarse: clock.Coarse(cfg.clock), CoarseLag: clock.CoarseLag,
 			EntryOverhead: l1BoxOverhead(cfg.l1Bytes)})
 	}
+	c.memoLimit = memoSlotsFor(c)
+	c.memoBudget.Store(int64(c.memoLimit))
 	c.attachStats()
 	c.startCoherence()
 	// The pipeline's Sealer is set per call (policy.pipeFor): it is the

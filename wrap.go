@@ -174,7 +174,7 @@ func newWrapper(c *Cache, fn any, opts []FuncOption, shapes ...argShape) (*Wrapp
 		if c.enc == nil && w.pyPrefix == "" {
 			l1c = c.l1 // the L1 key is the logical key: the memo keeps its hash
 		}
-		w.memo = newKeyMemo(memoSlotsFor(c), l1c, shapes...)
+		w.memo = newKeyMemo(c.memoLimit, &c.memoBudget, l1c, shapes...)
 	}
 	return w, nil
 }
