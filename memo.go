@@ -155,7 +155,9 @@ func newMemoEntry(a *memoArgs, strs bool, key string, l1hash uint64) *memoEntry 
 // matches compares only the strings in use (comparing all four cost more
 // than the rest of a memo lookup).
 func (e *memoEntry) matches(a *memoArgs) bool {
-	if e.n != a.n || e.words != a.words {
+	// Word by word: comparing the arrays calls memequal.
+	if e.n != a.n || e.words[0] != a.words[0] || e.words[1] != a.words[1] ||
+		e.words[2] != a.words[2] || e.words[3] != a.words[3] {
 		return false
 	}
 	for i, s := range e.strs {
