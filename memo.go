@@ -308,80 +308,89 @@ func (m *keyMemo) grown(t *memoTable, n int) *memoTable {
 	return nt
 }
 
-// memoKey returns the slot of a call whose arguments are a (their bits
+// memoKey sets *s to the slot of a call whose arguments are a (their bits
 // recorded by the caller), deriving the key through args only when the memo
-// does not hold it. ok == false: run uncached (see callKey).
-func (w *Wrapper) memoKey(ctx context.Context, a *memoArgs, args func() []any) (s slot, ok bool, err error) {
+// does not hold it. ok == false: run uncached (see callKey). The slot is
+// written through s rather than returned: with ok and err it would not fit
+// the result registers, and its copy through memory was a tenth of a hit.
+func (w *Wrapper) memoKey(ctx context.Context, a *memoArgs, args func() []any, s *slot) (ok bool, err error) {
 	if w.c.skip(ctx, &w.p) {
-		return slot{}, false, nil
+		return false, nil
 	}
 	h, e := w.memo.get(a)
 	if e == nil {
 		k, err := w.keyFor(args())
 		if err != nil {
 			w.uncacheable(err)
-			return slot{}, false, nil
+			return false, nil
 		}
 		e = w.memo.put(h, a, k)
 	}
 	if w.memo.l1 != nil { // the L1 key is the logical key (see keyMemo.l1)
-		return slot{key: e.key, logical: e.key, l1hash: e.l1hash, hashed: true}, true, nil
+		*s = slot{key: e.key, logical: e.key, l1hash: e.l1hash, hashed: true}
+		return true, nil
 	}
-	if s, err = w.slot(ctx, e.key); err != nil {
-		return slot{}, false, err
+	if *s, err = w.slot(ctx, e.key); err != nil {
+		return false, err
 	}
-	return s, true, nil
+	return true, nil
 }
 
-// callKey0..callKey4 are callKey for each arity: through the memo when the
-// wrapper has one, without boxing the arguments unless a key is derived.
+// callKey0..callKey4 are callKey for each arity, setting *s: through the
+// memo when the wrapper has one, without boxing the arguments unless a key
+// is derived.
 
-func callKey0(w *Wrapper, ctx context.Context) (slot, bool, error) {
+func callKey0(w *Wrapper, ctx context.Context, s *slot) (ok bool, err error) {
 	if w.memo == nil {
-		return w.callKey(ctx)
+		*s, ok, err = w.callKey(ctx)
+		return ok, err
 	}
 	var m memoArgs
-	return w.memoKey(ctx, &m, func() []any { return []any{} })
+	return w.memoKey(ctx, &m, func() []any { return []any{} }, s)
 }
 
-func callKey1[A any](w *Wrapper, ctx context.Context, a A) (slot, bool, error) {
+func callKey1[A any](w *Wrapper, ctx context.Context, a A, s *slot) (ok bool, err error) {
 	if w.memo == nil {
-		return w.callKey(ctx, a)
+		*s, ok, err = w.callKey(ctx, a)
+		return ok, err
 	}
 	m := memoArgs{n: 1}
 	m.set(0, w.memo.shapes[0], unsafe.Pointer(&a))
-	return w.memoKey(ctx, &m, func() []any { return []any{a} })
+	return w.memoKey(ctx, &m, func() []any { return []any{a} }, s)
 }
 
-func callKey2[A, B any](w *Wrapper, ctx context.Context, a A, b B) (slot, bool, error) {
+func callKey2[A, B any](w *Wrapper, ctx context.Context, a A, b B, s *slot) (ok bool, err error) {
 	if w.memo == nil {
-		return w.callKey(ctx, a, b)
+		*s, ok, err = w.callKey(ctx, a, b)
+		return ok, err
 	}
 	m := memoArgs{n: 2}
 	m.set(0, w.memo.shapes[0], unsafe.Pointer(&a))
 	m.set(1, w.memo.shapes[1], unsafe.Pointer(&b))
-	return w.memoKey(ctx, &m, func() []any { return []any{a, b} })
+	return w.memoKey(ctx, &m, func() []any { return []any{a, b} }, s)
 }
 
-func callKey3[A, B, C any](w *Wrapper, ctx context.Context, a A, b B, c C) (slot, bool, error) {
+func callKey3[A, B, C any](w *Wrapper, ctx context.Context, a A, b B, c C, s *slot) (ok bool, err error) {
 	if w.memo == nil {
-		return w.callKey(ctx, a, b, c)
+		*s, ok, err = w.callKey(ctx, a, b, c)
+		return ok, err
 	}
 	m := memoArgs{n: 3}
 	m.set(0, w.memo.shapes[0], unsafe.Pointer(&a))
 	m.set(1, w.memo.shapes[1], unsafe.Pointer(&b))
 	m.set(2, w.memo.shapes[2], unsafe.Pointer(&c))
-	return w.memoKey(ctx, &m, func() []any { return []any{a, b, c} })
+	return w.memoKey(ctx, &m, func() []any { return []any{a, b, c} }, s)
 }
 
-func callKey4[A, B, C, D any](w *Wrapper, ctx context.Context, a A, b B, c C, d D) (slot, bool, error) {
+func callKey4[A, B, C, D any](w *Wrapper, ctx context.Context, a A, b B, c C, d D, s *slot) (ok bool, err error) {
 	if w.memo == nil {
-		return w.callKey(ctx, a, b, c, d)
+		*s, ok, err = w.callKey(ctx, a, b, c, d)
+		return ok, err
 	}
 	m := memoArgs{n: 4}
 	m.set(0, w.memo.shapes[0], unsafe.Pointer(&a))
 	m.set(1, w.memo.shapes[1], unsafe.Pointer(&b))
 	m.set(2, w.memo.shapes[2], unsafe.Pointer(&c))
 	m.set(3, w.memo.shapes[3], unsafe.Pointer(&d))
-	return w.memoKey(ctx, &m, func() []any { return []any{a, b, c, d} })
+	return w.memoKey(ctx, &m, func() []any { return []any{a, b, c, d} }, s)
 }

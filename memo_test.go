@@ -179,7 +179,8 @@ func TestKeyMemoCarriesL1Hash(t *testing.T) {
 	if _, err := f.Call(ctx, 7); err != nil {
 		t.Fatal(err)
 	}
-	s, ok, err := callKey1(f.Wrapper, ctx, 7)
+	var s slot
+	ok, err := callKey1(f.Wrapper, ctx, 7, &s)
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}

@@ -169,7 +169,8 @@ func MustWrap{{.N}}[{{.TypeParams}}R any](c *Cache, fn {{$sig}}, opts ...FuncOpt
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *{{$F}}) Call(ctx context.Context{{.Params}}) (R, error) {
-	s, ok, err := callKey{{.N}}(f.Wrapper, ctx{{.Args}})
+	var s slot
+	ok, err := callKey{{.N}}(f.Wrapper, ctx{{.Args}}, &s)
 	if err != nil {
 		var zero R
 		return zero, err
