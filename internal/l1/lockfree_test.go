@@ -91,7 +91,7 @@ func TestConcurrentGetSetEvictGrow(t *testing.T) {
 			writers.Add(1)
 			go func() {
 				defer writers.Done()
-				for i := range 30_000 {
+				for i := range 15_000 {
 					k := "k-" + strconv.Itoa((i*7+g)%5000)
 					switch i % 6 {
 					case 0:
