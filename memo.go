@@ -257,6 +257,8 @@ func (m *keyMemo) put(h uint64, a *memoArgs, key string) *memoEntry {
 	var l1hash uint64
 	if m.l1 != nil {
 		l1hash = m.l1.Hash(key)
+		// An entry re-derived after the memo lost it: keep L1's string.
+		key = m.l1.Key(l1hash, key)
 	}
 	e := newMemoEntry(a, m.strs, key, l1hash)
 	t := m.table.Load()

@@ -3,8 +3,10 @@ package cachekit
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 )
 
 type memoID int
@@ -201,5 +203,35 @@ func TestKeyMemoCarriesL1Hash(t *testing.T) {
 	}
 	if r, err := g.Call(ctx, 7); err != nil || r != 7 {
 		t.Fatalf("hit under the Python layout: %v, %v", r, err)
+	}
+}
+
+// A key derived again after the memo lost its entry is L1's own string
+// (L1 then compares keys by pointer).
+func TestKeyMemoSharesL1KeyString(t *testing.T) {
+	c, _ := New(quiet())
+	defer c.Close()
+	f := MustWrap1(c, benchUserMemo)
+	ctx := context.Background()
+	if _, err := f.Call(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	f.memo.table.Store(newMemoTable(minMemoSlots)) // forget every key
+	if _, err := f.Call(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	a := memoArgs{n: 1}
+	a.words[0] = 9
+	_, e := f.memo.get(&a)
+	if e == nil {
+		t.Fatal("key not remembered again")
+	}
+	copied := strings.Clone(e.key)
+	stored := c.l1.Key(c.l1.Hash(copied), copied)
+	if unsafe.StringData(stored) == unsafe.StringData(copied) {
+		t.Fatal("L1 does not hold the key")
+	}
+	if unsafe.StringData(e.key) != unsafe.StringData(stored) {
+		t.Fatal("the memo keeps another copy of L1's key string")
 	}
 }

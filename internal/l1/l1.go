@@ -442,6 +442,16 @@ func (c *Cache[V]) GetHashed(h uint64, key string) (V, int64, bool) {
 	return zero, 0, false
 }
 
+// Key returns the key string L1 holds for key (hash h), or key when it holds
+// none. A caller that keeps keys can keep L1's own string: later lookups
+// then compare the two by pointer instead of byte by byte.
+func (c *Cache[V]) Key(h uint64, key string) string {
+	if n := c.shardOf(h).get(h, key); n != nil {
+		return n.key
+	}
+	return key
+}
+
 // Ref is GetHashed without copying the value: it returns the entry's value
 // and expiry as stored (nil: absent or expired). The Item is immutable;
 // the caller must not modify it (writers publish a new one instead).

@@ -2,9 +2,11 @@ package l1
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 )
 
 // With a coarse clock, Get reads the precise clock only for entries within
@@ -121,5 +123,22 @@ func TestConcurrentGetSetEvictGrow(t *testing.T) {
 		if evicting && c.Evictions() == 0 {
 			t.Fatal("the small cache never evicted")
 		}
+	}
+}
+
+// Key returns L1's own string for a key it holds, and the argument for one
+// it does not.
+func TestKeyReturnsStoredString(t *testing.T) {
+	t.Parallel()
+	c, _ := newTest(1 << 20)
+	stored := strings.Repeat("k", 40)
+	c.Set(stored, "v", 1, 0)
+	other := strings.Clone(stored)
+	if got := c.Key(c.Hash(other), other); unsafe.StringData(got) != unsafe.StringData(stored) {
+		t.Fatal("Key did not return the stored string")
+	}
+	absent := "absent"
+	if got := c.Key(c.Hash(absent), absent); unsafe.StringData(got) != unsafe.StringData(absent) {
+		t.Fatal("Key of an absent key is not its argument")
 	}
 }
