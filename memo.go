@@ -34,8 +34,11 @@ import (
 
 const (
 	minMemoSlots = 256
-	// minMemoLimit and maxMemoLimit bound memoSlotsFor.
-	minMemoLimit = 1 << 15
+	// minMemoLimit and maxMemoLimit bound memoSlotsFor. The floor is what
+	// the memo grew to before it was sized with L1 (a 32k cap that its 4x
+	// growth overshot): a small L1 still spares its misses the derivation
+	// of keys it has seen, for at most 6.5 MiB.
+	minMemoLimit = 1 << 16
 	maxMemoLimit = 1 << 20
 	// memoKeyGuess is the key length memoSlotsFor assumes (a namespace,
 	// the function's identity and 64 hex digits).
