@@ -79,7 +79,12 @@
 // value. By default it keeps DECODED values: a hit costs a map lookup and a
 // type assertion, and every caller receives the same value, so callers must
 // not mutate results (slices, maps, pointers). WithL1Bytes keeps the
-// MessagePack bytes instead and decodes a fresh copy on every hit. An entry
+// MessagePack bytes instead and decodes a fresh copy on every hit. A hit
+// takes no lock, and checks expiry against a coarse clock that a goroutine
+// refreshes every 2 ms while L1 is being read (it stops after 100 ms
+// without reads, so an idle process has no wakeups); only entries within a
+// second of their expiry are checked against the precise clock, so expiry
+// is as exact as before. An entry
 // loaded from the backend is kept in L1 for the backend entry's REMAINING
 // lifetime when the backend can report it (backend.TTLGetter, in the same
 // round trip as the value, or backend.TTLInspector), so an L1

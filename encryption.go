@@ -257,6 +257,8 @@ type slot struct {
 	key     string        // physical key: L1, shared loads, invalidation stripes, backend
 	logical string        // the key the value is sealed under (bound by the AAD)
 	scope   *secure.Scope // nil: encryption off
+	l1hash  uint64        // L1's hash of key, when hashed (from the key memo)
+	hashed  bool
 }
 
 // slot binds a logical key to the call's tenant. Without encryption the

@@ -31,7 +31,8 @@ func MustWrap0[R any](c *Cache, fn func(context.Context) (R, error), opts ...Fun
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func0[R]) Call(ctx context.Context) (R, error) {
-	s, ok, err := callKey0(f.Wrapper, ctx)
+	var s slot
+	ok, err := callKey0(f.Wrapper, ctx, &s)
 	if err != nil {
 		var zero R
 		return zero, err
@@ -39,7 +40,7 @@ func (f *Func0[R]) Call(ctx context.Context) (R, error) {
 	if !ok {
 		return f.fn(ctx)
 	}
-	if r, h := lookup[R](ctx, f.c, &f.p, s.key); h != miss {
+	if r, h := lookup[R](ctx, f.c, &f.p, s); h != miss {
 		if h == stale {
 			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx) }))
 		}
@@ -104,7 +105,8 @@ func MustWrap1[A, R any](c *Cache, fn func(context.Context, A) (R, error), opts 
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func1[A, R]) Call(ctx context.Context, a A) (R, error) {
-	s, ok, err := callKey1(f.Wrapper, ctx, a)
+	var s slot
+	ok, err := callKey1(f.Wrapper, ctx, a, &s)
 	if err != nil {
 		var zero R
 		return zero, err
@@ -112,7 +114,7 @@ func (f *Func1[A, R]) Call(ctx context.Context, a A) (R, error) {
 	if !ok {
 		return f.fn(ctx, a)
 	}
-	if r, h := lookup[R](ctx, f.c, &f.p, s.key); h != miss {
+	if r, h := lookup[R](ctx, f.c, &f.p, s); h != miss {
 		if h == stale {
 			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a) }))
 		}
@@ -178,7 +180,8 @@ func MustWrap2[A, B, R any](c *Cache, fn func(context.Context, A, B) (R, error),
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func2[A, B, R]) Call(ctx context.Context, a A, b B) (R, error) {
-	s, ok, err := callKey2(f.Wrapper, ctx, a, b)
+	var s slot
+	ok, err := callKey2(f.Wrapper, ctx, a, b, &s)
 	if err != nil {
 		var zero R
 		return zero, err
@@ -186,7 +189,7 @@ func (f *Func2[A, B, R]) Call(ctx context.Context, a A, b B) (R, error) {
 	if !ok {
 		return f.fn(ctx, a, b)
 	}
-	if r, h := lookup[R](ctx, f.c, &f.p, s.key); h != miss {
+	if r, h := lookup[R](ctx, f.c, &f.p, s); h != miss {
 		if h == stale {
 			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a, b) }))
 		}
@@ -253,7 +256,8 @@ func MustWrap3[A, B, C, R any](c *Cache, fn func(context.Context, A, B, C) (R, e
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func3[A, B, C, R]) Call(ctx context.Context, a A, b B, c C) (R, error) {
-	s, ok, err := callKey3(f.Wrapper, ctx, a, b, c)
+	var s slot
+	ok, err := callKey3(f.Wrapper, ctx, a, b, c, &s)
 	if err != nil {
 		var zero R
 		return zero, err
@@ -261,7 +265,7 @@ func (f *Func3[A, B, C, R]) Call(ctx context.Context, a A, b B, c C) (R, error) 
 	if !ok {
 		return f.fn(ctx, a, b, c)
 	}
-	if r, h := lookup[R](ctx, f.c, &f.p, s.key); h != miss {
+	if r, h := lookup[R](ctx, f.c, &f.p, s); h != miss {
 		if h == stale {
 			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a, b, c) }))
 		}
@@ -329,7 +333,8 @@ func MustWrap4[A, B, C, D, R any](c *Cache, fn func(context.Context, A, B, C, D)
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *Func4[A, B, C, D, R]) Call(ctx context.Context, a A, b B, c C, d D) (R, error) {
-	s, ok, err := callKey4(f.Wrapper, ctx, a, b, c, d)
+	var s slot
+	ok, err := callKey4(f.Wrapper, ctx, a, b, c, d, &s)
 	if err != nil {
 		var zero R
 		return zero, err
@@ -337,7 +342,7 @@ func (f *Func4[A, B, C, D, R]) Call(ctx context.Context, a A, b B, c C, d D) (R,
 	if !ok {
 		return f.fn(ctx, a, b, c, d)
 	}
-	if r, h := lookup[R](ctx, f.c, &f.p, s.key); h != miss {
+	if r, h := lookup[R](ctx, f.c, &f.p, s); h != miss {
 		if h == stale {
 			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx, a, b, c, d) }))
 		}

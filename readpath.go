@@ -25,9 +25,9 @@ const (
 // lookup answers a cached call from L1 when it can (an entry of another type
 // is a miss here; the generated Call methods use it), and reports a hit to
 // the Observer. It does not allocate for the default (decoded-value) L1.
-func lookup[R any](ctx context.Context, c *Cache, p *policy, key string) (R, hitKind) {
+func lookup[R any](ctx context.Context, c *Cache, p *policy, s slot) (R, hitKind) {
 	start := c.callStart()
-	r, h := lookupTyped[R](c, p, key)
+	r, h := lookupSlot[R](c, p, s)
 	switch h {
 	case fresh:
 		c.observeCall(ctx, p, CallL1Hit, start)
@@ -42,12 +42,20 @@ func lookup[R any](ctx context.Context, c *Cache, p *policy, key string) (R, hit
 // lookupTyped is lookup that also reports wrongType: an entry of another
 // type that does not decode into R (Get and Load report it).
 func lookupTyped[R any](c *Cache, p *policy, key string) (R, hitKind) {
+	return lookupSlot[R](c, p, slot{key: key})
+}
+
+// lookupSlot is lookupTyped for a slot, which may carry the key's L1 hash.
+func lookupSlot[R any](c *Cache, p *policy, s slot) (R, hitKind) {
 	var zero R
-	e, ok := c.lookupL1(p, key)
-	if !ok {
+	e := c.lookupL1Ref(p, s)
+	if e == nil {
 		return zero, miss
 	}
-	var r R
+	var (
+		r  R
+		ok bool
+	)
 	if c.cfg.l1Bytes {
 		r, ok = decodeDoc[R](p, e.doc)
 	} else if r, ok = asR[R](e.val); !ok {
@@ -335,6 +343,22 @@ func (c *Cache) lookupL1(p *policy, key string) (l1Entry, bool) {
 		return l1Entry{}, false
 	}
 	return c.l1.Get(key)
+}
+
+// lookupL1Ref is lookupL1 that uses the slot's L1 hash when it has one and
+// does not copy the entry (nil: none). The entry is L1's: read-only.
+func (c *Cache) lookupL1Ref(p *policy, s slot) *l1Entry {
+	if !p.useL1 {
+		return nil
+	}
+	h := s.l1hash
+	if !s.hashed {
+		h = c.l1.Hash(s.key)
+	}
+	if it := c.l1.Ref(h, s.key); it != nil {
+		return &it.Val
+	}
+	return nil
 }
 
 // fill is the body of a shared load: read the backend, else run the function

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cachekit-go/cachekit/backend"
 	"github.com/cachekit-go/cachekit/internal/entry"
+	"github.com/cachekit-go/cachekit/internal/l1"
 	"github.com/cachekit-go/cachekit/protocol/interop"
 	"github.com/cachekit-go/cachekit/protocol/key"
 )
@@ -169,7 +170,11 @@ func newWrapper(c *Cache, fn any, opts []FuncOption, shapes ...argShape) (*Wrapp
 		w.pyPrefix = PythonKeyPrefix
 	}
 	if w.keyFunc == nil {
-		w.memo = newKeyMemo(shapes...)
+		var l1c *l1.Cache[l1Entry]
+		if c.enc == nil && w.pyPrefix == "" {
+			l1c = c.l1 // the L1 key is the logical key: the memo keeps its hash
+		}
+		w.memo = newKeyMemo(c.memoLimit, &c.memoBudget, l1c, shapes...)
 	}
 	return w, nil
 }

@@ -92,3 +92,102 @@ func (f *fastWall) reanchor(mono int64) int64 {
 	f.anchor.Store(&wallAnchor{wall: wall, mono: mono})
 	return wall
 }
+
+// CoarseTick is how often a coarse clock publishes the time while it is
+// being read, and CoarseLag how far behind the precise clock its reading
+// may be before expiry checks stop trusting it (see Coarse). The lag is
+// generous so that a ticker running late on a starved machine still stays
+// within it; a reader that relies on the coarse clock only for deadlines
+// further away than CoarseLag loses no precision at all.
+const (
+	CoarseTick = 2 * time.Millisecond
+	CoarseLag  = int64(time.Second)
+	// coarseIdleTicks is how many ticks without a read stop the ticker.
+	coarseIdleTicks = 50
+)
+
+// Coarse returns a cheap reading of the time UnixNanoFunc(c) reports, for
+// checks that can tolerate CoarseLag: an atomic load of a time that a
+// ticker goroutine publishes every CoarseTick. The ticker runs only while
+// the clock is read: after coarseIdleTicks ticks (100 ms) without a read it
+// stops, so an idle process has no wakeups, and the next read starts it
+// again (that read, and any while no ticker runs, reads the precise clock).
+// The reading never runs ahead of the precise clock and lags it by about a
+// tick, more only if the ticker goroutine is not scheduled in time.
+//
+// For a clock other than Real (a Fake in tests) Coarse returns nil: there is
+// no cheap reading of a fake clock, and callers then read the precise one.
+func Coarse(c Clock) func() int64 {
+	if _, ok := c.(Real); !ok {
+		return nil
+	}
+	return NewCoarse(UnixNanoFunc(c), CoarseTick).Now
+}
+
+// CoarseClock is the clock behind Coarse; NewCoarse makes one over any
+// precise clock (tests use a fake one).
+type CoarseClock struct {
+	now     atomic.Int64 // last published reading; 0: no ticker running
+	read    atomic.Bool  // read since the last tick
+	running atomic.Bool  // a ticker goroutine runs (or is starting)
+	fine    func() int64
+	tick    time.Duration
+	// ticker makes the tick source; tests replace it.
+	ticker func(time.Duration) (<-chan time.Time, func())
+}
+
+// NewCoarse returns a coarse clock over fine (Unix nanoseconds) that
+// publishes a reading every tick while it is read.
+func NewCoarse(fine func() int64, tick time.Duration) *CoarseClock {
+	return &CoarseClock{fine: fine, tick: tick, ticker: func(d time.Duration) (<-chan time.Time, func()) {
+		t := time.NewTicker(d)
+		return t.C, t.Stop
+	}}
+}
+
+// Now returns the latest published reading, or the precise time (starting
+// the ticker) when none is published.
+func (c *CoarseClock) Now() int64 {
+	if t := c.now.Load(); t != 0 {
+		if !c.read.Load() { // one write per tick, not one per read
+			c.read.Store(true)
+		}
+		return t
+	}
+	return c.wake()
+}
+
+// wake reads the precise clock and starts the ticker unless one runs.
+func (c *CoarseClock) wake() int64 {
+	t := c.fine()
+	if c.running.CompareAndSwap(false, true) {
+		c.read.Store(true)
+		c.now.Store(t)
+		ch, stop := c.ticker(c.tick)
+		go c.run(ch, stop)
+	}
+	return t
+}
+
+// run publishes the time on every tick until coarseIdleTicks ticks pass
+// without a read.
+func (c *CoarseClock) run(ch <-chan time.Time, stop func()) {
+	defer stop()
+	idle := 0
+	for range ch {
+		if c.read.Swap(false) {
+			idle = 0
+		} else if idle++; idle >= coarseIdleTicks {
+			// Unpublish first: a reader that then sees no reading reads
+			// the precise clock, and its wake starts a new ticker only
+			// once this one has let go of running.
+			c.now.Store(0)
+			c.running.Store(false)
+			return
+		}
+		c.now.Store(c.fine())
+	}
+}
+
+// Running reports whether a ticker goroutine runs (tests).
+func (c *CoarseClock) Running() bool { return c.running.Load() }

@@ -9,12 +9,12 @@ func (c *Cache[V]) CapExpiry(exp int64) int {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		for _, n := range s.m {
-			if n.expires == 0 || n.expires > exp {
-				n.expires = exp
+		s.each(func(n *node[V]) {
+			if it := n.item.Load(); it.Expires == 0 || it.Expires > exp {
+				n.setItem(it.Val, exp)
 				changed++
 			}
-		}
+		})
 		s.mu.Unlock()
 	}
 	return changed

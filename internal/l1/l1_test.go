@@ -253,12 +253,12 @@ func TestConcurrent(t *testing.T) {
 	n := 0
 	for i := range c.shards {
 		s := &c.shards[i]
-		for _, nd := range s.m {
+		s.each(func(nd *node[int]) {
 			sum += nd.cost
 			n++
-		}
-		if s.small.n+s.main.n != len(s.m) {
-			t.Fatalf("shard %d: queues hold %d, map %d", i, s.small.n+s.main.n, len(s.m))
+		})
+		if s.small.n+s.main.n != s.count || tableLen(s) != s.count {
+			t.Fatalf("shard %d: queues hold %d, table %d (count %d)", i, s.small.n+s.main.n, tableLen(s), s.count)
 		}
 	}
 	if sum != c.Bytes() || n != c.Len() {
@@ -333,7 +333,7 @@ func TestGhostFIFOBounded(t *testing.T) {
 		}
 		for i := range c.shards {
 			g := &c.shards[i].ghost
-			limit := max(len(c.shards[i].m), minGhost)
+			limit := max(c.shards[i].count, minGhost)
 			if live := len(g.fifo) - g.head; live > 2*limit || len(g.set) > limit {
 				t.Fatalf("%d keys: ghost holds %d slots, %d hashes (limit %d)", nk, live, len(g.set), limit)
 			}
@@ -392,8 +392,8 @@ func checkAccounting[V any](t *testing.T, c *Cache[V], step int) {
 			t.Fatalf("step %d shard %d: queues count %d/%d bytes %d/%d, walk %d/%d bytes %d/%d",
 				step, i, s.small.n, s.main.n, s.small.bytes, s.main.bytes, ns, nm, small, main)
 		}
-		if ns+nm != len(s.m) {
-			t.Fatalf("step %d shard %d: queues hold %d, map %d", step, i, ns+nm, len(s.m))
+		if ns+nm != s.count || tableLen(s) != s.count {
+			t.Fatalf("step %d shard %d: queues hold %d, table %d (count %d)", step, i, ns+nm, tableLen(s), s.count)
 		}
 		if small+main > s.max {
 			t.Fatalf("step %d shard %d: %d bytes over the budget %d", step, i, small+main, s.max)
@@ -469,18 +469,26 @@ func TestEntryOverheadCharged(t *testing.T) {
 	}
 }
 
-// Keys whose hashes collide share a map slot as a chain: each is found,
+// tableLen counts the nodes reachable in s's table.
+func tableLen[V any](s *shard[V]) int {
+	n := 0
+	s.each(func(*node[V]) { n++ })
+	return n
+}
+
+// Keys whose hashes collide share a bucket as a chain: each is found,
 // and removing any of them keeps the others.
 func TestHashCollisionChain(t *testing.T) {
 	t.Parallel()
 	for _, drop := range []int{0, 1, 2} {
-		s := &shard[string]{m: map[uint64]*node[string]{}}
+		s := &shard[string]{}
+		s.tab.Store(newTable[string](minBuckets))
 		nodes := []*node[string]{{key: "a", hash: 7}, {key: "b", hash: 7}, {key: "c", hash: 7}}
 		for _, n := range nodes {
 			s.insert(n)
 		}
 		for _, n := range nodes {
-			if s.find(7, n.key) != n {
+			if s.find(7, n.key) != n || s.get(7, n.key) != n {
 				t.Fatalf("%s not found", n.key)
 			}
 		}
@@ -489,8 +497,11 @@ func TestHashCollisionChain(t *testing.T) {
 			if got := s.find(7, n.key); (got == n) != (i != drop) {
 				t.Fatalf("after removing %s: find(%s) = %v", nodes[drop].key, n.key, got)
 			}
+			if got := s.get(7, n.key); (got == n) != (i != drop) {
+				t.Fatalf("after removing %s: get(%s) = %v", nodes[drop].key, n.key, got)
+			}
 		}
-		if s.find(8, "a") != nil {
+		if s.find(8, "a") != nil || s.get(8, "a") != nil {
 			t.Fatal("found a key under another hash")
 		}
 	}

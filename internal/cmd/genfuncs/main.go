@@ -177,7 +177,8 @@ func MustWrap{{.N}}[{{.TypeParams}}R any](c *Cache, fn {{$sig}}, opts ...FuncOpt
 // Call returns the cached result for the arguments, calling the function on
 // a miss.
 func (f *{{$F}}) Call(ctx context.Context{{.Params}}) (R, error) {
-	s, ok, err := callKey{{.N}}(f.Wrapper, ctx{{.Args}})
+	var s slot
+	ok, err := callKey{{.N}}(f.Wrapper, ctx{{.Args}}, &s)
 	if err != nil {
 		var zero R
 		return zero, err
@@ -185,7 +186,7 @@ func (f *{{$F}}) Call(ctx context.Context{{.Params}}) (R, error) {
 	if !ok {
 		return f.fn(ctx{{.Args}})
 	}
-	if r, h := lookup[R](ctx, f.c, &f.p, s.key); h != miss {
+	if r, h := lookup[R](ctx, f.c, &f.p, s); h != miss {
 		if h == stale {
 			f.c.refresh(ctx, &f.p, s, anyLoader(func(ctx context.Context) (R, error) { return f.fn(ctx{{.Args}}) }))
 		}
