@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"reflect"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/cachekit-go/cachekit/internal/l1"
@@ -327,6 +328,7 @@ func (w *Wrapper) memoKey(ctx context.Context, a *memoArgs, args func() []any, s
 		k, err := w.keyFor(args())
 		if err != nil {
 			w.uncacheable(err)
+			w.c.observeCall(ctx, &w.p, CallBypass, time.Time{})
 			return false, nil
 		}
 		e = w.memo.put(h, a, k)
