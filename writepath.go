@@ -2,9 +2,11 @@ package cachekit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/cachekit-go/cachekit/backend"
 	"github.com/cachekit-go/cachekit/internal/flight"
 	"github.com/cachekit-go/cachekit/internal/resilience"
 )
@@ -141,35 +143,209 @@ type queuedWrite struct {
 	lockID string // stampede lock to release after the write
 }
 
-// Run makes the write, then releases the stampede lock.
+// Run makes the write, announces it, then releases the stampede lock.
 func (w *queuedWrite) Run() {
-	w.write()
-	if w.lockID != "" {
-		w.c.unlock(w.ctx, w.p, w.key, w.lockID)
+	if w.write() {
+		w.c.announce(w.ctx, "", w.key)
 	}
+	w.release()
 }
 
 // Dropped does nothing: a dropped write's stampede lock expires on its own.
 func (w *queuedWrite) Dropped() {}
 
-func (w *queuedWrite) write() {
-	c, p, key := w.c, w.p, w.key
-	st := c.stripeOf(key)
+// release releases the write's stampede lock, if any.
+func (w *queuedWrite) release() {
+	if w.lockID != "" {
+		w.c.unlock(w.ctx, w.p, w.key, w.lockID)
+	}
+}
+
+// write makes the write unless a Clear came after it was queued or its
+// lifetime ran out meanwhile; it reports whether the backend stored it.
+func (w *queuedWrite) write() bool {
+	c := w.c
+	st := c.stripeOf(w.key)
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if c.epoch.Load() != w.epoch {
-		p.stats.add(discarded)
-		return
+	ttl, ok := w.remaining(c.nowNano())
+	return ok && c.set(w.ctx, w.p, w.key, w.stored, ttl) == nil
+}
+
+// remaining returns the TTL the write gets at now (Unix nanoseconds), or
+// false when it must not be made: a Clear came after it was queued (the
+// cache's epoch moved; counted as discarded) or its lifetime ran out while
+// it was queued. The caller holds the key's stripe lock (read).
+func (w *queuedWrite) remaining(now int64) (time.Duration, bool) {
+	if w.c.epoch.Load() != w.epoch {
+		w.p.stats.add(discarded)
+		return 0, false
 	}
 	ttl := w.ttl
 	if ttl > 0 {
-		if ttl -= time.Duration(c.nowNano() - w.now); ttl <= 0 {
-			return // expired while queued
+		if ttl -= time.Duration(now - w.now); ttl <= 0 {
+			return 0, false // expired while queued
 		}
 	}
-	if c.set(w.ctx, p, key, w.stored, ttl) == nil {
-		c.announce(w.ctx, "", key)
+	return ttl, true
+}
+
+// Limits of one batch of queued writes (see runWrites). A batch is what
+// piled up in a worker's lane while its previous batch was being written,
+// so it grows with the miss rate and stays at one write while the queue
+// keeps up without it.
+const (
+	// maxWriteBatch is the most writes a worker takes from its lane at
+	// once.
+	maxWriteBatch = 128
+	// maxWriteBatchBytes bounds the values of one backend call of a batch
+	// (a larger batch is written in several calls, one after the other),
+	// so that one call stays well within the write timeout; a single value
+	// over it is written alone.
+	maxWriteBatchBytes = 1 << 20
+)
+
+// runWrites runs a batch of queued writes (the write-behind queue's batch
+// function; every Runner it queues is a *queuedWrite). The writes are made
+// in order, in chunks of at most maxWriteBatchBytes: one backend call per
+// chunk when the backend is a backend.MultiSetter (Redis pipelines them),
+// one Set per write otherwise. Each chunk's stored keys are then announced
+// in one invalidation message (after the writes, never before), and the
+// chunk's stampede locks released.
+func (c *Cache) runWrites(rs []resilience.Runner) {
+	var chunk [maxWriteBatch]*queuedWrite
+	n, size := 0, 0
+	for _, r := range rs {
+		w, ok := r.(*queuedWrite)
+		if !ok { // not a write: run it in its place
+			c.writeChunk(chunk[:n])
+			n, size = 0, 0
+			r.Run()
+			continue
+		}
+		if n > 0 && (n == len(chunk) || size+len(w.stored) > maxWriteBatchBytes) {
+			c.writeChunk(chunk[:n])
+			n, size = 0, 0
+		}
+		chunk[n] = w
+		n++
+		size += len(w.stored)
 	}
+	c.writeChunk(chunk[:n])
+}
+
+// writeChunk writes ws (see runWrites).
+func (c *Cache) writeChunk(ws []*queuedWrite) {
+	switch {
+	case len(ws) == 0:
+		return
+	case len(ws) == 1:
+		ws[0].Run()
+		return
+	}
+	keys := make([]string, 0, len(ws))
+	if ms := c.guard.multi; ms != nil {
+		keys = c.setMulti(ms, ws, keys)
+	} else {
+		for _, w := range ws {
+			if w.write() {
+				keys = append(keys, w.key)
+			}
+		}
+	}
+	c.announceKeys(ws[0].ctx, keys)
+	for _, w := range ws {
+		w.release()
+	}
+}
+
+// setMulti makes the writes ws in one backend.MultiSetter call and appends
+// the keys it stored to keys. The call holds the stripe locks (read) of
+// every key of the chunk, taken in ascending order as bumpEpoch takes them,
+// so that a Clear waits for it as for a single write. It is one backend
+// operation for the breaker and the bound on concurrent operations (one
+// round trip; its outcome is the worst of its writes'); latency, counters,
+// failure log and observer events are per write, as for writes made one by
+// one. Its context is the first write's, bounded by the write timeout.
+func (c *Cache) setMulti(ms backend.MultiSetter, ws []*queuedWrite, keys []string) []string {
+	var held [numStripes]bool
+	for _, w := range ws {
+		held[c.stripeIndex(w.key)] = true
+	}
+	for i := range held {
+		if held[i] {
+			c.stripes[i].mu.RLock()
+		}
+	}
+	defer func() {
+		for i := range held {
+			if held[i] {
+				c.stripes[i].mu.RUnlock()
+			}
+		}
+	}()
+	now := c.nowNano()
+	items := make([]backend.SetItem, 0, len(ws))
+	live := ws[:0:0]
+	for _, w := range ws {
+		if ttl, ok := w.remaining(now); ok {
+			items = append(items, backend.SetItem{Key: w.key, Value: w.stored, TTL: ttl})
+			live = append(live, w)
+		}
+	}
+	if len(live) == 0 {
+		return keys
+	}
+	g := c.guard
+	ctx := live[0].ctx
+	t, ok := c.beginWrites(live)
+	if !ok {
+		return keys
+	}
+	defer g.ops.Release()
+	opCtx, cancel := opContext(c.tagWrite(ctx, "set"), g.writeTimeout)
+	defer cancel()
+	start := time.Now()
+	errs := ms.SetMulti(opCtx, items)
+	took := time.Since(start)
+	var worst error
+	for i, w := range live {
+		err := errs[i]
+		w.p.stats.backendOp(took)
+		c.observeOp(w.ctx, opCtx, "set", start, took, err)
+		if err == nil {
+			keys = append(keys, w.key)
+			continue
+		}
+		w.p.stats.add(backendErrors)
+		g.flog.Failed("set", w.key, err)
+		if worst == nil || (errors.Is(worst, backend.ErrPermanent) && !errors.Is(err, backend.ErrPermanent)) {
+			worst = err
+		}
+	}
+	c.settle(t, ctx, opCtx, false, worst)
+	return keys
+}
+
+// beginWrites admits a batch of writes as one backend operation (begin),
+// counting and observing each write as skipped when it is refused, as
+// begin would have for each of them.
+func (c *Cache) beginWrites(ws []*queuedWrite) (resilience.Ticket, bool) {
+	g := c.guard
+	t, ok := g.breaker.Allow()
+	if ok && g.ops.TryAcquire() {
+		return t, true
+	}
+	if ok {
+		g.breaker.Release(t)
+		g.ops.CountRefused(len(ws) - 1)
+	} else {
+		g.skipped.Add(uint64(len(ws)))
+	}
+	for _, w := range ws {
+		c.observeBackend(w.ctx, "set", BackendSkipped, time.Time{}, 0)
+	}
+	return t, false
 }
 
 // set is do of a backend Set with the write timeout (without a closure).
