@@ -25,13 +25,13 @@ type Queue struct {
 	maxBatch int            // > 1: batches of Runners (NewBatchQueue)
 	runBatch func([]Runner) // runs a batch of more than one Runner
 	seed     maphash.Seed
-	mu      sync.Mutex
-	pending int
-	idle    chan struct{} // closed while pending == 0
-	closed  bool
-	done    sync.WaitGroup
-	dropped atomic.Uint64
-	ran     atomic.Uint64
+	mu       sync.Mutex
+	pending  int
+	idle     chan struct{} // closed while pending == 0
+	closed   bool
+	done     sync.WaitGroup
+	dropped  atomic.Uint64
+	ran      atomic.Uint64
 }
 
 type job struct {

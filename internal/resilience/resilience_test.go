@@ -479,7 +479,7 @@ func TestQueueBatches(t *testing.T) {
 		q.SubmitRunner("k", mk(n))
 	}
 	q.Submit("k", func() { mu.Lock(); order = append(order, 200); mu.Unlock() }, nil)
-	q.SubmitRunner("k", mk(9)) // alone: Run, not the batch function
+	q.SubmitRunner("k", mk(9))     // alone: Run, not the batch function
 	if p := q.Pending(); p != 12 { // the gate's job is running
 		t.Fatalf("pending %d, want 12", p)
 	}
