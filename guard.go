@@ -26,6 +26,7 @@ type guard struct {
 	writeTimeout time.Duration
 	ttlGetter    backend.TTLGetter
 	multi        backend.MultiSetter // nil: queued writes are made one by one
+	fanout       int                 // goroutines per batch of one-by-one writes (setEach)
 	inspector    backend.TTLInspector
 	locker       backend.Locker // nil: no cross-process stampede lock
 	kind         string         // BackendEvent.Backend
@@ -64,6 +65,10 @@ func newGuard(c *Cache, cfg *config) *guard {
 	g.kind = backendLabel(c.be)
 	g.ttlGetter, _ = c.be.(backend.TTLGetter)
 	g.multi, _ = c.be.(backend.MultiSetter)
+	g.fanout = writeFanout
+	if cfg.maxOps > 0 {
+		g.fanout = max(1, min(writeFanout, cfg.maxOps/(2*max(cfg.queueWorkers, 1))))
+	}
 	g.inspector, _ = c.be.(backend.TTLInspector)
 	if h, ok := c.be.(backend.ContextHonourer); ok {
 		g.inline = h.HonoursContext()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cachekit-go/cachekit/backend"
@@ -209,7 +210,8 @@ const (
 // function; every Runner it queues is a *queuedWrite). The writes are made
 // in order, in chunks of at most maxWriteBatchBytes: one backend call per
 // chunk when the backend is a backend.MultiSetter (Redis pipelines them),
-// one Set per write otherwise. Each chunk's stored keys are then announced
+// one Set per write otherwise (several at once, one key's in order: see
+// setEach). Each chunk's stored keys are then announced
 // in one invalidation message (after the writes, never before), and the
 // chunk's stampede locks released.
 func (c *Cache) runWrites(rs []resilience.Runner) {
@@ -247,16 +249,54 @@ func (c *Cache) writeChunk(ws []*queuedWrite) {
 	if ms := c.guard.multi; ms != nil {
 		keys = c.setMulti(ms, ws, keys)
 	} else {
-		for _, w := range ws {
-			if w.write() {
-				keys = append(keys, w.key)
-			}
-		}
+		keys = c.setEach(ws, keys)
 	}
 	c.announceKeys(ws[0].ctx, keys)
 	for _, w := range ws {
 		w.release()
 	}
+}
+
+// writeFanout is how many goroutines make the writes of one batch at once
+// on a backend without backend.MultiSetter (see setEach), at most: every
+// worker's share of the bound on concurrent backend operations is kept to
+// half of it (guard.fanout), so that the writes never crowd out the reads.
+const writeFanout = 16
+
+// setEach makes the writes ws one Set each, for a backend without
+// backend.MultiSetter, and appends the keys it stored to keys, in the
+// order of ws. The writes are spread over up to writeFanout goroutines by
+// their key's stripe, each making its writes in order: one key's writes
+// stay in order, and a backend that serves operations concurrently (a
+// connection pool: memcached, DynamoDB) absorbs a batch in about the time
+// of len(ws)/writeFanout round trips instead of len(ws).
+func (c *Cache) setEach(ws []*queuedWrite, keys []string) []string {
+	stored := make([]bool, len(ws))
+	lanes := min(len(ws), c.guard.fanout)
+	var wg sync.WaitGroup
+	for lane := range lanes {
+		wg.Add(1)
+		run := func() {
+			defer wg.Done()
+			for i, w := range ws {
+				if c.stripeIndex(w.key)%lanes == lane {
+					stored[i] = w.write()
+				}
+			}
+		}
+		if lane == lanes-1 {
+			run() // the worker's own goroutine takes the last share
+		} else {
+			go run()
+		}
+	}
+	wg.Wait()
+	for i, w := range ws {
+		if stored[i] {
+			keys = append(keys, w.key)
+		}
+	}
+	return keys
 }
 
 // setMulti makes the writes ws in one backend.MultiSetter call and appends
