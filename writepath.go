@@ -300,30 +300,21 @@ func (c *Cache) setEach(ws []*queuedWrite, keys []string) []string {
 }
 
 // setMulti makes the writes ws in one backend.MultiSetter call and appends
-// the keys it stored to keys. The call holds the stripe locks (read) of
-// every key of the chunk, taken in ascending order as bumpEpoch takes them,
-// so that a Clear waits for it as for a single write. It is one backend
+// the keys it stored to keys. The call holds one stripe lock (read), the
+// first write's: a Clear (bumpEpoch) takes every stripe's lock before it
+// moves the epoch, so it waits for the call as for a single write, and the
+// call sees any Clear that came before it. Holding one lock rather than
+// every key's keeps invalidations of the other keys' stripes from waiting
+// for the batch's round trip (a key's invalidation waits for its queued
+// writes anyway, through the queue's Barrier). It is one backend
 // operation for the breaker and the bound on concurrent operations (one
 // round trip; its outcome is the worst of its writes'); latency, counters,
 // failure log and observer events are per write, as for writes made one by
 // one. Its context is the first write's, bounded by the write timeout.
 func (c *Cache) setMulti(ms backend.MultiSetter, ws []*queuedWrite, keys []string) []string {
-	var held [numStripes]bool
-	for _, w := range ws {
-		held[c.stripeIndex(w.key)] = true
-	}
-	for i := range held {
-		if held[i] {
-			c.stripes[i].mu.RLock()
-		}
-	}
-	defer func() {
-		for i := range held {
-			if held[i] {
-				c.stripes[i].mu.RUnlock()
-			}
-		}
-	}()
+	st := c.stripeOf(ws[0].key)
+	st.mu.RLock()
+	defer st.mu.RUnlock()
 	now := c.nowNano()
 	items := make([]backend.SetItem, 0, len(ws))
 	live := ws[:0:0]
