@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -194,8 +195,26 @@ func blob1K(_ context.Context, n int) ([]byte, error) {
 // what is tested. Before batching, 4 workers making one SET and
 // one PUBLISH round trip per write dropped about three writes in four here.
 func TestSustainedMissesDropNoWrites(t *testing.T) {
-	addr := testenv.Require(t, "CACHEKIT_TEST_REDIS_ADDR")
-	b, err := redis.New(redis.Options{Addrs: []string{addr}})
+	for _, tc := range []struct {
+		name string
+		opts func(t *testing.T) redis.Options
+	}{
+		{"standalone", func(t *testing.T) redis.Options {
+			return redis.Options{Addrs: []string{testenv.Require(t, "CACHEKIT_TEST_REDIS_ADDR")}}
+		}},
+		// A Cluster's batches go to three nodes at once (rueidis DoMulti
+		// splits them by slot).
+		{"cluster", func(t *testing.T) redis.Options {
+			addrs := strings.Split(testenv.Require(t, "CACHEKIT_TEST_REDIS_CLUSTER_ADDRS"), ",")
+			return redis.Options{Addrs: addrs, Mode: redis.ModeCluster}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { sustainedMissesRedis(t, tc.opts(t)) })
+	}
+}
+
+func sustainedMissesRedis(t *testing.T, opts redis.Options) {
+	b, err := redis.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -307,8 +307,8 @@ func (c *Cache) setEach(ws []*queuedWrite, keys []string) []string {
 // every key's keeps invalidations of the other keys' stripes from waiting
 // for the batch's round trip (a key's invalidation waits for its queued
 // writes anyway, through the queue's Barrier). It is one backend
-// operation for the breaker and the bound on concurrent operations (one
-// round trip; its outcome is the worst of its writes'); latency, counters,
+// operation for the bound on concurrent operations and takes one breaker
+// ticket (one round trip), whose outcome counts each failed write; latency, counters,
 // failure log and observer events are per write, as for writes made one by
 // one. Its context is the first write's, bounded by the write timeout.
 func (c *Cache) setMulti(ms backend.MultiSetter, ws []*queuedWrite, keys []string) []string {
@@ -339,7 +339,8 @@ func (c *Cache) setMulti(ms backend.MultiSetter, ws []*queuedWrite, keys []strin
 	start := time.Now()
 	errs := ms.SetMulti(opCtx, items)
 	took := time.Since(start)
-	var worst error
+	var failure, permanent error
+	failures := 0
 	for i, w := range live {
 		err := errs[i]
 		w.p.stats.backendOp(took)
@@ -350,11 +351,22 @@ func (c *Cache) setMulti(ms backend.MultiSetter, ws []*queuedWrite, keys []strin
 		}
 		w.p.stats.add(backendErrors)
 		g.flog.Failed("set", w.key, err)
-		if worst == nil || (errors.Is(worst, backend.ErrPermanent) && !errors.Is(err, backend.ErrPermanent)) {
-			worst = err
+		if errors.Is(err, backend.ErrPermanent) {
+			permanent = err
+		} else {
+			failure = err
+			failures++
 		}
 	}
-	c.settle(t, ctx, opCtx, false, worst)
+	// The breaker hears each failed write, as it would have one by one (a
+	// batch of writes that timed out is as many failures, not one), or one
+	// success (a permanent error is an answer too).
+	if failures == 0 {
+		c.settle(t, ctx, opCtx, false, permanent)
+	}
+	for range failures {
+		c.settle(t, ctx, opCtx, false, failure)
+	}
 	return keys
 }
 
