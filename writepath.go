@@ -176,7 +176,8 @@ func (w *queuedWrite) write() bool {
 // remaining returns the TTL the write gets at now (Unix nanoseconds), or
 // false when it must not be made: a Clear came after it was queued (the
 // cache's epoch moved; counted as discarded) or its lifetime ran out while
-// it was queued. The caller holds the key's stripe lock (read).
+// it was queued. The caller holds a stripe lock (read): the epoch cannot
+// move meanwhile, since a Clear takes every stripe's lock to move it.
 func (w *queuedWrite) remaining(now int64) (time.Duration, bool) {
 	if w.c.epoch.Load() != w.epoch {
 		w.p.stats.add(discarded)
@@ -211,9 +212,9 @@ const (
 // in order, in chunks of at most maxWriteBatchBytes: one backend call per
 // chunk when the backend is a backend.MultiSetter (Redis pipelines them),
 // one Set per write otherwise (several at once, one key's in order: see
-// setEach). Each chunk's stored keys are then announced
-// in one invalidation message (after the writes, never before), and the
-// chunk's stampede locks released.
+// setEach). Each chunk's stored keys are then announced in one invalidation
+// message (after the writes, never before), and the chunk's stampede locks
+// released.
 func (c *Cache) runWrites(rs []resilience.Runner) {
 	var chunk [maxWriteBatch]*queuedWrite
 	n, size := 0, 0
@@ -273,13 +274,17 @@ const writeFanout = 16
 func (c *Cache) setEach(ws []*queuedWrite, keys []string) []string {
 	stored := make([]bool, len(ws))
 	lanes := min(len(ws), c.guard.fanout)
+	laneOf := make([]int, len(ws))
+	for i, w := range ws {
+		laneOf[i] = c.stripeIndex(w.key) % lanes
+	}
 	var wg sync.WaitGroup
 	for lane := range lanes {
 		wg.Add(1)
 		run := func() {
 			defer wg.Done()
 			for i, w := range ws {
-				if c.stripeIndex(w.key)%lanes == lane {
+				if laneOf[i] == lane {
 					stored[i] = w.write()
 				}
 			}
@@ -308,9 +313,10 @@ func (c *Cache) setEach(ws []*queuedWrite, keys []string) []string {
 // for the batch's round trip (a key's invalidation waits for its queued
 // writes anyway, through the queue's Barrier). It is one backend
 // operation for the bound on concurrent operations and takes one breaker
-// ticket (one round trip), whose outcome counts each failed write; latency, counters,
-// failure log and observer events are per write, as for writes made one by
-// one. Its context is the first write's, bounded by the write timeout.
+// ticket (one round trip), whose outcome counts each failed write;
+// latency, counters, failure log and observer events are per write, as for
+// writes made one by one. Its context is the first write's, bounded by the
+// write timeout.
 func (c *Cache) setMulti(ms backend.MultiSetter, ws []*queuedWrite, keys []string) []string {
 	st := c.stripeOf(ws[0].key)
 	st.mu.RLock()
