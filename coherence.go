@@ -190,6 +190,29 @@ func (c *Cache) announce(ctx context.Context, prefix string, keys ...string) {
 	h.sent.Add(1)
 }
 
+// maxAnnounceBytes bounds the keys of one message announceKeys sends (a
+// subscriber refuses a Redis message over 1 MiB; Redis itself takes far
+// more): a batch with more is announced in several messages.
+const maxAnnounceBytes = 64 << 10
+
+// announceKeys announces the keys a batch of queued writes stored (see
+// announce), in as few messages as maxAnnounceBytes allows: one for a
+// batch of ordinary keys.
+func (c *Cache) announceKeys(ctx context.Context, keys []string) {
+	if c.coh == nil {
+		return
+	}
+	for len(keys) > 0 {
+		n, size := 0, 0
+		for n < len(keys) && (n == 0 || size+len(keys[n]) <= maxAnnounceBytes) {
+			size += len(keys[n]) + 3 // JSON quotes and comma
+			n++
+		}
+		c.announce(ctx, "", keys[:n]...)
+		keys = keys[n:]
+	}
+}
+
 // tagWrite names the cache as the sender of a write or delete (op) on ctx,
 // for backends whose server announces writes itself.
 func (c *Cache) tagWrite(ctx context.Context, op string) context.Context {

@@ -25,6 +25,8 @@ type guard struct {
 	opTimeout    time.Duration // WithBackendTimeout; 0 = the backend's own
 	writeTimeout time.Duration
 	ttlGetter    backend.TTLGetter
+	multi        backend.MultiSetter // nil: queued writes are made one by one
+	fanout       int                 // goroutines per batch of one-by-one writes (setEach)
 	inspector    backend.TTLInspector
 	locker       backend.Locker // nil: no cross-process stampede lock
 	kind         string         // BackendEvent.Backend
@@ -48,7 +50,7 @@ func newGuard(c *Cache, cfg *config) *guard {
 	g := &guard{
 		ops:          resilience.NewBound(cfg.maxOps),
 		loads:        resilience.NewBound(cfg.maxLoads),
-		queue:        resilience.NewQueue(cfg.queueSize, cfg.queueWorkers),
+		queue:        resilience.NewBatchQueue(cfg.queueSize, cfg.queueWorkers, maxWriteBatch, c.runWrites),
 		flog:         resilience.NewFailureLog(c.log, FailureLogInterval, c.clk.Now),
 		readBudget:   cfg.readBudget,
 		opTimeout:    cfg.backendTimeout,
@@ -62,6 +64,11 @@ func newGuard(c *Cache, cfg *config) *guard {
 	}
 	g.kind = backendLabel(c.be)
 	g.ttlGetter, _ = c.be.(backend.TTLGetter)
+	g.multi, _ = c.be.(backend.MultiSetter)
+	g.fanout = writeFanout
+	if cfg.maxOps > 0 {
+		g.fanout = max(1, min(writeFanout, cfg.maxOps/(2*max(cfg.queueWorkers, 1))))
+	}
 	g.inspector, _ = c.be.(backend.TTLInspector)
 	if h, ok := c.be.(backend.ContextHonourer); ok {
 		g.inline = h.HonoursContext()
@@ -311,6 +318,18 @@ func (c *Cache) begin(ctx context.Context, op string) (resilience.Ticket, error)
 // backend, and counts and logs a failure. parent is the caller's context,
 // opCtx the operation's (with its timeout).
 func (c *Cache) finish(t resilience.Ticket, p *policy, op, key string, parent, opCtx context.Context, capped bool, err error) error {
+	c.settle(t, parent, opCtx, capped, err)
+	if err == nil {
+		return nil
+	}
+	p.stats.add(backendErrors)
+	c.guard.flog.Failed(op, key, err)
+	return err
+}
+
+// settle tells the breaker what an operation's outcome err says about the
+// backend (see finish).
+func (c *Cache) settle(t resilience.Ticket, parent, opCtx context.Context, capped bool, err error) {
 	g := c.guard
 	// Only the operation's deadline says it ran out of time: within
 	// cancels opCtx once the operation has returned, before it gets here.
@@ -318,7 +337,6 @@ func (c *Cache) finish(t resilience.Ticket, p *policy, op, key string, parent, o
 	switch {
 	case err == nil:
 		g.breaker.Success(t)
-		return nil
 	case parent.Err() != nil:
 		// The caller gave up (or its own deadline passed): nothing learnt
 		// about the backend.
@@ -337,9 +355,6 @@ func (c *Cache) finish(t resilience.Ticket, p *policy, op, key string, parent, o
 			g.breaker.Failure(t)
 		}
 	}
-	p.stats.add(backendErrors)
-	g.flog.Failed(op, key, err)
-	return err
 }
 
 // answer is what read returns.

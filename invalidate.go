@@ -6,7 +6,12 @@ import (
 )
 
 func (c *Cache) stripeOf(key string) *stripe {
-	return &c.stripes[maphash.String(c.seed, key)%numStripes]
+	return &c.stripes[c.stripeIndex(key)]
+}
+
+// stripeIndex returns the index of key's stripe in c.stripes.
+func (c *Cache) stripeIndex(key string) int {
+	return int(maphash.String(c.seed, key) % numStripes)
 }
 
 func (c *Cache) generation(key string) generation {

@@ -2,10 +2,12 @@ package cachekit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/cachekit-go/cachekit/backend"
 	"github.com/cachekit-go/cachekit/internal/entry"
 	"github.com/cachekit-go/cachekit/internal/flight"
 	"github.com/cachekit-go/cachekit/internal/resilience"
@@ -170,35 +172,257 @@ type queuedWrite struct {
 	lockID string // stampede lock to release after the write
 }
 
-// Run makes the write, then releases the stampede lock.
+// Run makes the write, announces it, then releases the stampede lock.
 func (w *queuedWrite) Run() {
-	w.write()
-	if w.lockID != "" {
-		w.c.unlock(w.ctx, w.p, w.key, w.lockID)
+	if w.write() {
+		w.c.announce(w.ctx, "", w.key)
 	}
+	w.release()
 }
 
 // Dropped does nothing: a dropped write's stampede lock expires on its own.
 func (w *queuedWrite) Dropped() {}
 
-func (w *queuedWrite) write() {
-	c, p, key := w.c, w.p, w.key
-	st := c.stripeOf(key)
+// release releases the write's stampede lock, if any.
+func (w *queuedWrite) release() {
+	if w.lockID != "" {
+		w.c.unlock(w.ctx, w.p, w.key, w.lockID)
+	}
+}
+
+// write makes the write unless a Clear came after it was queued or its
+// lifetime ran out meanwhile; it reports whether the backend stored it.
+func (w *queuedWrite) write() bool {
+	c := w.c
+	st := c.stripeOf(w.key)
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if c.epoch.Load() != w.epoch {
-		p.stats.add(discarded)
-		return
+	ttl, ok := w.remaining(c.nowNano())
+	return ok && c.set(w.ctx, w.p, w.key, w.stored, ttl) == nil
+}
+
+// remaining returns the TTL the write gets at now (Unix nanoseconds), or
+// false when it must not be made: a Clear came after it was queued (the
+// cache's epoch moved; counted as discarded) or its lifetime ran out while
+// it was queued. The caller holds a stripe lock (read): the epoch cannot
+// move meanwhile, since a Clear takes every stripe's lock to move it.
+func (w *queuedWrite) remaining(now int64) (time.Duration, bool) {
+	if w.c.epoch.Load() != w.epoch {
+		w.p.stats.add(discarded)
+		return 0, false
 	}
 	ttl := w.ttl
 	if ttl > 0 {
-		if ttl -= time.Duration(c.nowNano() - w.now); ttl <= 0 {
-			return // expired while queued
+		if ttl -= time.Duration(now - w.now); ttl <= 0 {
+			return 0, false // expired while queued
 		}
 	}
-	if c.set(w.ctx, p, key, w.stored, ttl) == nil {
-		c.announce(w.ctx, "", key)
+	return ttl, true
+}
+
+// Limits of one batch of queued writes (see runWrites). A batch is what
+// piled up in a worker's lane while its previous batch was being written,
+// so it grows with the miss rate and stays at one write while the queue
+// keeps up without it.
+const (
+	// maxWriteBatch is the most writes a worker takes from its lane at
+	// once.
+	maxWriteBatch = 128
+	// maxWriteBatchBytes bounds the values of one backend call of a batch
+	// (a larger batch is written in several calls, one after the other),
+	// so that one call stays well within the write timeout; a single value
+	// over it is written alone.
+	maxWriteBatchBytes = 1 << 20
+)
+
+// runWrites runs a batch of queued writes (the write-behind queue's batch
+// function; every Runner it queues is a *queuedWrite). The writes are made
+// in order, in chunks of at most maxWriteBatchBytes: one backend call per
+// chunk when the backend is a backend.MultiSetter (Redis pipelines them),
+// one Set per write otherwise (several at once, one key's in order: see
+// setEach). Each chunk's stored keys are then announced in one invalidation
+// message (after the writes, never before), and the chunk's stampede locks
+// released.
+func (c *Cache) runWrites(rs []resilience.Runner) {
+	var chunk [maxWriteBatch]*queuedWrite
+	n, size := 0, 0
+	for _, r := range rs {
+		w, ok := r.(*queuedWrite)
+		if !ok { // not a write: run it in its place
+			c.writeChunk(chunk[:n])
+			n, size = 0, 0
+			r.Run()
+			continue
+		}
+		if n > 0 && (n == len(chunk) || size+len(w.stored) > maxWriteBatchBytes) {
+			c.writeChunk(chunk[:n])
+			n, size = 0, 0
+		}
+		chunk[n] = w
+		n++
+		size += len(w.stored)
 	}
+	c.writeChunk(chunk[:n])
+}
+
+// writeChunk writes ws (see runWrites).
+func (c *Cache) writeChunk(ws []*queuedWrite) {
+	switch {
+	case len(ws) == 0:
+		return
+	case len(ws) == 1:
+		ws[0].Run()
+		return
+	}
+	keys := make([]string, 0, len(ws))
+	if ms := c.guard.multi; ms != nil {
+		keys = c.setMulti(ms, ws, keys)
+	} else {
+		keys = c.setEach(ws, keys)
+	}
+	c.announceKeys(ws[0].ctx, keys)
+	for _, w := range ws {
+		w.release()
+	}
+}
+
+// writeFanout is how many goroutines make the writes of one batch at once
+// on a backend without backend.MultiSetter (see setEach), at most: every
+// worker's share of the bound on concurrent backend operations is kept to
+// half of it (guard.fanout), so that the writes never crowd out the reads.
+const writeFanout = 16
+
+// setEach makes the writes ws one Set each, for a backend without
+// backend.MultiSetter, and appends the keys it stored to keys, in the
+// order of ws. The writes are spread over up to writeFanout goroutines by
+// their key's stripe, each making its writes in order: one key's writes
+// stay in order, and a backend that serves operations concurrently (a
+// connection pool: memcached, DynamoDB) absorbs a batch in about the time
+// of len(ws)/writeFanout round trips instead of len(ws).
+func (c *Cache) setEach(ws []*queuedWrite, keys []string) []string {
+	stored := make([]bool, len(ws))
+	lanes := min(len(ws), c.guard.fanout)
+	laneOf := make([]int, len(ws))
+	for i, w := range ws {
+		laneOf[i] = c.stripeIndex(w.key) % lanes
+	}
+	var wg sync.WaitGroup
+	for lane := range lanes {
+		wg.Add(1)
+		run := func() {
+			defer wg.Done()
+			for i, w := range ws {
+				if laneOf[i] == lane {
+					stored[i] = w.write()
+				}
+			}
+		}
+		if lane == lanes-1 {
+			run() // the worker's own goroutine takes the last share
+		} else {
+			go run()
+		}
+	}
+	wg.Wait()
+	for i, w := range ws {
+		if stored[i] {
+			keys = append(keys, w.key)
+		}
+	}
+	return keys
+}
+
+// setMulti makes the writes ws in one backend.MultiSetter call and appends
+// the keys it stored to keys. The call holds one stripe lock (read), the
+// first write's: a Clear (bumpEpoch) takes every stripe's lock before it
+// moves the epoch, so it waits for the call as for a single write, and the
+// call sees any Clear that came before it. Holding one lock rather than
+// every key's keeps invalidations of the other keys' stripes from waiting
+// for the batch's round trip (a key's invalidation waits for its queued
+// writes anyway, through the queue's Barrier). It is one backend
+// operation for the bound on concurrent operations and takes one breaker
+// ticket (one round trip), whose outcome counts each failed write;
+// latency, counters, failure log and observer events are per write, as for
+// writes made one by one. Its context is the first write's, bounded by the
+// write timeout.
+func (c *Cache) setMulti(ms backend.MultiSetter, ws []*queuedWrite, keys []string) []string {
+	st := c.stripeOf(ws[0].key)
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	now := c.nowNano()
+	items := make([]backend.SetItem, 0, len(ws))
+	live := ws[:0:0]
+	for _, w := range ws {
+		if ttl, ok := w.remaining(now); ok {
+			items = append(items, backend.SetItem{Key: w.key, Value: w.stored, TTL: ttl})
+			live = append(live, w)
+		}
+	}
+	if len(live) == 0 {
+		return keys
+	}
+	g := c.guard
+	ctx := live[0].ctx
+	t, ok := c.beginWrites(live)
+	if !ok {
+		return keys
+	}
+	defer g.ops.Release()
+	opCtx, cancel := opContext(c.tagWrite(ctx, "set"), g.writeTimeout)
+	defer cancel()
+	start := time.Now()
+	errs := ms.SetMulti(opCtx, items)
+	took := time.Since(start)
+	var failure, permanent error
+	failures := 0
+	for i, w := range live {
+		err := errs[i]
+		w.p.stats.backendOp(took)
+		c.observeOp(w.ctx, opCtx, "set", start, took, err)
+		if err == nil {
+			keys = append(keys, w.key)
+			continue
+		}
+		w.p.stats.add(backendErrors)
+		g.flog.Failed("set", w.key, err)
+		if errors.Is(err, backend.ErrPermanent) {
+			permanent = err
+		} else {
+			failure = err
+			failures++
+		}
+	}
+	// The breaker hears each failed write, as it would have one by one (a
+	// batch of writes that timed out is as many failures, not one), or one
+	// success (a permanent error is an answer too).
+	if failures == 0 {
+		c.settle(t, ctx, opCtx, false, permanent)
+	}
+	for range failures {
+		c.settle(t, ctx, opCtx, false, failure)
+	}
+	return keys
+}
+
+// beginWrites admits a batch of writes as one backend operation (begin),
+// counting and observing each write as skipped when it is refused, as
+// begin would have for each of them.
+func (c *Cache) beginWrites(ws []*queuedWrite) (resilience.Ticket, bool) {
+	g := c.guard
+	t, ok := g.breaker.Allow()
+	if ok && g.ops.TryAcquire() {
+		return t, true
+	}
+	if ok {
+		g.breaker.Release(t)
+		g.ops.CountRefused(len(ws) - 1)
+	} else {
+		g.skipped.Add(uint64(len(ws)))
+	}
+	for _, w := range ws {
+		c.observeBackend(w.ctx, "set", BackendSkipped, time.Time{}, 0)
+	}
+	return t, false
 }
 
 // set is do of a backend Set with the write timeout (without a closure).

@@ -160,6 +160,33 @@ type KeyLister interface {
 	ListKeys(ctx context.Context, fn func(examined int, keys []string) error) error
 }
 
+// MultiSetter is implemented by backends that can make several writes in
+// one round trip (Redis: the SETs are pipelined). The cache's write-behind
+// queue hands such a backend the writes that pile up behind one another in
+// a single call, which lets writes keep up with a high miss rate; other
+// backends get one Set per write.
+//
+// Contract:
+//   - Each item is stored as Set would store it (TTL 0: no expiry; a
+//     negative TTL fails that item only).
+//   - Writes of one key are applied in the order of items: a later item
+//     is never overtaken by an earlier one of the same key.
+//   - SetMulti returns one error per item (nil: that item was stored), in
+//     the order of items; a failure of the whole call (no connection, the
+//     context ended) is that error for every item not known to be stored.
+//   - ctx bounds the whole call. The backend must not retain the values
+//     after SetMulti returns.
+type MultiSetter interface {
+	SetMulti(ctx context.Context, items []SetItem) []error
+}
+
+// SetItem is one write of MultiSetter.SetMulti.
+type SetItem struct {
+	Key   string
+	Value []byte
+	TTL   time.Duration
+}
+
 // ErrEmptyPrefix is matched (errors.Is) by the error a PrefixDeleter returns
 // for prefix "".
 var ErrEmptyPrefix = errors.New("backend: empty prefix refused (it would delete every entry)")

@@ -35,6 +35,11 @@
 //     timeout makes operations either succeed or fail with a Timeout-kind
 //     error (both outcomes are accepted, so the check cannot flake on a fast
 //     machine).
+//   - MultiSetter, when implemented: every item stored as Set stores it
+//     (many keys, with and without expiry, empty and large values), one
+//     key's items applied in order (the last stays), a negative TTL fails
+//     its item only, an empty call, values the caller may change afterwards,
+//     and a done context failing every item.
 //   - PrefixDeleter, when implemented: exactly the keys starting with the
 //     prefix are removed (also entries without expiry, and more than one
 //     small batch of them) and counted, keys sharing only a shorter prefix or
@@ -186,6 +191,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts ...Op
 		s.ttlGetter(t)
 		s.timeoutSetter(t)
 		s.prefixDeleter(t)
+		s.multiSetter(t)
 	})
 }
 

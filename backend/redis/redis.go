@@ -39,6 +39,7 @@ var (
 	_ backend.TTLInspector  = (*Backend)(nil)
 	_ backend.TTLGetter     = (*Backend)(nil)
 	_ backend.TimeoutSetter = (*Backend)(nil)
+	_ backend.MultiSetter   = (*Backend)(nil)
 )
 
 // New returns a Backend for the Redis that opts describes. It fails at once
@@ -318,6 +319,65 @@ func (b *Backend) Set(ctx context.Context, key string, value []byte, ttl time.Du
 		return wrapErr("set", key, err2)
 	}
 	return nil
+}
+
+// SetMulti stores every item as Set does, in one round trip: the SETs are
+// pipelined (rueidis DoMulti; on a Cluster each node gets the commands of
+// its slots, one key's in order). It implements backend.MultiSetter. The
+// values are copied into one string first, so that a command still in
+// rueidis's write queue when a cancelled call returns never sees the
+// caller's later edits (one allocation instead of one per value).
+func (b *Backend) SetMulti(ctx context.Context, items []backend.SetItem) []error {
+	errs := make([]error, len(items))
+	if len(items) == 0 {
+		return errs
+	}
+	ctx, cancel, c, err := b.start(ctx, "set", items[0].Key)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	defer cancel()
+	total := 0
+	for _, it := range items {
+		total += len(it.Value)
+	}
+	var buf strings.Builder
+	buf.Grow(total)
+	for _, it := range items {
+		buf.Write(it.Value)
+	}
+	all := buf.String()
+	cmds := make(rueidis.Commands, 0, len(items))
+	sent := make([]int, 0, len(items)) // item of each command
+	off := 0
+	for i, it := range items {
+		v := all[off : off+len(it.Value)]
+		off += len(it.Value)
+		if it.TTL < 0 {
+			errs[i] = backend.NewError(backend.Permanent, backendName, "set", it.Key, errNegativeTTL)
+			continue
+		}
+		cmd := c.B().Set().Key(b.prefix + it.Key).Value(v)
+		if it.TTL > 0 {
+			cmds = append(cmds, cmd.PxMilliseconds(millis(it.TTL)).Build())
+		} else {
+			cmds = append(cmds, cmd.Build())
+		}
+		sent = append(sent, i)
+	}
+	if len(cmds) == 0 {
+		return errs
+	}
+	for j, r := range c.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			i := sent[j]
+			errs[i] = wrapErr("set", items[i].Key, err)
+		}
+	}
+	return errs
 }
 
 // Delete removes key and reports whether it existed.

@@ -36,6 +36,14 @@ func (b *Bound) Release() {
 	}
 }
 
+// CountRefused counts n refusals more, for operations refused together
+// with one whose TryAcquire was refused (a batch).
+func (b *Bound) CountRefused(n int) {
+	if n > 0 {
+		b.refused.Add(uint64(n))
+	}
+}
+
 // InUse returns the number of slots taken.
 func (b *Bound) InUse() int { return int(b.n.Load()) }
 

@@ -13,16 +13,25 @@ import (
 // run in the order they were submitted (a later write is never overtaken by
 // an earlier one). Submit never blocks: when the key's worker is full the
 // job is dropped and counted. It is safe for concurrent use.
+//
+// A queue made by NewBatchQueue runs the Runners waiting in a worker's lane
+// together: a worker that takes a Runner also takes the Runners queued right
+// behind it (up to the batch size, without waiting for more) and hands them
+// to the batch function at once, in submission order. A function job
+// (Submit, Barrier) ends a batch and runs after it, so it still sees every
+// job submitted before it done.
 type Queue struct {
-	lanes   []chan job
-	seed    maphash.Seed
-	mu      sync.Mutex
-	pending int
-	idle    chan struct{} // closed while pending == 0
-	closed  bool
-	done    sync.WaitGroup
-	dropped atomic.Uint64
-	ran     atomic.Uint64
+	lanes    []chan job
+	maxBatch int            // > 1: batches of Runners (NewBatchQueue)
+	runBatch func([]Runner) // runs a batch of more than one Runner
+	seed     maphash.Seed
+	mu       sync.Mutex
+	pending  int
+	idle     chan struct{} // closed while pending == 0
+	closed   bool
+	done     sync.WaitGroup
+	dropped  atomic.Uint64
+	ran      atomic.Uint64
 }
 
 type job struct {
@@ -60,11 +69,23 @@ func (q *Queue) dropJob(j job) {
 }
 
 // NewQueue starts workers goroutines, each with a buffer of size/workers
-// jobs (at least 1).
+// jobs (at least 1). Every job runs on its own.
 func NewQueue(size, workers int) *Queue {
+	return NewBatchQueue(size, workers, 1, nil)
+}
+
+// NewBatchQueue is NewQueue whose workers run the Runners waiting in their
+// lane in batches of up to maxBatch: run gets each batch of more than one
+// (a lone Runner is Run). run must run every Runner of the batch, in
+// order for any one key, before it returns (the batch's slice is reused
+// after it returns). maxBatch <= 1 or a nil run is NewQueue.
+func NewBatchQueue(size, workers, maxBatch int, run func([]Runner)) *Queue {
 	workers = max(workers, 1)
 	per := max(size/workers, 1)
 	q := &Queue{lanes: make([]chan job, workers), seed: maphash.MakeSeed(), idle: make(chan struct{})}
+	if maxBatch > 1 && run != nil {
+		q.maxBatch, q.runBatch = maxBatch, run
+	}
 	close(q.idle)
 	for i := range q.lanes {
 		q.lanes[i] = make(chan job, per)
@@ -76,10 +97,54 @@ func NewQueue(size, workers int) *Queue {
 
 func (q *Queue) work(lane chan job) {
 	defer q.done.Done()
-	for j := range lane {
-		j.run()
-		q.ran.Add(1)
-		q.finish()
+	var batch []Runner
+	var next job // a function job that ended the last batch, to run now
+	held := false
+	for {
+		j := next
+		if held {
+			held, next = false, job{}
+		} else {
+			var ok bool
+			if j, ok = <-lane; !ok {
+				return
+			}
+		}
+		if j.r == nil || q.maxBatch == 0 {
+			j.run()
+			q.ran.Add(1)
+			q.finish(1)
+			continue
+		}
+		// Take the Runners waiting behind j, without waiting for more: a
+		// batch is what piled up while the previous one ran, so a worker
+		// that keeps up runs jobs one by one, as it would without batches.
+		batch = append(batch[:0], j.r)
+	fill:
+		for len(batch) < q.maxBatch {
+			select {
+			case n, ok := <-lane:
+				if !ok {
+					break fill // closed: the next receive ends the loop
+				}
+				if n.r == nil {
+					next, held = n, true
+					break fill
+				}
+				batch = append(batch, n.r)
+			default:
+				break fill
+			}
+		}
+		if len(batch) == 1 {
+			batch[0].Run()
+		} else {
+			q.runBatch(batch)
+		}
+		n := len(batch)
+		clear(batch) // let the jobs go
+		q.ran.Add(uint64(n))
+		q.finish(n)
 	}
 }
 
@@ -150,9 +215,10 @@ func (q *Queue) Drop(onDrop func()) {
 	}
 }
 
-func (q *Queue) finish() {
+// finish records that n jobs ran (or were dropped after being queued).
+func (q *Queue) finish(n int) {
 	q.mu.Lock()
-	q.pending--
+	q.pending -= n
 	if q.pending == 0 {
 		close(q.idle)
 	}
@@ -178,7 +244,9 @@ func (q *Queue) Wait(ctx context.Context) error {
 
 // Close refuses new jobs and waits up to timeout for the queued ones to
 // run. Jobs still queued then are dropped (counted); a job already running
-// is left to finish on its own. It reports whether everything ran.
+// (or taken into the batch that is running, or the function job that
+// ended it) is left to finish on its own. It reports whether everything
+// ran.
 func (q *Queue) Close(timeout time.Duration) bool {
 	q.mu.Lock()
 	if q.closed {
@@ -205,7 +273,7 @@ func (q *Queue) Close(timeout time.Duration) bool {
 				break
 			}
 			q.dropJob(j)
-			q.finish()
+			q.finish(1)
 		}
 	}
 	return false

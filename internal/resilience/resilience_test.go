@@ -3,7 +3,9 @@ package resilience
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -430,3 +432,141 @@ func TestQueueRunners(t *testing.T) {
 		t.Fatal("runner accepted after Close")
 	}
 }
+
+// seqRunner appends its n to a shared log when it runs (a Runner job).
+type seqRunner struct {
+	n   int
+	log *[]int
+	mu  *sync.Mutex
+}
+
+func (r seqRunner) Run() {
+	r.mu.Lock()
+	*r.log = append(*r.log, r.n)
+	r.mu.Unlock()
+}
+
+func (r seqRunner) Dropped() {}
+
+// A batch queue hands the Runners waiting in a lane to the batch function
+// together, at most maxBatch at a time and in submission order; a function
+// job ends a batch and runs after it; Wait and Close count every job of a
+// batch.
+func TestQueueBatches(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var order []int
+	var sizes []int
+	q := NewBatchQueue(64, 1, 4, func(rs []Runner) {
+		mu.Lock()
+		sizes = append(sizes, len(rs))
+		mu.Unlock()
+		for _, r := range rs {
+			r.Run()
+		}
+	})
+	gate, started := make(chan struct{}), make(chan struct{})
+	q.Submit("k", func() { close(started); <-gate }, nil) // holds the worker
+	<-started
+	mk := func(n int) Runner { return seqRunner{n: n, log: &order, mu: &mu} }
+	for n := 1; n <= 6; n++ { // 6 runners: a batch of 4, then one of 2
+		if !q.SubmitRunner("k", mk(n)) {
+			t.Fatal("dropped with room left")
+		}
+	}
+	q.Submit("k", func() { mu.Lock(); order = append(order, 100); mu.Unlock() }, nil)
+	for n := 7; n <= 8; n++ {
+		q.SubmitRunner("k", mk(n))
+	}
+	q.Submit("k", func() { mu.Lock(); order = append(order, 200); mu.Unlock() }, nil)
+	q.SubmitRunner("k", mk(9))     // alone: Run, not the batch function
+	if p := q.Pending(); p != 12 { // the gate's job is running
+		t.Fatalf("pending %d, want 12", p)
+	}
+	close(gate)
+	if err := q.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []int{1, 2, 3, 4, 5, 6, 100, 7, 8, 200, 9}
+	if !slices.Equal(order, want) {
+		t.Fatalf("order %v, want %v", order, want)
+	}
+	if !slices.Equal(sizes, []int{4, 2, 2}) {
+		t.Fatalf("batch sizes %v, want [4 2 2]", sizes)
+	}
+	if q.Ran() != 12 || q.Dropped() != 0 || q.Pending() != 0 {
+		t.Fatalf("ran %d dropped %d pending %d", q.Ran(), q.Dropped(), q.Pending())
+	}
+	// Close drains batches too.
+	gate2, started2 := make(chan struct{}), make(chan struct{})
+	q.Submit("k", func() { close(started2); <-gate2 }, nil)
+	<-started2
+	for n := 10; n <= 15; n++ {
+		q.SubmitRunner("k", mk(n))
+	}
+	close(gate2)
+	if !q.Close(5 * time.Second) {
+		t.Fatal("Close did not drain")
+	}
+	if got := order[len(order)-6:]; !slices.Equal(got, []int{10, 11, 12, 13, 14, 15}) {
+		t.Fatalf("after Close: %v", order)
+	}
+}
+
+// Runners of different keys on different lanes are batched per lane; a
+// key's runners keep their order across batches under concurrent
+// submitters.
+func TestQueueBatchesKeepKeyOrderConcurrently(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	got := map[string][]int{}
+	q := NewBatchQueue(4096, 3, 16, func(rs []Runner) {
+		for _, r := range rs {
+			r.Run()
+		}
+	})
+	defer q.Close(time.Second)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := fmt.Sprintf("key%d", g)
+			for i := range 200 {
+				q.SubmitRunner(k, keyRunner{k: k, i: i, got: got, mu: &mu})
+			}
+		}()
+	}
+	wg.Wait()
+	if err := q.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if q.Dropped() != 0 {
+		t.Fatalf("%d dropped with room left", q.Dropped())
+	}
+	for k, seq := range got {
+		if len(seq) != 200 {
+			t.Fatalf("%s ran %d of 200", k, len(seq))
+		}
+		for i, v := range seq {
+			if v != i {
+				t.Fatalf("%s out of order at %d: %v", k, i, seq[:i+1])
+			}
+		}
+	}
+}
+
+type keyRunner struct {
+	k   string
+	i   int
+	got map[string][]int
+	mu  *sync.Mutex
+}
+
+func (r keyRunner) Run() {
+	r.mu.Lock()
+	r.got[r.k] = append(r.got[r.k], r.i)
+	r.mu.Unlock()
+}
+
+func (r keyRunner) Dropped() {}

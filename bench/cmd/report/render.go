@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 )
 
@@ -17,6 +18,7 @@ type cell struct {
 	med, spread    float64 // of the scenario's metric
 	allocs, bytes  float64
 	extra          []string // "name value" of the extra metrics
+	dropped        float64  // largest dropped/op of a round (writes the cache's queue dropped)
 	ratio          float64  // relative to the reference (throughput charts); 0 = none
 	hasAllocs, has bool
 }
@@ -43,6 +45,9 @@ func (r *results) cells(s scenario, cs string) []cell {
 			c.hasAllocs = true
 		}
 		c.bytes, _ = median(units["B/op"])
+		if vs := units["dropped/op"]; len(vs) > 0 {
+			c.dropped = slices.Max(vs) // one round with drops is one too many
+		}
 		for _, e := range s.extra {
 			if vs, ok := units[e]; ok {
 				m, _ := median(vs)
@@ -176,6 +181,11 @@ func summary(b *bytes.Buffer, s scenario, cs string, ck *cell, cells []cell) {
 		target, met := "", ""
 		if t, ok := targetFor(s, c.impl); ok {
 			target, met = fmt.Sprintf(">= %.2fx", t), yes(ratio >= t)
+			if ck.dropped > 0 {
+				// Writes were dropped: not every result was stored, so the
+				// time is not that of the scenario.
+				met = fmt.Sprintf("**no** (%s writes dropped per op)", num(ck.dropped))
+			}
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %.2fx | %s | %s |\n", s.title, cs, val, c.impl, ratio, target, met)
 	}
