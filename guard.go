@@ -32,8 +32,12 @@ type guard struct {
 	kind         string         // BackendEvent.Backend
 	// inline: the backend's reads honour their context
 	// (backend.ContextHonourer), so that the miss path calls them in its
-	// own goroutine (see within).
-	inline bool
+	// own goroutine (see within). inlineHealthy: they do while the backend
+	// is healthy (backend.HealthyContextHonourer; see readInline), judged
+	// by healthySince: the time of the first success after the last
+	// failure, or 0 while there is none.
+	inline, inlineHealthy bool
+	healthySince          atomic.Int64
 
 	skipped, budgetTimeouts, writesQueued  atomic.Uint64
 	lockAcquired, lockWaits, lockFallbacks atomic.Uint64
@@ -72,6 +76,9 @@ func newGuard(c *Cache, cfg *config) *guard {
 	g.inspector, _ = c.be.(backend.TTLInspector)
 	if h, ok := c.be.(backend.ContextHonourer); ok {
 		g.inline = h.HonoursContext()
+	}
+	if h, ok := c.be.(backend.HealthyContextHonourer); ok && !g.inline {
+		g.inlineHealthy = h.HonoursContextWhileHealthy()
 	}
 	if l, ok := c.be.(backend.Locker); ok && !cfg.noLock {
 		g.locker = l
@@ -241,7 +248,7 @@ func (c *Cache) do(ctx context.Context, p *policy, name, key string, timeout tim
 // against the backend.
 func within[T any](c *Cache, ctx context.Context, p *policy, name, key string, timeout time.Duration, capped bool, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
-	if c.guard.inline {
+	if c.readInline() {
 		o, err := c.opBegin(ctx, name, timeout)
 		if err != nil {
 			return zero, err
@@ -327,6 +334,43 @@ func (c *Cache) finish(t resilience.Ticket, p *policy, op, key string, parent, o
 	return err
 }
 
+// healthyQuiet is how long a HealthyContextHonourer must have answered
+// without a failure before its reads run inline again: longer than the
+// Redis backend's dial timeout and its connection liveness check, so that
+// a reconnect started by a failure is over by then.
+const healthyQuiet = 3 * time.Second
+
+// readInline reports whether a read may run in the caller's goroutine
+// with the budget as its deadline (see within): always for a
+// ContextHonourer; for a HealthyContextHonourer once it has answered
+// without a failure for healthyQuiet and while the breaker is closed.
+func (c *Cache) readInline() bool {
+	g := c.guard
+	if g.inline {
+		return true
+	}
+	if !g.inlineHealthy {
+		return false
+	}
+	since := g.healthySince.Load()
+	return since != 0 && c.nowNano()-since >= int64(healthyQuiet) && g.breaker.State() == resilience.Closed
+}
+
+// sawHealth records an operation's outcome for readInline: a failure
+// restarts the quiet period, the first success after it starts it.
+func (g *guard) sawHealth(c *Cache, ok bool) {
+	if !g.inlineHealthy {
+		return
+	}
+	if !ok {
+		g.healthySince.Store(0)
+		return
+	}
+	if g.healthySince.Load() == 0 {
+		g.healthySince.CompareAndSwap(0, c.nowNano())
+	}
+}
+
 // settle tells the breaker what an operation's outcome err says about the
 // backend (see finish).
 func (c *Cache) settle(t resilience.Ticket, parent, opCtx context.Context, capped bool, err error) {
@@ -334,6 +378,7 @@ func (c *Cache) settle(t resilience.Ticket, parent, opCtx context.Context, cappe
 	// Only the operation's deadline says it ran out of time: within
 	// cancels opCtx once the operation has returned, before it gets here.
 	timedOut := errors.Is(opCtx.Err(), context.DeadlineExceeded)
+	g.sawHealth(c, err == nil || errors.Is(err, backend.ErrPermanent))
 	switch {
 	case err == nil:
 		g.breaker.Success(t)
@@ -373,7 +418,7 @@ func (c *Cache) read(ctx context.Context, p *policy, key string, timeout time.Du
 	// otherwise a plain Get is one command.
 	needTTL := p.useL1 || (p.swr > 0 && p.ttl > 0)
 	var a answer
-	if timeout > 0 && !c.guard.inline {
+	if timeout > 0 && !c.readInline() {
 		a, err = within(c, ctx, p, "get", key, timeout, capped, func(ctx context.Context) (answer, error) {
 			return c.get(ctx, p, key, needTTL)
 		})

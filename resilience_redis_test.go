@@ -45,6 +45,19 @@ func TestHungRedisMissReturnsTheFunctionsResult(t *testing.T) {
 	if _, err := f.Call(ctx, 0); err != nil { // healthy: connected and stored
 		t.Fatal(err)
 	}
+	// Healthy long enough for reads to run inline (readInline): the first
+	// reads against the hung server are made on the caller's goroutine, and
+	// the failure must send the next ones (which may wait on rueidis's
+	// reconnect) back to the bounded path.
+	for end := time.Now().Add(healthyQuiet + 100*time.Millisecond); time.Now().Before(end); {
+		if _, err := f.Call(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !c.readInline() {
+		t.Fatal("reads of a healthy Redis are not inline")
+	}
 	p.Blackhole() // Redis now never answers: a hung server
 	var worst time.Duration
 	for i := 1; i <= 20; i++ {

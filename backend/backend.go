@@ -111,6 +111,20 @@ type ContextHonourer interface {
 	HonoursContext() bool
 }
 
+// HealthyContextHonourer is implemented by backends whose reads honour
+// their context (as ContextHonourer says) while their connections are up,
+// but may wait past it while a broken connection is being re-established:
+// rueidis, under the Redis backend, holds a command issued during a
+// reconnect until the dial and handshake end, whatever its context says.
+// The cache calls such a backend's reads in the caller's goroutine only
+// while it looks healthy (a success seen, no failure or timeout for a
+// while, breaker closed), and bounds them with a goroutine of their own
+// otherwise: a reconnect follows a failure, which switches the cache to
+// the bounded path before the reconnect starts.
+type HealthyContextHonourer interface {
+	HonoursContextWhileHealthy() bool
+}
+
 // TimeoutSetter is implemented by backends that can bound every operation by
 // a timeout. WithTimeout returns a new Backend (sharing connections with the
 // receiver) and leaves the receiver unchanged.

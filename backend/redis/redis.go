@@ -530,9 +530,15 @@ func (b *Backend) lockKey(k string) string {
 // a reply on the context, but a command issued while its connection is
 // being re-established waits for that dial and handshake (up to
 // Options.DialTimeout) whatever its context says. Against a blackholed
-// server a 50 ms read then took a second; the cache therefore bounds this
-// backend's reads itself.
+// server a 50 ms read then took a second.
 func (b *Backend) HonoursContext() bool { return false }
+
+// HonoursContextWhileHealthy reports true
+// (backend.HealthyContextHonourer): with its connections up, every read
+// waits for its reply on the context (TestHungServerHonoursContext). The
+// cache reads inline only while no failure was seen for a while, and
+// through a goroutine that bounds the read otherwise.
+func (b *Backend) HonoursContextWhileHealthy() bool { return true }
 
 // ReadBudget is the default read budget the cache gives this backend
 // (backend.ReadBudgeter): backend.LocalReadBudget.
