@@ -90,20 +90,7 @@ func TestSlowClientIsCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Trickle a header byte now and then, never finishing the block.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-				if _, err := conn.Write([]byte("X")); err != nil {
-					return
-				}
-			}
-		}
-	}()
+	defer trickle(conn, 100*time.Millisecond, "X")()
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	got, err := io.ReadAll(conn)
 	var ne net.Error

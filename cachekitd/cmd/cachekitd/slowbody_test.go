@@ -24,20 +24,7 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 	if _, err := io.WriteString(conn, head); err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(200 * time.Millisecond):
-				if _, err := conn.Write([]byte("x")); err != nil {
-					return
-				}
-			}
-		}
-	}()
+	defer trickle(conn, 200*time.Millisecond, "x")()
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
@@ -55,4 +42,23 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 	if r := do(t, c, "GET", "http://"+p.addr+"/v1/cache/slow", testKey, nil); r.status != 404 {
 		t.Fatalf("the cut-off upload was stored: %d", r.status)
 	}
+}
+
+// trickle writes b to conn every interval, as a slow client does, until the
+// returned stop is called.
+func trickle(conn net.Conn, every time.Duration, b string) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(every):
+				if _, err := conn.Write([]byte(b)); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }
