@@ -65,12 +65,7 @@ type stripe struct {
 // generation is taken before a load; a store checks it to know whether an
 // invalidation happened meanwhile. remote covers only the L1 copy (see
 // Cache.currentL1).
-type generation struct {
-	stripe, epoch, remote uint64
-	// tick counts the other caches' messages applied when the generation
-	// was taken (coherence.remoteChangedSince).
-	tick uint64
-}
+type generation struct{ stripe, epoch, remote uint64 }
 
 // l1Entry is what the in-process tier holds for a key: the decoded value (the
 // default) or the MessagePack document (WithL1Bytes), the stale-while-

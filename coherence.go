@@ -103,17 +103,6 @@ type coherence struct {
 	mu   sync.Mutex
 	last map[string]uint64 // sender -> last applied Seq
 
-	// What other caches changed, for queued writes (remoteChangedSince):
-	// tick counts the messages applied; changed maps a key to the tick of
-	// the last message naming it, cleared the tick of a prefix (a Clear);
-	// every key changed at floor (when either grew past its bound and was
-	// reset).
-	tick    atomic.Uint64
-	cmu     sync.Mutex
-	changed map[string]uint64
-	cleared []clearedPrefix
-	floor   uint64
-
 	sent, sendErrors, received, dropped, evicted, flushes, disconnects atomic.Uint64
 }
 
@@ -237,11 +226,11 @@ func (c *Cache) tagWrite(ctx context.Context, op string) context.Context {
 // from L1 after its stripe's remote generation moved (so a load or store of
 // the key that was running cannot put in L1 what it read before the
 // message), and a prefix drops everything under it after moving the remote
-// epoch. A write still queued in this cache whose load began before the
-// message is not made (noteChanged, checked per key by the write: at the
-// grain of a stripe it would drop unrelated writes of busy caches); a
-// write already on its way to the backend races the other cache's (see
-// docs/consistency.md).
+// epoch. Unlike a local invalidation, a message does not stop a running
+// load from writing the backend: which of two processes' writes lands last
+// is a race a message cannot settle (see docs/consistency.md), and
+// discarding writes for every key sharing a stripe with a busy one would
+// cost far more than it saves.
 func (c *Cache) onInvalidation(m backend.Invalidation) {
 	h := c.coh
 	if m.Sender == h.id {
@@ -252,7 +241,6 @@ func (c *Cache) onInvalidation(m backend.Invalidation) {
 		return
 	}
 	h.received.Add(1)
-	h.noteChanged(m)
 	for _, k := range m.Keys {
 		if c.dropRemote(k) {
 			h.evicted.Add(1)
@@ -265,66 +253,6 @@ func (c *Cache) onInvalidation(m backend.Invalidation) {
 			h.evicted.Add(uint64(n))
 		}
 	}
-}
-
-// maxChangedKeys and maxClearedPrefixes bound coherence.changed and
-// coherence.cleared: past them both are reset and every write queued before
-// is treated as overtaken (a few writes too many dropped, never a stale one
-// made).
-const (
-	maxChangedKeys     = 1 << 16
-	maxClearedPrefixes = 64
-)
-
-// clearedPrefix is a prefix another cache cleared, and the tick of its
-// message.
-type clearedPrefix struct {
-	prefix string
-	tick   uint64
-}
-
-// noteChanged records the keys (or, for a prefix, every key) another cache
-// changed, before their L1 copies are dropped: a write queued by a load
-// that began before the message must not be made (see remoteChangedSince).
-func (h *coherence) noteChanged(m backend.Invalidation) {
-	h.cmu.Lock()
-	defer h.cmu.Unlock()
-	t := h.tick.Load() + 1
-	switch {
-	case h.changed == nil:
-		h.changed = make(map[string]uint64)
-	case len(h.changed)+len(m.Keys) > maxChangedKeys || len(h.cleared) == maxClearedPrefixes:
-		h.changed = make(map[string]uint64)
-		h.cleared = h.cleared[:0]
-		h.floor = t
-	}
-	if m.Prefix != "" {
-		h.cleared = append(h.cleared, clearedPrefix{m.Prefix, t})
-	}
-	for _, k := range m.Keys {
-		h.changed[k] = t
-	}
-	h.tick.Store(t)
-}
-
-// remoteChangedSince reports whether another cache announced a change of
-// key after tick (a generation's): a write of a value computed before that
-// would undo the other cache's write or invalidation in the backend.
-func (h *coherence) remoteChangedSince(key string, tick uint64) bool {
-	if h == nil || h.tick.Load() == tick {
-		return false
-	}
-	h.cmu.Lock()
-	defer h.cmu.Unlock()
-	if h.floor > tick || h.changed[key] > tick {
-		return true
-	}
-	for _, c := range h.cleared {
-		if c.tick > tick && strings.HasPrefix(key, c.prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 // fresh records seq as the last message of sender and reports whether it is

@@ -2,7 +2,6 @@ package cachekit
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -270,98 +269,5 @@ func TestCoherenceStartsDown(t *testing.T) {
 	clk.Advance(1100 * time.Millisecond)
 	if _, ok := c.l1.Get(k); ok {
 		t.Fatal("an L1 entry outlived the fallback TTL while the channel was down")
-	}
-}
-
-// A value computed before another cache changed its key is not written to
-// the backend afterwards: the other cache's write (or invalidation) wins,
-// however long the function ran. Without the check, a's stale value would
-// land after b's and stay for its TTL, and every process would read it.
-func TestQueuedWriteYieldsToAnotherCachesChange(t *testing.T) {
-	prefix := uniq(t) + ":"
-	a := newTestCache(t, redisPrefixed(t, prefix), WithStampedeLock(false, 0, 0))
-	b := newTestCache(t, redisPrefixed(t, prefix), WithStampedeLock(false, 0, 0))
-	ctx := context.Background()
-	name := Name(uniq(t))
-	started, release := make(chan struct{}), make(chan struct{})
-	fa := MustWrap1(a, func(_ context.Context, n int) (string, error) {
-		close(started)
-		<-release
-		return "old", nil
-	}, name)
-	fb := MustWrap1(b, func(_ context.Context, n int) (string, error) { return "new", nil }, name)
-	done := make(chan error, 1)
-	go func() {
-		v, err := fa.Call(ctx, 1)
-		if err == nil && v != "old" {
-			err = fmt.Errorf("a's call returned %q", v)
-		}
-		done <- err
-	}()
-	<-started // a's load began: it will compute "old"
-	if v, err := fb.Call(ctx, 1); err != nil || v != "new" {
-		t.Fatalf("b's call = %q, %v", v, err)
-	}
-	if err := b.Flush(ctx); err != nil { // stored and announced
-		t.Fatal(err)
-	}
-	waitFor(t, "a receiving b's announcement", func() bool { return a.Info().Coherence.Received > 0 })
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := fa.Call(ctx, 1); err != nil || v != "new" {
-		t.Fatalf("after both stores a reads %q, %v; want b's \"new\"", v, err)
-	}
-	if i := a.Info(); i.Discarded == 0 {
-		t.Fatalf("a's stale write was not counted as discarded: %+v", i)
-	}
-	// A load that begins after the message writes as usual: b reads a's
-	// value from the backend instead of computing its own.
-	name2 := Name(uniq(t) + "-later")
-	fa2 := MustWrap1(a, func(_ context.Context, n int) (string, error) { return "fresh", nil }, name2)
-	fb2 := MustWrap1(b, func(_ context.Context, n int) (string, error) { return "computed by b", nil }, name2)
-	if _, err := fa2.Call(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := fb2.Call(ctx, 1); err != nil || v != "fresh" {
-		t.Fatalf("a's later write: b reads %q, %v; want a's \"fresh\"", v, err)
-	}
-}
-
-// remoteChangedSince: a key named by a later message, a key under a later
-// cleared prefix, and every key once the bounds reset; nothing else.
-func TestRemoteChangedSince(t *testing.T) {
-	h := &coherence{}
-	if h.remoteChangedSince("k", 0) {
-		t.Fatal("changed before any message")
-	}
-	h.noteChanged(backend.Invalidation{Keys: []string{"a", "b"}})
-	t1 := h.tick.Load()
-	if !h.remoteChangedSince("a", 0) || h.remoteChangedSince("c", 0) || h.remoteChangedSince("a", t1) {
-		t.Fatal("key changes not tracked per key and tick")
-	}
-	h.noteChanged(backend.Invalidation{Prefix: "p:"})
-	if !h.remoteChangedSince("p:x", t1) || h.remoteChangedSince("q:x", t1) || h.remoteChangedSince("p:x", h.tick.Load()) {
-		t.Fatal("a cleared prefix not tracked")
-	}
-	t2 := h.tick.Load()
-	for i := range maxClearedPrefixes {
-		h.noteChanged(backend.Invalidation{Prefix: fmt.Sprint("z", i, ":")})
-	}
-	// The bound was reached: everything queued before the reset is overtaken,
-	// nothing queued after it.
-	if !h.remoteChangedSince("unrelated", t2) || h.remoteChangedSince("unrelated", h.tick.Load()) {
-		t.Fatal("the reset at the bound did not overtake older writes, or overtook newer ones")
-	}
-	var nilCoh *coherence
-	if nilCoh.remoteChangedSince("k", 0) {
-		t.Fatal("a cache without coherence saw a change")
 	}
 }

@@ -16,11 +16,7 @@ func (c *Cache) stripeIndex(key string) int {
 
 func (c *Cache) generation(key string) generation {
 	s := c.stripeOf(key)
-	g := generation{stripe: s.gen.Load(), epoch: c.epoch.Load(), remote: s.rgen.Load() + c.repoch.Load()}
-	if c.coh != nil {
-		g.tick = c.coh.tick.Load()
-	}
-	return g
+	return generation{s.gen.Load(), c.epoch.Load(), s.rgen.Load() + c.repoch.Load()}
 }
 
 // current reports whether g is still the generation of s; callers hold s.mu

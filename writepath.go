@@ -146,7 +146,7 @@ func (c *Cache) writeBehind(ctx context.Context, p *policy, key string, stored [
 	}
 	g.writesQueued.Add(1)
 	g.queue.SubmitRunner(key, &queuedWrite{c: c, p: p, ctx: detach(ctx), key: key,
-		stored: stored, ttl: ttl, now: now, epoch: gen.epoch, tick: gen.tick, lockID: lockID})
+		stored: stored, ttl: ttl, now: now, epoch: gen.epoch, lockID: lockID})
 }
 
 // detach returns ctx without its cancellation (context.WithoutCancel): the
@@ -169,7 +169,6 @@ type queuedWrite struct {
 	ttl    time.Duration
 	now    int64  // when the entry was stored (Unix nanoseconds)
 	epoch  uint64 // the cache's epoch then
-	tick   uint64 // the other caches' messages applied when its load began
 	lockID string // stampede lock to release after the write
 }
 
@@ -204,13 +203,11 @@ func (w *queuedWrite) write() bool {
 
 // remaining returns the TTL the write gets at now (Unix nanoseconds), or
 // false when it must not be made: a Clear came after it was queued (the
-// cache's epoch moved), or another cache announced a change of the key
-// after the load that computed the value began (the value would undo that
-// change in the backend: coherence.remoteChangedSince), both counted as
-// discarded; or its lifetime ran out while it was queued. The caller holds a stripe lock (read): the epoch cannot
+// cache's epoch moved; counted as discarded) or its lifetime ran out while
+// it was queued. The caller holds a stripe lock (read): the epoch cannot
 // move meanwhile, since a Clear takes every stripe's lock to move it.
 func (w *queuedWrite) remaining(now int64) (time.Duration, bool) {
-	if w.c.epoch.Load() != w.epoch || w.c.coh.remoteChangedSince(w.key, w.tick) {
+	if w.c.epoch.Load() != w.epoch {
 		w.p.stats.add(discarded)
 		return 0, false
 	}
