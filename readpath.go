@@ -179,10 +179,7 @@ func (m *missLoad[R, F]) load(ctx context.Context) (any, error) {
 }
 
 func (m *missLoad[R, F]) decode(doc []byte) (any, error) {
-	if m.c.cfg.l1Bytes {
-		return decodeAs[R]{m.p}.decode(doc)
-	}
-	return decodeShared[R]{m.p}.decode(doc)
+	return decoderFor[R](m.c, m.p).decode(doc)
 }
 
 func (m *missLoad[R, F]) fromL1(e l1Entry) (any, bool) {
