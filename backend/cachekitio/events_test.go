@@ -56,11 +56,7 @@ func TestSubscribeReadsAndReopens(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	b := newTestBackend(t, pki, port, nil)
-	var r backendtest.InvalidationRecorder
-	stop, err := b.SubscribeInvalidations(r.Message, r.State)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, stop := record(t, b)
 	defer stop()
 	r.WaitFor(t, "second message", 10*time.Second, func(m []backend.Invalidation, _ []backend.LinkState) bool { return len(m) == 2 })
 	if msgs, _ := r.Snapshot(); msgs[0].Sender != "other" || msgs[0].Seq != 1 || len(msgs[0].Keys) != 2 || msgs[0].Keys[1] != "b" {
@@ -113,15 +109,22 @@ func TestSubscribeSeqIncreasesAcrossReconnects(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	b := newTestBackend(t, pki, port, nil)
-	var r backendtest.InvalidationRecorder
-	stop, err := b.SubscribeInvalidations(r.Message, r.State)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, stop := record(t, b)
 	defer stop()
 	r.WaitFor(t, "two messages", 10*time.Second, func(m []backend.Invalidation, _ []backend.LinkState) bool { return len(m) == 2 })
 	msgs, _ := r.Snapshot()
 	if msgs[0].Sender != "writer" || msgs[1].Sender != "writer" || msgs[1].Seq <= msgs[0].Seq {
 		t.Fatalf("messages %+v: the second write of the sender must come with a higher Seq", msgs)
 	}
+}
+
+// record subscribes a recorder to b's invalidation stream.
+func record(t *testing.T, b *Backend) (*backendtest.InvalidationRecorder, func()) {
+	t.Helper()
+	var r backendtest.InvalidationRecorder
+	stop, err := b.SubscribeInvalidations(r.Message, r.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &r, stop
 }
