@@ -29,7 +29,17 @@ func TestCacheSuite(t *testing.T) {
 
 func runCacheSuite(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 	ctx := context.Background()
-	newCache := newTestCache
+	// A cache whose invalidation channel is confirmed after New stopped
+	// waiting for it (a loaded machine) flushes L1 when it comes up, as it
+	// must: the suite's counts of function runs start once it is settled.
+	newCache := func(t *testing.T, b backend.Backend, opts ...Option) *Cache {
+		t.Helper()
+		c := newTestCache(t, b, opts...)
+		for end := time.Now().Add(5 * time.Second); c.Info().Coherence.State == "down" && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		return c
+	}
 	wrap := func(t *testing.T, c *Cache, cnt *counter, opts ...FuncOption) *Func1[int, string] {
 		t.Helper()
 		return wrapCounter(t, c, cnt, append([]FuncOption{Name(uniq(t))}, opts...)...)
